@@ -1,0 +1,55 @@
+# Log Sentinel developer commands. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEVSTACK := PYTHONPATH=tools $(BIN)/python -m devstack
+
+.PHONY: help install lint test test-unit crds check-generated demo up down env clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## Create .venv and install the project with its dev tools (idempotent)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+lint: install ## ruff, mypy --strict on src, import-linter layering contracts
+	$(BIN)/ruff check src tests tools
+	$(BIN)/ruff format --check src tests tools
+	$(BIN)/mypy src
+	$(BIN)/lint-imports
+
+test: install ## Run unit, integration and e2e tests (integration/e2e start the local stack)
+	$(BIN)/pytest
+
+test-unit: install ## Run only the fast unit tests (no servers)
+	$(BIN)/pytest tests/unit
+
+crds: install ## Generate crds/*.yaml from the domain models
+	$(BIN)/logsentinel crds --output crds
+
+check-generated: install ## Fail when crds/ is stale
+	$(BIN)/logsentinel crds --output crds --check
+
+demo: install ## Run what exists end to end (see README)
+	$(BIN)/logsentinel demo
+
+up: install ## Start the local stack (PostgreSQL, Kafka, Kubernetes control plane)
+	$(DEVSTACK) up
+
+down: install ## Stop the local stack
+	$(DEVSTACK) down
+
+env: install ## Print shell exports for the running local stack: eval "$$(make -s env)"
+	@$(DEVSTACK) env
+
+clean: ## Remove the virtualenv and caches inside the repository
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

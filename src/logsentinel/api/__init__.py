@@ -1,0 +1,4 @@
+"""The FastAPI service: auth, routes, schemas and the dashboard.
+
+Layering (DESIGN.md): see the import-linter contracts in pyproject.toml.
+"""

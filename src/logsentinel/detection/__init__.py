@@ -1,0 +1,4 @@
+"""Detectors and the incident builder (fingerprint, dedup, evidence).
+
+Layering (DESIGN.md): see the import-linter contracts in pyproject.toml.
+"""

@@ -1,0 +1,318 @@
+"""DetectionRule: which logs to watch, which detector decides, and what incident to open."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated, ClassVar, Self
+
+from pydantic import AwareDatetime, Field, StringConstraints, model_validator
+
+from logsentinel.domain.base import SchemaModel, field_error
+from logsentinel.domain.common import Condition, Selector, Severity
+from logsentinel.domain.logrecord import Level
+from logsentinel.domain.types import Duration, Identifier, Regex, ShortText
+from logsentinel.domain.union import TaggedUnion
+
+# --- what to match ---------------------------------------------------------------------------
+
+RECORD_FIELDS = ("service", "namespace", "pod", "container", "node", "stream", "level", "message")
+FIELD_PATH_PATTERN = rf"^({'|'.join(RECORD_FIELDS)}|attributes\.[A-Za-z0-9_.-]+)$"
+FieldPath = Annotated[str, StringConstraints(max_length=253, pattern=FIELD_PATH_PATTERN)]
+"""A record field (pod) or a parsed attribute (attributes.status)."""
+
+
+class FieldOperator(StrEnum):
+    EQUALS = "equals"
+    NOT_EQUALS = "notEquals"
+    IN = "in"
+    NOT_IN = "notIn"
+    GREATER_THAN = "gt"
+    GREATER_OR_EQUAL = "gte"
+    LESS_THAN = "lt"
+    LESS_OR_EQUAL = "lte"
+    EXISTS = "exists"
+    NOT_EXISTS = "notExists"
+    REGEX = "regex"
+
+
+NUMERIC_OPERATORS = frozenset(
+    {
+        FieldOperator.GREATER_THAN,
+        FieldOperator.GREATER_OR_EQUAL,
+        FieldOperator.LESS_THAN,
+        FieldOperator.LESS_OR_EQUAL,
+    }
+)
+SET_OPERATORS = frozenset({FieldOperator.IN, FieldOperator.NOT_IN})
+PRESENCE_OPERATORS = frozenset({FieldOperator.EXISTS, FieldOperator.NOT_EXISTS})
+
+ConditionValue = Annotated[str, StringConstraints(max_length=1024)]
+
+
+class FieldCondition(SchemaModel):
+    """A test on one field. Values are strings; numeric operators compare them as numbers."""
+
+    field: FieldPath
+    op: FieldOperator = FieldOperator.EQUALS
+    value: ConditionValue | None = None
+    values: list[ConditionValue] = Field(default_factory=list, max_length=100)
+
+    @model_validator(mode="after")
+    def _operands_fit_operator(self) -> Self:
+        op = self.op
+        if op in SET_OPERATORS:
+            if not self.values:
+                raise field_error("values", f"needs at least one value for op {op.value!r}")
+            if self.value is not None:
+                raise field_error("value", f"must not be set for op {op.value!r}; use values")
+            return self
+        if self.values:
+            raise field_error("values", f"only allowed for op 'in' or 'notIn', not {op.value!r}")
+        if op in PRESENCE_OPERATORS:
+            if self.value is not None:
+                raise field_error("value", f"must not be set for op {op.value!r}")
+            return self
+        if self.value is None:
+            raise field_error("value", f"is required for op {op.value!r}")
+        if op in NUMERIC_OPERATORS:
+            try:
+                float(self.value)
+            except ValueError:
+                raise field_error(
+                    "value", f"must be a number for op {op.value!r}, got {self.value!r}"
+                ) from None
+        if op is FieldOperator.REGEX:
+            try:
+                re.compile(self.value)
+            except re.error as error:
+                raise field_error("value", f"invalid regular expression: {error}") from None
+        return self
+
+
+class Match(SchemaModel):
+    """Which records count. Every part that is set must hold (AND); an empty match takes all."""
+
+    levels: list[Level] = Field(default_factory=list, max_length=len(Level))
+    regex: Regex | None = Field(default=None, description="Searched in the message.")
+    template: Regex | None = Field(
+        default=None, description="Searched in the mined template text, e.g. 'Timeout after <*>'."
+    )
+    fields: list[FieldCondition] = Field(default_factory=list, max_length=20)
+
+
+# --- detectors -------------------------------------------------------------------------------
+
+
+class DetectorType(StrEnum):
+    THRESHOLD = "threshold"
+    RATIO = "ratio"
+    ZSCORE = "zscore"
+    EWMA = "ewma"
+    ABSENCE = "absence"
+    NEW_PATTERN = "newPattern"
+    ISOLATION_FOREST = "isolationForest"
+    LATENCY = "latency"
+
+
+Count = Annotated[int, Field(ge=1, le=100_000_000)]
+
+
+class ThresholdParams(SchemaModel):
+    """Fire the moment matching records in the sliding window reach count."""
+
+    count: Count
+    window: Duration = timedelta(minutes=1)
+
+
+class RatioParams(SchemaModel):
+    """Fire when matching/total records in the window exceed above (with enough volume)."""
+
+    above: Annotated[float, Field(gt=0, le=1)]
+    min_total: Count = 20
+    window: Duration = timedelta(minutes=5)
+
+
+class ZScoreParams(SchemaModel):
+    """Fire when the count in the window is sigma standard deviations above the baseline.
+
+    The baseline is the series of window-sized counts over baseline; minCount keeps a
+    quiet service from firing on a handful of lines.
+    """
+
+    sigma: Annotated[float, Field(gt=0, le=100)]
+    min_count: Count
+    window: Duration = timedelta(minutes=1)
+    baseline: Duration = timedelta(hours=1)
+
+    @model_validator(mode="after")
+    def _baseline_spans_windows(self) -> Self:
+        if self.baseline < 3 * self.window:
+            raise field_error(
+                "baseline",
+                "must be at least 3 windows long to give a standard deviation "
+                f"(window is {int(self.window.total_seconds())}s)",
+            )
+        return self
+
+
+class EwmaParams(SchemaModel):
+    """Fire when the window's count leaves an exponentially weighted band around the baseline."""
+
+    alpha: Annotated[float, Field(gt=0, le=1)] = 0.3
+    tolerance: Annotated[float, Field(gt=0, le=100)] = 3.0
+    min_count: Count = 10
+    window: Duration = timedelta(minutes=1)
+    warmup_windows: Annotated[int, Field(ge=1, le=10_000)] = 10
+
+
+class AbsenceParams(SchemaModel):
+    """Fire when a service that was logging writes nothing matching for silentFor."""
+
+    silent_for: Duration
+    min_prior_count: Count = 1
+
+
+class NewPatternParams(SchemaModel):
+    """Fire when a template never seen for the service appears after the learning period."""
+
+    learning_period: Duration = timedelta(hours=1)
+    within_after_rollout: Duration | None = Field(
+        default=None, description="Only fire this long after a rollout of the workload."
+    )
+
+
+class IsolationFeature(StrEnum):
+    COUNT_BY_LEVEL = "countByLevel"
+    DISTINCT_TEMPLATES = "distinctTemplates"
+    ERROR_RATIO = "errorRatio"
+    LATENCY_PERCENTILES = "latencyPercentiles"
+
+
+class IsolationForestParams(SchemaModel):
+    """Score per-interval feature vectors with an isolation forest trained on a baseline."""
+
+    interval: Duration = timedelta(minutes=1)
+    baseline_period: Duration = timedelta(hours=6)
+    min_baseline_intervals: Annotated[int, Field(ge=10, le=100_000)] = 30
+    contamination: Annotated[float, Field(gt=0, le=0.5)] = 0.01
+    estimators: Annotated[int, Field(ge=10, le=1000)] = 100
+    features: list[IsolationFeature] = Field(
+        default_factory=lambda: list(IsolationFeature),
+        min_length=1,
+        max_length=len(IsolationFeature),
+    )
+    latency_attribute: Identifier = "latency_ms"
+
+    @model_validator(mode="after")
+    def _baseline_holds_enough_intervals(self) -> Self:
+        if self.baseline_period < self.interval * self.min_baseline_intervals:
+            raise field_error(
+                "baselinePeriod",
+                f"must hold at least minBaselineIntervals "
+                f"({self.min_baseline_intervals}) intervals",
+            )
+        return self
+
+
+class LatencyParams(SchemaModel):
+    """Fire when a percentile of a numeric attribute over the window exceeds above."""
+
+    attribute: Identifier = Field(description="Parsed attribute holding the latency.")
+    above: Annotated[float, Field(gt=0)]
+    percentile: Annotated[float, Field(gt=0, le=100)] = 99
+    min_count: Count = 20
+    window: Duration = timedelta(minutes=5)
+
+
+GROUP_KEY_PATTERN = (
+    r"^(namespace|service|pod|container|node|level|template|attributes\.[A-Za-z0-9_.-]+)$"
+)
+GroupKey = Annotated[str, StringConstraints(max_length=253, pattern=GROUP_KEY_PATTERN)]
+PARTITION_KEYS = ("namespace", "service")
+
+
+class Detector(TaggedUnion):
+    """The decision: type names it and the member of the same name holds its parameters."""
+
+    COMMON_FIELDS: ClassVar[frozenset[str]] = frozenset({"type", "group_by"})
+
+    type: DetectorType
+    group_by: list[GroupKey] = Field(
+        default_factory=lambda: list(PARTITION_KEYS),
+        max_length=8,
+        description="Keys of separate windows; must include namespace and service.",
+    )
+    threshold: ThresholdParams | None = None
+    ratio: RatioParams | None = None
+    zscore: ZScoreParams | None = None
+    ewma: EwmaParams | None = None
+    absence: AbsenceParams | None = None
+    new_pattern: NewPatternParams | None = None
+    isolation_forest: IsolationForestParams | None = None
+    latency: LatencyParams | None = None
+
+    @model_validator(mode="after")
+    def _groups_stay_partition_local(self) -> Self:
+        missing = [key for key in PARTITION_KEYS if key not in self.group_by]
+        if missing:
+            raise field_error(
+                "groupBy",
+                f"must include {' and '.join(missing)}: records are partitioned by "
+                "namespace/service, so coarser groups would split a window across processors",
+            )
+        if len(set(self.group_by)) != len(self.group_by):
+            raise field_error("groupBy", "must not repeat a key")
+        return self
+
+
+# --- the resource ----------------------------------------------------------------------------
+
+
+class DetectionRuleSpec(SchemaModel):
+    """Desired behaviour of a DetectionRule."""
+
+    description: ShortText = ""
+    selector: Selector = Field(default_factory=Selector)
+    match: Match = Field(default_factory=Match)
+    detector: Detector
+    severity: Severity
+    incident_type: Identifier = Field(description="Playbooks trigger on this, e.g. ErrorSpike.")
+    cooldown: Duration = Field(
+        default=timedelta(minutes=10),
+        description="After an incident resolves, no new one for the same target for this long.",
+    )
+    auto_resolve_after: Duration = Field(
+        default=timedelta(minutes=15), description="Resolve an incident after this long quiet."
+    )
+    suspend: bool = False
+
+
+class DetectionRuleStatus(SchemaModel):
+    """Observed state of a DetectionRule, written by the operator and the processors."""
+
+    observed_generation: int | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+    last_fired_at: AwareDatetime | None = None
+    fired_count: Annotated[int, Field(ge=0)] = 0
+
+
+__all__ = [
+    "AbsenceParams",
+    "DetectionRuleSpec",
+    "DetectionRuleStatus",
+    "Detector",
+    "DetectorType",
+    "EwmaParams",
+    "FieldCondition",
+    "FieldOperator",
+    "IsolationFeature",
+    "IsolationForestParams",
+    "LatencyParams",
+    "Match",
+    "NewPatternParams",
+    "RatioParams",
+    "ThresholdParams",
+    "ZScoreParams",
+]

@@ -1,0 +1,47 @@
+"""Read Kubernetes manifests from YAML files and validate them against the domain models."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from logsentinel.domain import CustomResource, InvalidResourceError, parse_manifest
+from logsentinel.domain.errors import FieldProblem
+
+
+@dataclass(frozen=True)
+class ManifestResult:
+    """The outcome of validating one YAML document."""
+
+    source: str
+    resource: CustomResource[Any, Any] | None
+    problems: list[FieldProblem]
+
+
+def yaml_files(paths: list[Path]) -> Iterator[Path]:
+    """Every ``*.yaml``/``*.yml`` file named or found below the given paths, sorted."""
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
+        else:
+            yield path
+
+
+def validate_file(path: Path) -> list[ManifestResult]:
+    """Validate each document of a YAML file; syntax errors are reported, not raised."""
+    try:
+        documents = [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
+    except yaml.YAMLError as error:
+        return [ManifestResult(str(path), None, [FieldProblem("", f"invalid YAML: {error}")])]
+    results = []
+    for index, document in enumerate(documents):
+        source = f"{path}#{index}" if len(documents) > 1 else str(path)
+        try:
+            results.append(ManifestResult(source, parse_manifest(document, source), []))
+        except InvalidResourceError as error:
+            results.append(ManifestResult(source, None, error.problems))
+    return results
