@@ -1,4 +1,4 @@
-"""SQLAlchemy models, Alembic migrations, the bulk COPY writer and queries.
+"""PostgreSQL storage: SQLAlchemy models, Alembic migrations, the bulk COPY writer and queries.
 
-Layering (DESIGN.md): see the import-linter contracts in pyproject.toml.
+Layering (DESIGN.md): imports only logsentinel.domain; the runtimes import this.
 """

@@ -1,0 +1,1 @@
+"""Alembic migration scripts for Log Sentinel's schema."""

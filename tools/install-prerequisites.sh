@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Install the system packages the project needs on Debian/Ubuntu, only those missing.
+# Python 3.11+, Go, Java 17 and Maven are expected from the machine image; this script says
+# clearly which one is missing instead of guessing how to install a toolchain.
+set -euo pipefail
+
+missing_tools=()
+command -v python3 >/dev/null || missing_tools+=("python3 (>= 3.11)")
+command -v go >/dev/null || missing_tools+=("go (>= 1.24)")
+command -v java >/dev/null || missing_tools+=("java (OpenJDK 17)")
+command -v mvn >/dev/null || missing_tools+=("mvn (Maven)")
+if ((${#missing_tools[@]})); then
+  echo "missing toolchains: ${missing_tools[*]}" >&2
+  echo "install them (Debian: apt-get install golang openjdk-17-jdk-headless maven python3-venv)" >&2
+  exit 1
+fi
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+  echo "python3 is $(python3 --version); Log Sentinel needs 3.11 or newer" >&2
+  exit 1
+}
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_venv=1
+
+packages=()
+command -v openssl >/dev/null || packages+=(openssl)
+command -v make >/dev/null || packages+=(make)
+[[ -n "${need_venv:-}" ]] && packages+=(python3-venv)
+if ((${#packages[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; else SUDO=; fi
+  echo "installing: ${packages[*]}"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${packages[@]}"
+fi
+echo "prerequisites present: python $(python3 -c 'import platform; print(platform.python_version())'), $(go version | cut -d' ' -f3), java $(java -version 2>&1 | head -1 | cut -d'"' -f2), maven $(mvn -B -v 2>/dev/null | head -1 | cut -d' ' -f3)"
