@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TypeVar
 
 import click
 import yaml
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 
 from logsentinel import __version__
 from logsentinel.domain.crd import all_definitions
+from logsentinel.domain.errors import describe
 from logsentinel.manifests import validate_file, yaml_files
 
 GENERATED_HEADER = (
@@ -80,3 +84,36 @@ def validate(paths: tuple[Path, ...]) -> None:
     if failures:
         click.echo(f"{failures} invalid document(s)", err=True)
         sys.exit(1)
+
+
+@main.command()
+def processor() -> None:
+    """Run one processor (settings from LOGSENTINEL_* environment variables)."""
+    from logsentinel.processors.main import run
+    from logsentinel.processors.settings import ProcessorSettings
+
+    run(_settings(ProcessorSettings))
+
+
+@main.command()
+@click.option("--database-url", envvar="LOGSENTINEL_DATABASE_URL", required=True)
+def migrate(database_url: str) -> None:
+    """Bring the database schema up to date."""
+    from logsentinel.storage import migrate as migrations
+
+    migrations.upgrade(database_url)
+    click.echo(f"database at revision {migrations.current_revision(database_url)}")
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def _settings(model: type[SettingsT]) -> SettingsT:
+    """Settings from the environment, or a clear list of what is missing or wrong."""
+    try:
+        return model()
+    except ValidationError as error:
+        prefix = str(model.model_config.get("env_prefix", ""))
+        for problem in describe(error):
+            click.echo(f"{prefix}{problem.path.upper()}: {problem.message}", err=True)
+        sys.exit(2)

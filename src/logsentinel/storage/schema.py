@@ -1,7 +1,10 @@
 """SQLAlchemy 2 models of the tables. Alembic migrations create them; queries use these models.
 
-logs is range-partitioned by day on ts (see partitions.py); PostgreSQL requires every unique
-index of a partitioned table to contain the partition key, hence ts in the keys below.
+logs is range-partitioned by day on ts (see partitions.py). It deliberately has only the indexes
+queries need (service and time, full text, a BRIN on time): each index costs ingest throughput,
+and exactly-once needs none, because consumer_offsets is advanced in the same transaction as the
+rows under a row lock (see writer.py). The (source_topic, source_partition, source_offset)
+columns are the idempotency key that offset comparison enforces.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
-    PrimaryKeyConstraint,
     Text,
     func,
     text,
@@ -42,23 +44,18 @@ class LogRow(Base):
 
     __tablename__ = "logs"
     __table_args__ = (
-        PrimaryKeyConstraint("ts", "id", name="logs_pkey"),
         Index("logs_service_ts", "service", text("ts DESC")),
+        Index("logs_ts_brin", "ts", postgresql_using="brin"),
         Index(
             "logs_message_fts",
             text(f"to_tsvector('{TEXT_SEARCH_CONFIG}', message)"),
             postgresql_using="gin",
         ),
-        Index(
-            "logs_source_key",
-            "source_topic",
-            "source_partition",
-            "source_offset",
-            "ts",
-            unique=True,
-        ),
         {"postgresql_partition_by": "RANGE (ts)"},
     )
+
+    # No primary key in the table (see above); the mapper needs one, and (ts, id) is unique.
+    __mapper_args__ = {"primary_key": ["ts", "id"]}  # noqa: RUF012
 
     id: Mapped[int] = mapped_column(BigInteger, autoincrement=True)
     ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))

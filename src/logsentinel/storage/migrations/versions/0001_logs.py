@@ -44,7 +44,6 @@ def upgrade() -> None:
         sa.Column("source_topic", sa.Text),
         sa.Column("source_partition", sa.Integer),
         sa.Column("source_offset", sa.BigInteger),
-        sa.PrimaryKeyConstraint("ts", "id", name="logs_pkey"),
         postgresql_partition_by="RANGE (ts)",
     )
     op.execute("ALTER SEQUENCE logs_id_seq OWNED BY logs.id")
@@ -55,12 +54,7 @@ def upgrade() -> None:
         [sa.text("to_tsvector('simple', message)")],
         postgresql_using="gin",
     )
-    op.create_index(
-        "logs_source_key",
-        "logs",
-        ["source_topic", "source_partition", "source_offset", "ts"],
-        unique=True,
-    )
+    op.create_index("logs_ts_brin", "logs", ["ts"], postgresql_using="brin")
     op.create_table(
         "dead_letters",
         sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),

@@ -1,0 +1,356 @@
+"""The processor: consume a batch, decode it, store it with its offsets, commit, repeat.
+
+Throughput: a single writer thread stores batch N (PostgreSQL does the COPY and index work on
+the other core) while the main thread consumes and decodes batch N+1. Batches are written in
+order, one at a time; Kafka is only touched from the main thread, the database only from the
+writer thread.
+
+Delivery: the database is the source of truth for offsets. On assignment each partition starts
+at the offset stored with the data; Kafka commits are only a hint for tools. When the database is
+unavailable the processor pauses its partitions, keeps polling (so it stays in the group and
+rebalances still happen) and retries the same batch with exponential backoff; nothing is
+skipped and nothing crashes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import structlog
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+
+from logsentinel.domain.logrecord import LogRecord, SourcePosition
+from logsentinel.parsing import RecordDecoder
+from logsentinel.processors import metrics
+from logsentinel.processors.batch import assemble
+from logsentinel.storage.database import libpq_url, redacted
+from logsentinel.storage.partitions import drop_older_than
+from logsentinel.storage.writer import Batch, DeadLetter, LogWriter, WriteResult
+
+log = structlog.get_logger("logsentinel.processors")
+
+StoredHandler = Callable[[list[LogRecord]], None]
+"""Called with the records of every committed batch (detection hooks in here)."""
+
+LAG_INTERVAL = timedelta(seconds=10)
+RETENTION_INTERVAL = timedelta(hours=1)
+
+
+class DeadLetterTopicError(RuntimeError):
+    """The dead-letter topic did not take the records; retry the batch later."""
+
+
+RETRYABLE = (psycopg.OperationalError, psycopg.InterfaceError, DeadLetterTopicError)
+
+
+@dataclass
+class InFlight:
+    """A batch handed to the writer thread and not yet acknowledged to Kafka."""
+
+    batch: Batch
+    consumed: int
+    future: Future[WriteResult]
+
+
+class Backoff:
+    """Exponential backoff with a ceiling, reset after a success."""
+
+    def __init__(self, initial: timedelta, ceiling: timedelta) -> None:
+        self.initial = initial.total_seconds()
+        self.ceiling = ceiling.total_seconds()
+        self.current = self.initial
+
+    def next(self) -> float:
+        delay = self.current
+        self.current = min(self.current * 2, self.ceiling)
+        return delay
+
+    def reset(self) -> None:
+        self.current = self.initial
+
+
+class Processor:
+    """One member of the processors' consumer group."""
+
+    def __init__(
+        self,
+        *,
+        consumer: Consumer,
+        dead_letter_producer: Producer,
+        dead_letter_topic: str,
+        database_url: str,
+        topic: str,
+        group: str,
+        decoder: RecordDecoder,
+        batch_size: int = 5000,
+        batch_wait: timedelta = timedelta(milliseconds=100),
+        retention: timedelta | None = None,
+        backoff: Backoff | None = None,
+        on_stored: Sequence[StoredHandler] = (),
+    ) -> None:
+        self.consumer = consumer
+        self.dead_letter_producer = dead_letter_producer
+        self.dead_letter_topic = dead_letter_topic
+        self.database_url = libpq_url(database_url)
+        self.topic = topic
+        self.decoder = decoder
+        self.batch_size = batch_size
+        self.batch_wait = batch_wait.total_seconds()
+        self.retention = retention
+        self.backoff = backoff or Backoff(timedelta(milliseconds=200), timedelta(seconds=30))
+        self.on_stored = list(on_stored)
+        self.writer = LogWriter(group)
+        self.stopping = threading.Event()
+        self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer")
+        self._connection: psycopg.Connection[Any] | None = None  # the writer thread's
+        self._in_flight: InFlight | None = None
+        self._revoked: set[tuple[str, int]] = set()
+        self._next_lag_check = 0.0
+        self._next_retention = 0.0
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Consume until stop() is called; then finish the last write and leave the group."""
+        self.consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
+        log.info("processor started", topic=self.topic, database=redacted(self.database_url))
+        try:
+            while not self.stopping.is_set():
+                self.run_once()
+            self._finish_in_flight()
+        finally:
+            self.consumer.close()
+            self.dead_letter_producer.flush(10)
+            self._writes.submit(self._drop_connection).result()
+            self._writes.shutdown()
+            log.info("processor stopped")
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def run_once(self) -> int:
+        """Consume and decode one batch while the previous one is written; records consumed."""
+        messages = self._consume()
+        batch = assemble(messages, self.decoder) if messages else None
+        self._finish_in_flight()
+        if batch is not None and not self.stopping.is_set():
+            future = self._writes.submit(self._write, batch)
+            self._in_flight = InFlight(batch, len(messages), future)
+        self._maintenance()
+        return len(messages)
+
+    # --- consuming -----------------------------------------------------------------------------
+
+    def _consume(self) -> list[Message]:
+        messages = self.consumer.consume(num_messages=self.batch_size, timeout=self.batch_wait)
+        good = []
+        for message in messages:
+            error = message.error()
+            if error is None:
+                good.append(message)
+            elif error.code() != KafkaError._PARTITION_EOF:
+                log.warning("kafka error", error=str(error))
+        return good
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Start every assigned partition where the database says its data ends."""
+        try:
+            with psycopg.connect(self.database_url, connect_timeout=5) as connection:
+                stored = self.writer.stored_offsets(connection, self.topic)
+        except psycopg.OperationalError as error:
+            # Kafka's committed offsets are at most behind the database; the writer skips replays.
+            log.warning("database unavailable at assignment; using Kafka offsets", error=str(error))
+            stored = {}
+        for partition in partitions:
+            if partition.partition in stored:
+                partition.offset = stored[partition.partition]
+            self._revoked.discard((partition.topic, partition.partition))
+        consumer.assign(partitions)
+        log.info("partitions assigned", partitions=sorted(p.partition for p in partitions))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Let the write in flight finish before the partitions go to another member."""
+        self._revoked.update((p.topic, p.partition) for p in partitions)
+        flight, self._in_flight = self._in_flight, None
+        if flight is not None:
+            wait_for([flight.future])
+            if flight.future.exception() is None:
+                self._acknowledge(flight.batch, flight.consumed, flight.future.result())
+        log.info("partitions revoked", partitions=sorted(p.partition for p in partitions))
+
+    # --- storing -------------------------------------------------------------------------------
+
+    def _write(self, batch: Batch) -> WriteResult:
+        """Runs on the writer thread: dead letters to their topic, then one transaction."""
+        try:
+            with metrics.BATCH_SECONDS.labels("dead_letter_topic").time():
+                self._produce_dead_letters(batch.dead_letters)
+            with metrics.BATCH_SECONDS.labels("store").time():
+                return self.writer.write(self._database(), batch)
+        except RETRYABLE:
+            self._drop_connection()
+            raise
+
+    def _finish_in_flight(self) -> None:
+        """Wait for the batch in flight; while it cannot be stored, pause and retry it."""
+        flight, self._in_flight = self._in_flight, None
+        if flight is None:
+            return
+        batch, paused = flight.batch, False
+        try:
+            while True:
+                try:
+                    result = flight.future.result()
+                    break
+                except RETRYABLE as error:
+                    if not isinstance(error, DeadLetterTopicError):
+                        metrics.DATABASE_UP.set(0)
+                    if not paused:
+                        self.consumer.pause(self.consumer.assignment())
+                        metrics.PAUSED.set(1)
+                        paused = True
+                    delay = self.backoff.next()
+                    log.warning("store failed; paused", error=str(error), retry_in_s=delay)
+                    self._wait_polling(delay)
+                    batch = self._without_revoked(batch)
+                    if not batch.next_offsets or self.stopping.is_set():
+                        return
+                    flight.future = self._writes.submit(self._write, batch)
+        finally:
+            if paused:
+                self.consumer.resume(self.consumer.assignment())
+                metrics.PAUSED.set(0)
+                log.info("consumption resumed")
+        metrics.DATABASE_UP.set(1)
+        self.backoff.reset()
+        self._acknowledge(batch, flight.consumed, result)
+
+    def _acknowledge(self, batch: Batch, consumed: int, result: WriteResult) -> None:
+        """After the transaction committed: tell Kafka, count, run the handlers."""
+        self._commit_to_kafka(batch)
+        metrics.RECORDS_CONSUMED.inc(consumed)
+        metrics.BATCH_SIZE.observe(consumed)
+        metrics.RECORDS_STORED.inc(result.stored)
+        metrics.RECORDS_REPLAYED.inc(result.replayed)
+        for letter in result.dead_letters:
+            metrics.RECORDS_DEAD_LETTERED.labels(letter.reason).inc()
+        if batch.records:
+            newest = max(record.timestamp for record in batch.records)
+            metrics.END_TO_END_LAG.set((datetime.now(UTC) - newest).total_seconds())
+        for handler in self.on_stored:
+            handler(batch.records)
+
+    def _wait_polling(self, seconds: float) -> None:
+        """Wait while serving the group protocol; newly assigned partitions stay paused."""
+        deadline = time.monotonic() + seconds
+        while not self.stopping.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            message = self.consumer.poll(min(remaining, 1.0))
+            if message is not None and message.error() is None:
+                # Paused partitions deliver nothing; a message here means a new assignment
+                # raced the pause. Rewind so it is read again after the outage.
+                self.consumer.seek(_position_of(message))
+            self.consumer.pause(self.consumer.assignment())
+
+    def _without_revoked(self, batch: Batch) -> Batch:
+        if not self._revoked:
+            return batch
+
+        def kept(source: SourcePosition | None) -> bool:
+            return source is None or (source.topic, source.partition) not in self._revoked
+
+        return Batch(
+            records=[record for record in batch.records if kept(record.source)],
+            dead_letters=[letter for letter in batch.dead_letters if kept(letter.source)],
+            next_offsets={k: v for k, v in batch.next_offsets.items() if k not in self._revoked},
+        )
+
+    def _produce_dead_letters(self, dead_letters: list[DeadLetter]) -> None:
+        if not dead_letters:
+            return
+        for letter in dead_letters:
+            headers: list[tuple[str, str | bytes | None]] = [
+                ("reason", letter.reason),
+                ("detail", letter.detail),
+            ]
+            if letter.source is not None:
+                origin = f"{letter.source.topic}/{letter.source.partition}/{letter.source.offset}"
+                headers.append(("source", origin))
+            self.dead_letter_producer.produce(
+                self.dead_letter_topic, value=letter.payload, headers=headers
+            )
+        if self.dead_letter_producer.flush(10) > 0:
+            raise DeadLetterTopicError("dead-letter topic did not acknowledge within 10 s")
+
+    def _commit_to_kafka(self, batch: Batch) -> None:
+        offsets = [
+            TopicPartition(topic, partition, offset)
+            for (topic, partition), offset in batch.next_offsets.items()
+            if (topic, partition) not in self._revoked
+        ]
+        if offsets:
+            try:
+                self.consumer.commit(offsets=offsets, asynchronous=True)
+            except Exception as error:  # the database holds the truth; Kafka's copy is a hint
+                log.warning("kafka commit failed", error=str(error))
+
+    # --- database and housekeeping -----------------------------------------------------------
+
+    def _database(self) -> psycopg.Connection[Any]:
+        """The writer thread's connection (opened on demand)."""
+        if self._connection is None or self._connection.closed:
+            self._connection = psycopg.connect(self.database_url, connect_timeout=5)
+        return self._connection
+
+    def _drop_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+
+    def _maintenance(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_lag_check:
+            self._next_lag_check = now + LAG_INTERVAL.total_seconds()
+            self._update_consumer_lag()
+        if self.retention is not None and now >= self._next_retention:
+            self._next_retention = now + RETENTION_INTERVAL.total_seconds()
+            self._writes.submit(self._apply_retention, self.retention)
+
+    def _apply_retention(self, retention: timedelta) -> None:
+        """Runs on the writer thread, between batches."""
+        try:
+            connection = self._database()
+            with connection.transaction():
+                dropped = drop_older_than(connection, retention)
+            if dropped:
+                log.info("retention dropped partitions", partitions=dropped)
+        except psycopg.Error as error:
+            log.warning("retention skipped", error=str(error))
+            self._drop_connection()
+
+    def _update_consumer_lag(self) -> None:
+        try:
+            assignment = self.consumer.assignment()
+            for position in self.consumer.position(assignment):
+                _, high = self.consumer.get_watermark_offsets(position, timeout=1)
+                lag = max(high - position.offset, 0) if position.offset >= 0 else high
+                metrics.CONSUMER_LAG.labels(position.topic, str(position.partition)).set(lag)
+        except Exception as error:  # metrics must never stop processing
+            log.debug("consumer lag unavailable", error=str(error))
+
+
+def _position_of(message: Message) -> TopicPartition:
+    topic, partition, offset = message.topic(), message.partition(), message.offset()
+    if topic is None or partition is None or offset is None:
+        raise ValueError("message without a position")
+    return TopicPartition(topic, partition, offset)

@@ -1,0 +1,70 @@
+"""Build a Processor from settings and run it until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+
+import structlog
+import yaml
+from prometheus_client import start_http_server
+from pydantic import TypeAdapter
+
+from logsentinel import logs
+from logsentinel.domain.pipeline import CustomParser
+from logsentinel.parsing import RecordDecoder
+from logsentinel.processors import kafka
+from logsentinel.processors.loop import Backoff, Processor
+from logsentinel.processors.settings import ProcessorSettings
+from logsentinel.storage import migrate
+from logsentinel.storage.database import redacted
+
+log = structlog.get_logger("logsentinel.processors")
+
+
+def custom_parsers(settings: ProcessorSettings) -> list[CustomParser]:
+    """The LogPipeline's custom parsers, from the YAML file the operator mounts."""
+    if settings.custom_parsers_file is None:
+        return []
+    document = yaml.safe_load(settings.custom_parsers_file.read_text()) or []
+    return TypeAdapter(list[CustomParser]).validate_python(document)
+
+
+def build(settings: ProcessorSettings) -> Processor:
+    decoder = RecordDecoder(
+        custom_parsers=custom_parsers(settings), max_record_bytes=settings.max_record_bytes
+    )
+    return Processor(
+        consumer=kafka.consumer(
+            settings.kafka_bootstrap, settings.kafka_group, settings.kafka_security
+        ),
+        dead_letter_producer=kafka.producer(settings.kafka_bootstrap, settings.kafka_security),
+        dead_letter_topic=settings.dead_letter_topic,
+        database_url=settings.database_url,
+        topic=settings.kafka_topic,
+        group=settings.kafka_group,
+        decoder=decoder,
+        batch_size=settings.batch_size,
+        batch_wait=settings.batch_wait,
+        retention=settings.retention,
+        backoff=Backoff(settings.backoff_initial, settings.backoff_max),
+    )
+
+
+def run(settings: ProcessorSettings) -> None:
+    logs.configure(settings.log_level)
+    if settings.migrate_on_start:
+        log.info("migrating", database=redacted(settings.database_url))
+        migrate.upgrade(settings.database_url)
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port)
+        log.info("metrics", port=settings.metrics_port, path="/metrics")
+    processor = build(settings)
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("stopping", signal=signal.Signals(signum).name)
+        processor.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    processor.run()
