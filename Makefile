@@ -28,6 +28,7 @@ lint: install ## ruff, mypy --strict on src, import-linter layering contracts
 	$(BIN)/lint-imports
 
 test: install ## Run unit, integration and e2e tests (integration/e2e start the local stack)
+	$(DEVSTACK) build
 	$(BIN)/pytest
 
 test-unit: install ## Run only the fast unit tests (no servers)

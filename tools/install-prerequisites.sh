@@ -11,7 +11,8 @@ command -v java >/dev/null || missing_tools+=("java (OpenJDK 17)")
 command -v mvn >/dev/null || missing_tools+=("mvn (Maven)")
 if ((${#missing_tools[@]})); then
   echo "missing toolchains: ${missing_tools[*]}" >&2
-  echo "install them (Debian: apt-get install golang openjdk-17-jdk-headless maven python3-venv)" >&2
+  echo "install them: Go >= 1.24 from go.dev (Debian bookworm's golang is too old)," >&2
+  echo "  apt-get install openjdk-17-jdk-headless maven python3-venv" >&2
   exit 1
 fi
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
@@ -23,6 +24,8 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || need_venv=1
 packages=()
 command -v openssl >/dev/null || packages+=(openssl)
 command -v make >/dev/null || packages+=(make)
+command -v lua5.4 >/dev/null || packages+=(lua5.4)        # runs fluent-bit/kafka_key.lua in tests
+command -v useradd >/dev/null || packages+=(passwd)       # PostgreSQL refuses root: a user runs it
 [[ -n "${need_venv:-}" ]] && packages+=(python3-venv)
 if ((${#packages[@]})); then
   if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; else SUDO=; fi

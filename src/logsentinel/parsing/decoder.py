@@ -1,0 +1,259 @@
+"""From Kafka bytes to a normalised :class:`LogRecord`, or a :class:`DeadLetterError`.
+
+Two shapes arrive on the topic, told apart by the ``logsentinel-format`` header:
+
+- no header: a Fluent Bit record (:mod:`logsentinel.parsing.fluentbit`); the line in ``log``
+  is parsed into message, level, time, trace id and attributes;
+- ``logrecord.v1``: a record from our ingest API, the LogRecord wire form (camelCase JSON);
+  it is validated, then normalised like any other.
+
+Checks happen cheapest first: size before any parsing (oversized), then JSON (undecodable),
+then shape (invalid). Invalid UTF-8 is not fatal: the bytes are decoded with U+FFFD in place
+of the bad sequences and the record says so in ``logsentinel.invalid_utf8``; only a value
+that is not JSON even then is undecodable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import JsonValue, ValidationError
+
+from logsentinel.domain import Level, LogRecord, SourcePosition
+from logsentinel.domain.errors import describe
+from logsentinel.domain.logrecord import MAX_MESSAGE_LENGTH
+from logsentinel.domain.pipeline import CustomParser
+from logsentinel.parsing.attributes import AttributeBuilder, clean_text, may_need_cleaning
+from logsentinel.parsing.errors import DeadLetterError, DeadLetterReason
+from logsentinel.parsing.fields import structured_message
+from logsentinel.parsing.fluentbit import EnvelopeReader
+from logsentinel.parsing.jsonio import JsonError, dumps_compact, loads
+from logsentinel.parsing.messages import MessageParser, level_from_status_attribute
+from logsentinel.parsing.parsed import ParsedMessage
+from logsentinel.parsing.records import trusted_record
+from logsentinel.parsing.templates import TemplateMiner
+
+FORMAT_HEADER = "logsentinel-format"
+"""Kafka header naming the value's shape; absent means a Fluent Bit record."""
+LOGRECORD_FORMAT = b"logrecord.v1"
+"""Header value of records produced by the ingest API (LogRecord wire JSON)."""
+_LOGRECORD_FORMATS = (LOGRECORD_FORMAT, LOGRECORD_FORMAT.decode())
+DEFAULT_MAX_RECORD_BYTES = 256 * 1024
+INVALID_UTF8_ATTRIBUTE = "logsentinel.invalid_utf8"
+_MAX_DETAIL_PROBLEMS = 3
+
+
+def _invalid(detail: str) -> DeadLetterError:
+    return DeadLetterError(DeadLetterReason.INVALID, detail)
+
+
+def _validation_detail(error: ValidationError) -> str:
+    problems = describe(error)
+    detail = "; ".join(str(problem) for problem in problems[:_MAX_DETAIL_PROBLEMS])
+    if len(problems) > _MAX_DETAIL_PROBLEMS:
+        detail += f"; and {len(problems) - _MAX_DETAIL_PROBLEMS} more"
+    return detail
+
+
+class RecordDecoder:
+    """Decodes and normalises records; one per consumer thread (the miner is not thread-safe)."""
+
+    def __init__(
+        self,
+        custom_parsers: Sequence[CustomParser] = (),
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+        miner: TemplateMiner | None = None,
+    ) -> None:
+        if max_record_bytes < 1:
+            raise ValueError("max_record_bytes must be positive")
+        self.max_record_bytes = max_record_bytes
+        self.miner = miner if miner is not None else TemplateMiner()
+        self._messages = MessageParser(custom_parsers)
+        self._envelopes = EnvelopeReader()
+
+    # --- Kafka values ------------------------------------------------------------------------
+
+    def decode(
+        self,
+        value: bytes | None,
+        headers: Mapping[str, bytes] | None = None,
+        source: SourcePosition | None = None,
+    ) -> LogRecord:
+        """One Kafka value as a normalised record with its template id and source position.
+
+        Raises :class:`DeadLetterError` for bad input, and also, as a safety net, for any
+        other error while decoding (a parser bug on some input): one such record must not stop
+        a partition. Its detail then starts with ``decoder error``.
+        """
+        try:
+            return self._decode(value, headers, source)
+        except DeadLetterError:
+            raise
+        except Exception as error:
+            raise _invalid(f"decoder error: {type(error).__name__}: {error}"[:1000]) from error
+
+    def _decode(
+        self,
+        value: bytes | None,
+        headers: Mapping[str, bytes] | None,
+        source: SourcePosition | None,
+    ) -> LogRecord:
+        if value is None:
+            raise _invalid("value: missing (a tombstone)")
+        if len(value) > self.max_record_bytes:
+            raise DeadLetterError(
+                DeadLetterReason.OVERSIZED,
+                f"value: {len(value)} bytes, more than the limit of {self.max_record_bytes}",
+            )
+        record_format = headers.get(FORMAT_HEADER) if headers else None
+        try:
+            document = loads(value)
+            invalid_utf8 = False
+        except (UnicodeDecodeError, JsonError):
+            document, invalid_utf8 = self._load_slowly(value)
+        if not isinstance(document, dict):
+            raise _invalid(f"value: expected a JSON object, got {type(document).__name__}")
+        clean = may_need_cleaning(value)
+        if record_format is None:
+            return self._from_fluent_bit(document, invalid_utf8, clean, source)
+        if record_format in _LOGRECORD_FORMATS:
+            return self._from_ingest(document, clean, source)
+        raise _invalid(f"headers.{FORMAT_HEADER}: unknown format {record_format!r:.60}")
+
+    @staticmethod
+    def _load_slowly(value: bytes) -> tuple[Any, bool]:
+        """The document when the fast parse failed: bad UTF-8 is replaced, else undecodable."""
+        try:
+            return loads(value), False
+        except UnicodeDecodeError:
+            pass
+        except JsonError as error:
+            raise DeadLetterError(
+                DeadLetterReason.UNDECODABLE, f"value: not JSON: {error}"
+            ) from None
+        try:
+            return loads(value.decode("utf-8", "replace")), True
+        except JsonError as error:
+            raise DeadLetterError(
+                DeadLetterReason.UNDECODABLE, f"value: not UTF-8 and not JSON: {error}"
+            ) from None
+
+    def _from_fluent_bit(
+        self,
+        document: dict[str, Any],
+        invalid_utf8: bool,
+        clean: bool,
+        source: SourcePosition | None,
+    ) -> LogRecord:
+        envelope = self._envelopes.read(document, clean)
+        pod = envelope.pod
+        log = envelope.log
+        if isinstance(log, str):
+            parsed = self._messages.parse(log, pod.service, clean)
+        elif isinstance(log, dict):
+            parsed = structured_message(log, dumps_compact(log), "json", clean)
+        else:
+            raise _invalid(f"log: expected text, got {type(log).__name__}")
+        if len(parsed.message) > MAX_MESSAGE_LENGTH:
+            raise DeadLetterError(
+                DeadLetterReason.OVERSIZED,
+                f"log: message of {len(parsed.message)} characters, "
+                f"more than the limit of {MAX_MESSAGE_LENGTH}",
+            )
+        attributes = parsed.attributes
+        if invalid_utf8:
+            attributes[INVALID_UTF8_ATTRIBUTE] = True
+        template = self.miner.match(parsed.template_source or parsed.message)
+        return trusted_record(
+            timestamp=parsed.timestamp or envelope.timestamp,
+            level=parsed.level or Level.UNKNOWN,
+            message=parsed.message,
+            service=pod.service,
+            namespace=pod.namespace,
+            pod=pod.pod,
+            container=pod.container,
+            node=pod.node,
+            stream=envelope.stream,
+            labels=dict(pod.labels),
+            template_id=template.id,
+            trace_id=parsed.trace_id,
+            attributes=attributes,
+            source=source,
+        )
+
+    def _from_ingest(
+        self, document: dict[str, Any], clean: bool, source: SourcePosition | None
+    ) -> LogRecord:
+        attributes = document.get("attributes")
+        if isinstance(attributes, dict):
+            document["attributes"] = _bounded_attributes(attributes, clean)
+        if clean:
+            document = _cleaned_document(document)
+        document["source"] = source
+        try:
+            record = LogRecord.model_validate(document)
+        except ValidationError as error:
+            raise _invalid(_validation_detail(error)) from None
+        return self._normalise(record, clean, attributes_bounded=True)
+
+    # --- records from the API ----------------------------------------------------------------
+
+    def normalise(self, record: LogRecord) -> LogRecord:
+        """Fill in what the sender left open and set the template id.
+
+        A record without attributes is treated as a raw line: its message is parsed like a
+        Fluent Bit line (a JSON line's ``msg`` becomes the message, the other fields become
+        attributes). A record with attributes keeps its message and attributes (flattened and
+        bounded like parsed ones). Either way the sender's level, trace id and timestamp win
+        over anything parsed, an unknown level is inferred, and the template id is always
+        recomputed (a sender cannot know our ids).
+        """
+        return self._normalise(record, clean=True, attributes_bounded=False)
+
+    def _normalise(self, record: LogRecord, clean: bool, attributes_bounded: bool) -> LogRecord:
+        message = clean_text(record.message) if clean else record.message
+        parsed: ParsedMessage = self._messages.parse(message, record.service, clean)
+        update: dict[str, Any] = {}
+        if record.attributes:
+            attributes = record.attributes
+            if not attributes_bounded:
+                attributes = _bounded_attributes(attributes, clean)
+            update["attributes"] = attributes
+            update["message"] = message
+            template_source = parsed.template_source if parsed.message == message else None
+            template_source = template_source or message
+        else:
+            update["attributes"] = parsed.attributes
+            update["message"] = parsed.message
+            template_source = parsed.template_source or parsed.message
+        if record.level is Level.UNKNOWN:
+            level = parsed.level or level_from_status_attribute(update["attributes"])
+            if level is not None:
+                update["level"] = level
+        if record.trace_id is None and parsed.trace_id is not None:
+            update["trace_id"] = parsed.trace_id
+        update["template_id"] = self.miner.match(template_source).id
+        return record.model_copy(update=update)
+
+
+def _bounded_attributes(attributes: Mapping[str, Any], clean: bool) -> dict[str, JsonValue]:
+    builder = AttributeBuilder(clean)
+    for key, value in attributes.items():
+        builder.add(str(key), value)
+    return builder.build()
+
+
+def _cleaned_document(document: dict[str, Any]) -> dict[str, Any]:
+    """The ingest document with NUL and lone surrogates replaced in its text fields."""
+    cleaned: dict[str, Any] = {}
+    for key, value in document.items():
+        if isinstance(value, str):
+            value = clean_text(value)
+        elif key == "labels" and isinstance(value, dict):
+            value = {
+                clean_text(str(name)): clean_text(text) if isinstance(text, str) else text
+                for name, text in value.items()
+            }
+        cleaned[clean_text(key)] = value
+    return cleaned

@@ -1,0 +1,3 @@
+"""Test-wide setup: the local stack fixtures (tools/devstack/pytest_plugin.py)."""
+
+pytest_plugins = ["devstack.pytest_plugin"]

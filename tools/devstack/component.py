@@ -1,0 +1,98 @@
+"""The interface every stack component (postgres, kafka, kube) implements."""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from devstack import log, paths
+from devstack.proc import Daemon
+
+
+class Component(abc.ABC):
+    """A server (or group of servers) the stack starts, health-checks and stops.
+
+    ``external_var`` names the environment variable that, when set, points at an existing
+    server: the component is then neither built, started nor stopped by the stack.
+    """
+
+    name: str
+    external_var: str
+
+    @property
+    def state(self) -> Path:
+        """The component's directory under ``.stack/``."""
+        return paths.state_dir(self.name)
+
+    def external(self) -> str | None:
+        """The externally provided address, when the environment gives one."""
+        return os.environ.get(self.external_var) or None
+
+    @abc.abstractmethod
+    def build(self) -> None:
+        """Download or build what the component needs into the cache (no-op when cached)."""
+
+    @abc.abstractmethod
+    def running(self) -> bool:
+        """True when a previously started instance is alive and healthy."""
+
+    @abc.abstractmethod
+    def _start(self) -> None:
+        """Start a fresh instance (after any leftovers were stopped) and wait for health."""
+
+    @abc.abstractmethod
+    def _stop(self) -> None:
+        """Stop the instance cleanly; harmless when nothing runs."""
+
+    @abc.abstractmethod
+    def address(self) -> str:
+        """What clients use (URL, bootstrap servers, kubeconfig path) of the running instance."""
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Serialise start/stop of this component across processes (two test runs, `make up`)."""
+        with (self.state / "lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def start(self) -> bool:
+        """Start the component unless a healthy instance already runs; True when it started one.
+
+        Leftover processes of an unhealthy instance are stopped first; when starting fails, what
+        was started is stopped again (the log files stay for inspection).
+        """
+        with self._locked():
+            if self.running():
+                log.info("reuse", component=self.name, address=self.address())
+                return False
+            self._stop()
+            self.build()
+            try:
+                self._start()
+            except BaseException:
+                self._stop()
+                raise
+        log.info("ready", component=self.name, address=self.address())
+        return True
+
+    def stop(self) -> None:
+        """Stop the instance cleanly; harmless when nothing runs."""
+        with self._locked():
+            self._stop()
+
+    @abc.abstractmethod
+    def daemons(self) -> list[Daemon]:
+        """The processes this component runs."""
+
+    def exports(self) -> dict[str, str]:
+        """Environment variables that point clients at this component."""
+        if self.external():
+            return {self.external_var: self.external() or ""}
+        return {self.external_var: self.address()} if self.running() else {}

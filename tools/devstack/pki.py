@@ -1,0 +1,82 @@
+"""Certificates and keys for the control plane, made with the ``openssl`` command.
+
+One CA signs: a serving certificate for 127.0.0.1/localhost (used by kube-apiserver,
+kube-controller-manager and kube-scheduler), one client certificate per identity (admin,
+controller-manager, scheduler, kwok), all in the ``system:masters`` group, and the
+``front-proxy-client`` certificate the apiserver presents to aggregated API servers. The
+service account token key pair is a separate RSA key. Existing files are kept, so kubeconfigs
+stay valid across restarts.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from devstack.errors import StackError
+from devstack.proc import require_tool
+
+DAYS = "3650"
+FRONT_PROXY_CLIENT = "front-proxy-client"
+SERVING_SANS = (
+    "IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,"
+    "DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+)
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    openssl = require_tool(
+        "openssl", "to make the control plane's certificates", "apt-get install openssl"
+    )
+    done = subprocess.run([openssl, *args], cwd=cwd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise StackError(f"openssl {args[0]} failed in {cwd}:\n{done.stderr}")
+
+
+def _ec_key(path: Path) -> None:
+    _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-out", path.name, cwd=path.parent)  # fmt: skip
+
+
+def _signed(directory: Path, name: str, subject: str, extensions: str) -> None:
+    """Key ``name.key`` and certificate ``name.crt`` signed by the CA in ``directory``."""
+    if (directory / f"{name}.crt").is_file():
+        return
+    _ec_key(directory / f"{name}.key")
+    _openssl("req", "-new", "-key", f"{name}.key", "-subj", subject, "-out", f"{name}.csr",
+             cwd=directory)  # fmt: skip
+    (directory / f"{name}.ext").write_text(extensions)
+    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+             "-CAcreateserial", "-days", DAYS, "-sha256", "-extfile", f"{name}.ext",
+             "-out", f"{name}.crt", cwd=directory)  # fmt: skip
+
+
+def ensure_pki(directory: Path, clients: tuple[str, ...]) -> None:
+    """Create (once) the CA, the serving certificate, client certificates and the SA key."""
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    if not (directory / "ca.crt").is_file():
+        _ec_key(directory / "ca.key")
+        _openssl("req", "-x509", "-new", "-key", "ca.key", "-subj", "/CN=logsentinel-devstack-ca",
+                 "-days", DAYS, "-sha256",
+                 "-addext", "basicConstraints=critical,CA:TRUE",
+                 "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+                 "-out", "ca.crt", cwd=directory)  # fmt: skip
+    _signed(
+        directory,
+        "serving",
+        "/CN=localhost",
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+        f"extendedKeyUsage=serverAuth\nsubjectAltName={SERVING_SANS}\n",
+    )
+    client_ext = (
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=clientAuth\n"
+    )
+    for client in clients:
+        _signed(directory, client, f"/O=system:masters/CN={client}", client_ext)
+    _signed(directory, FRONT_PROXY_CLIENT, f"/CN={FRONT_PROXY_CLIENT}", client_ext)
+    if not (directory / "sa.key").is_file():
+        _openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+                 "-out", "sa.key", cwd=directory)  # fmt: skip
+        _openssl("pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=directory)

