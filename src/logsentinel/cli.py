@@ -117,3 +117,7 @@ def _settings(model: type[SettingsT]) -> SettingsT:
         for problem in describe(error):
             click.echo(f"{prefix}{problem.path.upper()}: {problem.message}", err=True)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
