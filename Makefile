@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVSTACK := PYTHONPATH=tools $(BIN)/python -m devstack
 
-.PHONY: help install lint test test-unit crds check-generated demo up down env clean
+.PHONY: help install lint test test-unit crds check-generated demo up down env clean bench-processor bench-parsing
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -40,8 +40,8 @@ crds: install ## Generate crds/*.yaml from the domain models
 check-generated: install ## Fail when crds/ is stale
 	$(BIN)/logsentinel crds --output crds --check
 
-demo: install ## Run what exists end to end (see README)
-	$(BIN)/logsentinel demo
+demo: install ## The main job: stack up, CRDs and examples applied, sample logs processed
+	PYTHONPATH=tools $(BIN)/python -m demo
 
 up: install ## Start the local stack (PostgreSQL, Kafka, Kubernetes control plane)
 	$(DEVSTACK) up
@@ -51,6 +51,13 @@ down: install ## Stop the local stack
 
 env: install ## Print shell exports for the running local stack: eval "$$(make -s env)"
 	@$(DEVSTACK) env
+
+bench-processor: install ## Processor throughput vs bare consume+COPY (needs the stack: make up)
+	$(DEVSTACK) up postgres kafka
+	eval "$$($(DEVSTACK) env postgres kafka)" && $(BIN)/python bench/bench_processor.py
+
+bench-parsing: install ## Decode + template throughput of the parsing package
+	$(BIN)/python bench/bench_parsing.py
 
 clean: ## Remove the virtualenv and caches inside the repository
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

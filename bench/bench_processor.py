@@ -1,0 +1,175 @@
+"""Processor throughput: the full path (Kafka -> decode -> templates -> COPY) against a bare
+consume+COPY path, in the same run, on the same records, into identical schemas.
+
+Uses the local stack (make up; or LOGSENTINEL_DATABASE_URL / LOGSENTINEL_KAFKA_BOOTSTRAP).
+Last line: RESULT processor_logs_per_s=<a> bare_logs_per_s=<b> ratio=<a/b> peak_rss_mb=<m>
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+
+from logsentinel.parsing import RecordDecoder
+from logsentinel.processors import kafka
+from logsentinel.processors.loop import Processor
+from logsentinel.storage import migrate
+from logsentinel.storage.database import libpq_url
+from logsentinel.storage.partitions import PartitionManager
+from logsentinel.storage.writer import COPY_LOGS
+from sampledata import sample_logs
+
+
+def say(message: str) -> None:
+    print(f"[bench] {message}", flush=True)
+
+
+def fresh_database(server_url: str, name: str) -> str:
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    url = libpq_url(server_url).rsplit("/", 1)[0] + f"/{name}"
+    migrate.upgrade(url)
+    return url
+
+
+def produce(bootstrap: str, topic: str, count: int, partitions: int) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result(30)
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all"})
+    started = time.monotonic()
+    for index, log in enumerate(sample_logs(count, when=datetime.now(UTC))):
+        while True:
+            try:
+                producer.produce(topic, key=log.key, value=log.value)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        if index % 50_000 == 0:
+            say(f"produced {index:,}/{count:,}")
+    producer.flush(60)
+    say(f"produced {count:,} records in {time.monotonic() - started:.1f}s")
+
+
+def stored(url: str) -> int:
+    with psycopg.connect(url) as connection:
+        row = connection.execute("SELECT count(*) FROM logs").fetchone()
+        return int(row[0]) if row else 0
+
+
+def run_processor(bootstrap: str, topic: str, url: str, count: int) -> float:
+    group = f"bench-full-{uuid.uuid4().hex[:6]}"
+    processor = Processor(
+        consumer=kafka.consumer(bootstrap, group),
+        dead_letter_producer=kafka.producer(bootstrap),
+        dead_letter_topic=f"{topic}-dead",
+        database_url=url,
+        topic=topic,
+        group=group,
+        decoder=RecordDecoder(),
+        batch_size=5000,
+        batch_wait=timedelta(milliseconds=100),
+    )
+    processor.consumer.subscribe(
+        [topic], on_assign=processor._on_assign, on_revoke=processor._on_revoke
+    )
+    consumed, started, first = 0, time.monotonic(), None
+    while consumed < count:
+        got = processor.run_once()
+        if got and first is None:
+            first = time.monotonic()
+        consumed += got
+        if got and consumed % 50_000 < got:
+            say(f"processor consumed {consumed:,}/{count:,}")
+        if time.monotonic() - started > 600:
+            raise SystemExit("processor did not finish within 600 s")
+    processor._finish_in_flight()
+    elapsed = time.monotonic() - (first or started)
+    processor.consumer.close()
+    assert stored(url) == count, f"stored {stored(url)} of {count}"
+    return count / elapsed
+
+
+def run_bare(bootstrap: str, topic: str, url: str, count: int) -> float:
+    """Consume and COPY the raw value as the message: no decoding, no templates."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-bare-{uuid.uuid4().hex[:6]}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([topic])
+    partitions = PartitionManager()
+    now = datetime.now(UTC)
+    consumed, first = 0, None
+    with psycopg.connect(url) as connection:
+        while consumed < count:
+            messages = [m for m in consumer.consume(5000, 0.1) if m.error() is None]
+            if not messages:
+                continue
+            first = first or time.monotonic()
+            with connection.transaction():
+                partitions.ensure(connection, [now.date()])
+                with connection.cursor() as cursor, cursor.copy(COPY_LOGS) as copy:
+                    for m in messages:
+                        value: Any = m.value()
+                        copy.write_row(
+                            (now, "unknown", "bare", "", "", "", "", None,
+                             value.decode("utf-8", "replace"), None, None, "{}",
+                             m.topic(), m.partition(), m.offset())
+                        )  # fmt: skip
+            offsets = {}
+            for m in messages:
+                offsets[(m.topic(), m.partition())] = m.offset() + 1
+            consumer.commit(
+                offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
+                asynchronous=True,
+            )
+            consumed += len(messages)
+            if consumed % 50_000 < len(messages):
+                say(f"bare consumed {consumed:,}/{count:,}")
+    elapsed = time.monotonic() - (first or time.monotonic())
+    consumer.close()
+    return count / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--partitions", type=int, default=6)
+    args = parser.parse_args()
+    database = os.environ.get("LOGSENTINEL_DATABASE_URL")
+    bootstrap = os.environ.get("LOGSENTINEL_KAFKA_BOOTSTRAP")
+    if not database or not bootstrap:
+        raise SystemExit('start the stack first: make up && eval "$(make -s env)"')
+    topic = f"bench-{uuid.uuid4().hex[:8]}"
+    say(f"cpu count {os.cpu_count()}, {args.records:,} records, {args.partitions} partitions")
+    produce(bootstrap, topic, args.records, args.partitions)
+    full = run_processor(bootstrap, topic, fresh_database(database, "bench_full"), args.records)
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    say(f"processor: {full:,.0f} logs/s (peak RSS so far {rss_mb:.0f} MB)")
+    bare = run_bare(bootstrap, topic, fresh_database(database, "bench_bare"), args.records)
+    say(f"bare consume+COPY: {bare:,.0f} logs/s")
+    print(
+        f"RESULT processor_logs_per_s={full:.0f} bare_logs_per_s={bare:.0f} "
+        f"ratio={full / bare:.2f} peak_rss_mb={rss_mb:.0f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
