@@ -145,9 +145,7 @@ def main() -> int:
         print("\ndead letters (kept with their reason; the partition moved on):")
         for reason, detail in connection.execute("SELECT reason, detail FROM dead_letters"):
             print(f"  {reason:<12} {detail[:90]}")
-    print(
-        '\nThe stack is still running: eval "$(make -s env)" to use kubectl/psql; make down stops it.'
-    )
+    print('\nThe stack keeps running: eval "$(make -s env)" for kubectl; make down stops it.')
     return 0
 
 
