@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import fluent_bit_value
 
 from logsentinel.parsing import RecordDecoder, workload_from_pod_name
 from logsentinel.parsing.fluentbit import KEY_FIELD, TIMESTAMP_KEY
+from support.parsing import fluent_bit_value
 
 FLUENT_BIT = Path(__file__).resolve().parents[3] / "fluent-bit"
 PLACEHOLDERS = {

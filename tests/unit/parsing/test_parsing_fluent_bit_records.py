@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from conftest import fluent_bit_value, load_fixture, revalidated
 
 from logsentinel.domain import Level, SourcePosition
 from logsentinel.parsing import RecordDecoder
+from support.parsing import fluent_bit_value, load_fixture, revalidated
 
 RECORDS: list[dict[str, Any]] = load_fixture("fluent-bit/records.yaml")
 

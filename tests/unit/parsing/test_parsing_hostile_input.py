@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import fluent_bit_value, revalidated
 
 from logsentinel.domain import Level
 from logsentinel.domain.logrecord import MAX_MESSAGE_LENGTH
 from logsentinel.parsing import DeadLetterError, DeadLetterReason, MessageParser, RecordDecoder
 from logsentinel.parsing.attributes import MAX_ATTRIBUTES, MAX_DEPTH
 from logsentinel.parsing.decoder import INVALID_UTF8_ATTRIBUTE
+from support.parsing import fluent_bit_value, revalidated
 
 
 def dead_letter(decoder: RecordDecoder, value: bytes | None, **kwargs: object) -> DeadLetterError:
