@@ -150,38 +150,38 @@ def build_etcd() -> None:
     gobuild.mark_complete(target, started, version=ETCD_VERSION)
 
 
-def build_kwok() -> None:
-    """``go install sigs.k8s.io/kwok/cmd/kwok`` at the pinned version."""
-    target = kwok_dir()
-    if gobuild.is_complete(target, ["kwok"]):
+def _go_install_pinned(name: str, package: str, version: str, target: Path, ldflags: str) -> None:
+    """go install package@version into target/bin, once per version (cached)."""
+    if gobuild.is_complete(target, [name]):
         return
     started = time.monotonic()
-    log.info("build", component="kwok", version=KWOK_VERSION, cache=target)
+    log.info("build", component=name, version=version, cache=target)
     gobuild.install_tool(
+        package, version, bin_dir=target / "bin", ldflags=ldflags, log_file=target / "build.log"
+    )
+    gobuild.mark_complete(target, started, version=version)
+
+
+def build_kwok() -> None:
+    """go install sigs.k8s.io/kwok/cmd/kwok at the pinned version."""
+    _go_install_pinned(
+        "kwok",
         "sigs.k8s.io/kwok/cmd/kwok",
         KWOK_VERSION,
-        bin_dir=target / "bin",
-        ldflags=f"-s -w -X sigs.k8s.io/kwok/pkg/consts.Version={KWOK_VERSION}",
-        log_file=target / "build.log",
+        kwok_dir(),
+        f"-s -w -X sigs.k8s.io/kwok/pkg/consts.Version={KWOK_VERSION}",
     )
-    gobuild.mark_complete(target, started, version=KWOK_VERSION)
 
 
 def build_helm() -> None:
-    """``go install helm.sh/helm/v3/cmd/helm`` at the pinned version."""
-    target = helm_dir()
-    if gobuild.is_complete(target, ["helm"]):
-        return
-    started = time.monotonic()
-    log.info("build", component="helm", version=HELM_VERSION, cache=target)
-    gobuild.install_tool(
+    """go install helm.sh/helm/v3/cmd/helm at the pinned version."""
+    _go_install_pinned(
+        "helm",
         "helm.sh/helm/v3/cmd/helm",
         HELM_VERSION,
-        bin_dir=target / "bin",
-        ldflags=f"-s -w -X helm.sh/helm/v3/internal/version.version={HELM_VERSION}",
-        log_file=target / "build.log",
+        helm_dir(),
+        f"-s -w -X helm.sh/helm/v3/internal/version.version={HELM_VERSION}",
     )
-    gobuild.mark_complete(target, started, version=HELM_VERSION)
 
 
 def build_all() -> None:
