@@ -2,14 +2,17 @@
 consume+COPY path, in the same run, on the same records, into identical schemas.
 
 Uses the local stack (make up; or LOGSENTINEL_DATABASE_URL / LOGSENTINEL_KAFKA_BOOTSTRAP).
-Last line: RESULT processor_logs_per_s=<a> bare_logs_per_s=<b> ratio=<a/b> peak_rss_mb=<m>
+It then runs the real `logsentinel processor` command as its own process over the same records
+and samples its resident memory (the target is about that process, not this benchmark's).
+Last line: RESULT processor_logs_per_s=<a> bare_logs_per_s=<b> ratio=<a/b>
+           cli_logs_per_s=<c> cli_steady_rss_mb=<r>
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import resource
+import subprocess
 import sys
 import time
 import uuid
@@ -27,8 +30,8 @@ from logsentinel.parsing import RecordDecoder
 from logsentinel.processors import kafka
 from logsentinel.processors.loop import Processor
 from logsentinel.storage import migrate
-from logsentinel.storage.database import libpq_url
 from logsentinel.storage.partitions import PartitionManager
+from logsentinel.storage.urls import libpq_url
 from logsentinel.storage.writer import COPY_LOGS
 from sampledata import sample_logs
 
@@ -148,6 +151,45 @@ def run_bare(bootstrap: str, topic: str, url: str, count: int) -> float:
     return count / elapsed
 
 
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def run_cli(bootstrap: str, topic: str, url: str, count: int) -> tuple[float, float]:
+    """The processor command in its own process: records/s and its highest RSS once warm."""
+    environment = {
+        **os.environ,
+        "LOGSENTINEL_DATABASE_URL": url,
+        "LOGSENTINEL_KAFKA_BOOTSTRAP": bootstrap,
+        "LOGSENTINEL_KAFKA_TOPIC": topic,
+        "LOGSENTINEL_KAFKA_GROUP": f"bench-cli-{uuid.uuid4().hex[:6]}",
+        "LOGSENTINEL_METRICS_PORT": "0",
+        "LOGSENTINEL_MIGRATE_ON_START": "false",
+    }
+    command = [sys.executable, "-m", "logsentinel.cli", "processor"]
+    process = subprocess.Popen(command, env=environment, stderr=subprocess.DEVNULL)
+    samples: list[float] = []
+    first: float | None = None
+    try:
+        deadline = time.monotonic() + 600
+        while (done := stored(url)) < count:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise SystemExit(f"processor command stopped at {done:,}/{count:,}")
+            if done and first is None:
+                first = time.monotonic()
+            if done > count // 5:  # steady state: past start-up and the first batches
+                samples.append(rss_mb(process.pid))
+            time.sleep(0.25)  # sampling interval of a measurement, not synchronisation
+        elapsed = time.monotonic() - (first or time.monotonic())
+    finally:
+        process.terminate()
+        process.wait(60)
+    return count / elapsed, max(samples, default=0.0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=200_000)
@@ -161,13 +203,14 @@ def main() -> None:
     say(f"cpu count {os.cpu_count()}, {args.records:,} records, {args.partitions} partitions")
     produce(bootstrap, topic, args.records, args.partitions)
     full = run_processor(bootstrap, topic, fresh_database(database, "bench_full"), args.records)
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    say(f"processor: {full:,.0f} logs/s (peak RSS so far {rss_mb:.0f} MB)")
+    say(f"processor: {full:,.0f} logs/s")
     bare = run_bare(bootstrap, topic, fresh_database(database, "bench_bare"), args.records)
     say(f"bare consume+COPY: {bare:,.0f} logs/s")
+    cli, cli_rss = run_cli(bootstrap, topic, fresh_database(database, "bench_cli"), args.records)
+    say(f"logsentinel processor command: {cli:,.0f} logs/s, steady RSS {cli_rss:.0f} MB")
     print(
         f"RESULT processor_logs_per_s={full:.0f} bare_logs_per_s={bare:.0f} "
-        f"ratio={full / bare:.2f} peak_rss_mb={rss_mb:.0f}"
+        f"ratio={full / bare:.2f} cli_logs_per_s={cli:.0f} cli_steady_rss_mb={cli_rss:.0f}"
     )
 
 

@@ -26,7 +26,7 @@ from logsentinel.parsing import RecordDecoder
 from logsentinel.processors import kafka
 from logsentinel.processors.loop import Processor
 from logsentinel.storage import migrate
-from logsentinel.storage.database import libpq_url
+from logsentinel.storage.urls import libpq_url
 from sampledata import fluent_bit_value, sample_logs
 
 REPO = Path(__file__).resolve().parents[1]

@@ -8,20 +8,22 @@ import signal
 import subprocess
 import sys
 import threading
+import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
+from prometheus_client import REGISTRY
 
 from devstack.postgres import Postgres
-from devstack.proc import wait_until
+from devstack.proc import free_port, wait_until
 from logsentinel.parsing import RecordDecoder
 from logsentinel.processors import kafka, metrics
 from logsentinel.processors.loop import Backoff, Processor
 from logsentinel.storage import migrate
-from logsentinel.storage.database import libpq_url
+from logsentinel.storage.urls import libpq_url
 from sampledata import fluent_bit_value, sample_logs
 from support.kafka import create_topic, produce, read_all
 
@@ -101,6 +103,7 @@ def test_records_are_stored_once_and_bad_ones_dead_lettered(
     logs = list(sample_logs(3000))
     produce(kafka_bootstrap, kafka_topic, [(log.key, log.value) for log in logs] + garbage())
 
+    stored_before = REGISTRY.get_sample_value("logsentinel_records_stored_total") or 0
     running = start_processor(migrated, kafka_bootstrap, kafka_topic)
     try:
         eventually("3000 logs stored", lambda: count(migrated, "SELECT count(*) FROM logs") == 3000)
@@ -111,6 +114,12 @@ def test_records_are_stored_once_and_bad_ones_dead_lettered(
         running.stop()
 
     assert count(migrated, "SELECT sum(next_offset) FROM consumer_offsets") == 3004
+    assert REGISTRY.get_sample_value("logsentinel_records_stored_total") == stored_before + 3000
+    dead_lettered = REGISTRY.get_sample_value(
+        "logsentinel_records_dead_lettered_total", {"reason": "oversized"}
+    )
+    assert dead_lettered is not None
+    assert dead_lettered >= 1
     assert count(migrated, "SELECT count(*) FROM logs WHERE template_id IS NULL") == 0
     assert count(migrated, "SELECT count(DISTINCT service) FROM logs") == 5
     assert count(migrated, "SELECT count(*) FROM logs WHERE level = 'error'") > 0
@@ -220,11 +229,25 @@ def test_kill_9_mid_stream_loses_and_duplicates_nothing(
     stored_at_kill = count(migrated, "SELECT count(*) FROM logs")
     assert stored_at_kill < total, "killed too late to prove anything; raise the record count"
 
+    metrics_port = free_port()
+    environment["LOGSENTINEL_METRICS_PORT"] = str(metrics_port)
     second = processor_process()
+
+    def scraped() -> dict[str, float]:
+        url = f"http://127.0.0.1:{metrics_port}/metrics"
+        text = urllib.request.urlopen(url, timeout=5).read().decode()
+        pairs = (line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
+        return {name: float(value) for name, value in pairs}
+
     try:
         eventually(
             f"{total} stored", lambda: count(migrated, "SELECT count(*) FROM logs") >= total, 120
         )
+        eventually(
+            "/metrics counts what this process stored",
+            lambda: scraped().get("logsentinel_records_stored_total") == total - stored_at_kill,
+        )
+        assert scraped()["logsentinel_database_up"] == 1.0
     finally:
         second.terminate()
         assert second.wait(timeout=60) == 0, "SIGTERM must stop the processor cleanly"

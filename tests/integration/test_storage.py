@@ -12,8 +12,8 @@ import pytest
 
 from logsentinel.domain import Level, LogRecord, SourcePosition
 from logsentinel.storage import migrate
-from logsentinel.storage.database import libpq_url
 from logsentinel.storage.partitions import drop_older_than, existing_partitions
+from logsentinel.storage.urls import libpq_url
 from logsentinel.storage.writer import REJECTED_BY_DATABASE, Batch, DeadLetter, LogWriter
 
 pytestmark = pytest.mark.integration

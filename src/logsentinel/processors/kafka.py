@@ -17,7 +17,7 @@ def consumer(bootstrap: str, group: str, extra: Mapping[str, str] | None = None)
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
             # Bounded prefetch keeps the processor's memory small under backlog.
-            "queued.max.messages.kbytes": 16384,
+            "queued.max.messages.kbytes": 8192,
             "fetch.max.bytes": 16 * 1024 * 1024,
             **(extra or {}),
         }

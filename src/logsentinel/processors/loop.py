@@ -31,8 +31,8 @@ from logsentinel.domain.logrecord import LogRecord, SourcePosition
 from logsentinel.parsing import RecordDecoder
 from logsentinel.processors import metrics
 from logsentinel.processors.batch import assemble
-from logsentinel.storage.database import libpq_url, redacted
 from logsentinel.storage.partitions import drop_older_than
+from logsentinel.storage.urls import libpq_url, redacted
 from logsentinel.storage.writer import Batch, DeadLetter, LogWriter, WriteResult
 
 log = structlog.get_logger("logsentinel.processors")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
+import time
 from types import FrameType
 
 import structlog
@@ -16,8 +20,7 @@ from logsentinel.parsing import RecordDecoder
 from logsentinel.processors import kafka
 from logsentinel.processors.loop import Backoff, Processor
 from logsentinel.processors.settings import ProcessorSettings
-from logsentinel.storage import migrate
-from logsentinel.storage.database import redacted
+from logsentinel.storage.urls import redacted
 
 log = structlog.get_logger("logsentinel.processors")
 
@@ -51,11 +54,29 @@ def build(settings: ProcessorSettings) -> Processor:
     )
 
 
+def migrate_until_done(settings: ProcessorSettings) -> None:
+    """Run `logsentinel migrate` in a child process, retrying while the database is away.
+
+    A child process keeps Alembic and SQLAlchemy (about 40 MB) out of the processor's memory.
+    """
+    backoff = Backoff(settings.backoff_initial, settings.backoff_max)
+    command = [sys.executable, "-m", "logsentinel.cli", "migrate"]
+    environment = {**os.environ, "LOGSENTINEL_DATABASE_URL": settings.database_url}
+    while True:
+        log.info("migrating", database=redacted(settings.database_url))
+        done = subprocess.run(command, env=environment, capture_output=True, text=True)
+        if done.returncode == 0:
+            return
+        delay = backoff.next()
+        reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        log.warning("migration failed; retrying", error=reason, retry_in_s=delay)
+        time.sleep(delay)  # backoff between attempts, not synchronisation
+
+
 def run(settings: ProcessorSettings) -> None:
     logs.configure(settings.log_level)
     if settings.migrate_on_start:
-        log.info("migrating", database=redacted(settings.database_url))
-        migrate.upgrade(settings.database_url)
+        migrate_until_done(settings)
     if settings.metrics_port:
         start_http_server(settings.metrics_port)
         log.info("metrics", port=settings.metrics_port, path="/metrics")

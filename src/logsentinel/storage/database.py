@@ -1,5 +1,4 @@
-"""Database URLs and engines: one setting, accepted as a URL (libpq or SQLAlchemy spelling) or as
-libpq key=value connection string."""
+"""SQLAlchemy URLs and engines (queries, migrations); psycopg-only code uses urls.py."""
 
 from __future__ import annotations
 
@@ -36,17 +35,6 @@ def sqlalchemy_url(url: str) -> str:
     if parsed.get_backend_name() != "postgresql":
         raise ValueError(f"not a PostgreSQL URL: {parsed.render_as_string(hide_password=True)}")
     return parsed.set(drivername=SQLALCHEMY_DRIVER).render_as_string(hide_password=False)
-
-
-def libpq_url(url: str) -> str:
-    """The form psycopg.connect() takes."""
-    parsed = make_url(sqlalchemy_url(url))
-    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def redacted(url: str) -> str:
-    """The URL without its password, for logs and error messages."""
-    return _parse(url).render_as_string(hide_password=True)
 
 
 def engine(url: str) -> Engine:
