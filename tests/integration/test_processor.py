@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
@@ -30,6 +31,7 @@ from support.kafka import create_topic, produce, read_all
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
+OUTAGE_SECONDS = 20
 
 
 def count(url: str, query: str) -> int:
@@ -168,23 +170,30 @@ def test_database_outage_pauses_then_resumes_without_loss(
     migrate.upgrade(url)
     create_topic(kafka_bootstrap, kafka_topic, partitions=3)
     create_topic(kafka_bootstrap, f"{kafka_topic}-dead", partitions=1)
+    total = 100_000
     produce(
-        kafka_bootstrap, kafka_topic, [(log.key, log.value) for log in sample_logs(1000, seed=1)]
+        kafka_bootstrap, kafka_topic, ((log.key, log.value) for log in sample_logs(total, seed=1))
     )
 
     running = start_processor(url, kafka_bootstrap, kafka_topic)
     try:
-        eventually("first 1000 stored", lambda: count(url, "SELECT count(*) FROM logs") == 1000)
+        eventually("mid-stream", lambda: count(url, "SELECT count(*) FROM logs") >= 10_000)
         own_postgres.stop()
-        produce(
-            kafka_bootstrap,
-            kafka_topic,
-            [(log.key, log.value) for log in sample_logs(1000, seed=2)],
+        outage_ends = time.monotonic() + OUTAGE_SECONDS
+
+        def outage_over() -> bool:
+            assert running.thread.is_alive(), (
+                "the processor must not crash while the database is down"
+            )
+            return time.monotonic() >= outage_ends and metrics.PAUSED._value.get() == 1
+
+        eventually(
+            f"a {OUTAGE_SECONDS} s outage, consumption paused", outage_over, OUTAGE_SECONDS + 30
         )
-        eventually("consumption paused", lambda: metrics.PAUSED._value.get() == 1)
-        assert running.thread.is_alive(), "the processor must not crash while the database is down"
         own_postgres.start()
-        eventually("all 2000 stored", lambda: count(url, "SELECT count(*) FROM logs") == 2000, 90)
+        eventually(
+            f"all {total} stored", lambda: count(url, "SELECT count(*) FROM logs") == total, 180
+        )
         eventually("consumption resumed", lambda: metrics.PAUSED._value.get() == 0)
     finally:
         running.stop()
@@ -193,7 +202,7 @@ def test_database_outage_pauses_then_resumes_without_loss(
             url,
             "SELECT count(*) FROM (SELECT DISTINCT source_partition, source_offset FROM logs) s",
         )
-        == 2000
+        == total
     )
 
 
@@ -201,7 +210,7 @@ def test_kill_9_mid_stream_loses_and_duplicates_nothing(
     migrated: str, kafka_bootstrap: str, kafka_topic: str
 ) -> None:
     create_topic(kafka_bootstrap, kafka_topic, partitions=3)
-    total = 20_000
+    total = 100_000
     produce(
         kafka_bootstrap, kafka_topic, [(log.key, log.value) for log in sample_logs(total, seed=3)]
     )
@@ -222,7 +231,9 @@ def test_kill_9_mid_stream_loses_and_duplicates_nothing(
 
     first = processor_process()
     try:
-        eventually("some logs stored", lambda: count(migrated, "SELECT count(*) FROM logs") >= 2000)
+        eventually(
+            "a third stored", lambda: count(migrated, "SELECT count(*) FROM logs") >= total // 3
+        )
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
@@ -241,7 +252,7 @@ def test_kill_9_mid_stream_loses_and_duplicates_nothing(
 
     try:
         eventually(
-            f"{total} stored", lambda: count(migrated, "SELECT count(*) FROM logs") >= total, 120
+            f"{total} stored", lambda: count(migrated, "SELECT count(*) FROM logs") >= total, 240
         )
         eventually(
             "/metrics counts what this process stored",

@@ -25,9 +25,14 @@ def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, by
         acknowledged += 1
 
     for key, value in records:
-        producer.produce(topic, key=key, value=value, on_delivery=delivered)
+        while True:
+            try:
+                producer.produce(topic, key=key, value=value, on_delivery=delivered)
+                break
+            except BufferError:  # the local queue is full: serve deliveries, then retry
+                producer.poll(0.1)
         producer.poll(0)
-    assert producer.flush(30) == 0
+    assert producer.flush(60) == 0
     return acknowledged
 
 
