@@ -1,0 +1,353 @@
+"""Detectors: per-key state machines over event time that fire on crossing.
+
+Each detector is fed every record of its rule's selector (observe: matched or not, and the value
+it measures), keeps one state per group key, and returns a Firing the moment its condition
+becomes true. It then stays quiet until the condition has been false again (re-armed), so a long
+burst fires once; turning firings into incidents (dedup, cooldown) is the incident builder's job.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from logsentinel.detection.windows import Buckets, SlidingCount, SlidingValues
+from logsentinel.domain.rule import (
+    AbsenceParams,
+    Detector,
+    EwmaParams,
+    LatencyParams,
+    RatioParams,
+    ThresholdParams,
+    ZScoreParams,
+)
+
+Key = tuple[str, ...]
+StateT = TypeVar("StateT")
+MIN_BASELINE_WINDOWS = 3
+
+
+@dataclass(frozen=True)
+class Firing:
+    """A detector's condition became true for key at time at."""
+
+    key: Key
+    at: datetime
+    statistic: str
+    value: float
+    threshold: float
+    matched: int
+    total: int | None = None
+
+
+@dataclass
+class Armed:
+    """Crossing state: fire only on a false -> true transition."""
+
+    armed: bool = True
+
+    def crossed(self, condition: bool) -> bool:
+        if not condition:
+            self.armed = True
+            return False
+        fired, self.armed = self.armed, False
+        return fired
+
+
+class KeyedDetector(ABC, Generic[StateT]):
+    """Holds one state per group key."""
+
+    def __init__(self) -> None:
+        self._states: dict[Key, StateT] = {}
+
+    def state(self, key: Key) -> StateT:
+        found = self._states.get(key)
+        if found is None:
+            found = self._states[key] = self.new_state()
+        return found
+
+    @abstractmethod
+    def new_state(self) -> StateT: ...
+
+    @abstractmethod
+    def observe(
+        self, key: Key, at: datetime, matched: bool, value: float | None = None
+    ) -> Firing | None:
+        """Feed one record of the rule's selector."""
+
+    def tick(self, now: datetime) -> list[Firing]:
+        """Let time pass without records (only time-driven detectors fire here)."""
+        return []
+
+    def keys(self) -> int:
+        return len(self._states)
+
+
+# --- count-based -------------------------------------------------------------------------------
+
+
+@dataclass
+class _CountState:
+    window: SlidingCount
+    crossing: Armed = field(default_factory=Armed)
+
+
+class ThresholdDetector(KeyedDetector[_CountState]):
+    """Matching records in the sliding window reach count."""
+
+    def __init__(self, params: ThresholdParams) -> None:
+        super().__init__()
+        self.params = params
+
+    def new_state(self) -> _CountState:
+        return _CountState(window=SlidingCount(self.params.window))
+
+    def observe(
+        self, key: Key, at: datetime, matched: bool, value: float | None = None
+    ) -> Firing | None:
+        state = self.state(key)
+        if matched:
+            state.window.add(at)
+        count = state.window.count(at)
+        if state.crossing.crossed(count >= self.params.count):
+            return Firing(key, at, "count", count, self.params.count, count)
+        return None
+
+
+@dataclass
+class _RatioState:
+    matched: SlidingCount
+    total: SlidingCount
+    crossing: Armed = field(default_factory=Armed)
+
+
+class RatioDetector(KeyedDetector[_RatioState]):
+    """matched / total in the window above a fraction, once total reaches minTotal."""
+
+    def __init__(self, params: RatioParams) -> None:
+        super().__init__()
+        self.params = params
+
+    def new_state(self) -> _RatioState:
+        window = self.params.window
+        return _RatioState(matched=SlidingCount(window), total=SlidingCount(window))
+
+    def observe(
+        self, key: Key, at: datetime, matched: bool, value: float | None = None
+    ) -> Firing | None:
+        state = self.state(key)
+        state.total.add(at)
+        if matched:
+            state.matched.add(at)
+        hits, total = state.matched.count(at), state.total.count(at)
+        ratio = hits / total if total else 0.0
+        if state.crossing.crossed(total >= self.params.min_total and ratio > self.params.above):
+            return Firing(key, at, "ratio", ratio, self.params.above, hits, total)
+        return None
+
+
+# --- values --------------------------------------------------------------------------------
+
+
+@dataclass
+class _ValuesState:
+    values: SlidingValues
+    crossing: Armed = field(default_factory=Armed)
+
+
+class LatencyDetector(KeyedDetector[_ValuesState]):
+    """A percentile of a numeric attribute over the window exceeds above."""
+
+    def __init__(self, params: LatencyParams) -> None:
+        super().__init__()
+        self.params = params
+
+    def new_state(self) -> _ValuesState:
+        return _ValuesState(values=SlidingValues(self.params.window))
+
+    def observe(
+        self, key: Key, at: datetime, matched: bool, value: float | None = None
+    ) -> Firing | None:
+        state = self.state(key)
+        if matched and value is not None and math.isfinite(value):
+            state.values.add(at, value)
+        else:
+            state.values.advance(at)
+        if len(state.values) < self.params.min_count:
+            state.crossing.crossed(False)
+            return None
+        observed = state.values.percentile(self.params.percentile)
+        if state.crossing.crossed(observed > self.params.above):
+            statistic = f"p{self.params.percentile:g}"
+            return Firing(key, at, statistic, observed, self.params.above, len(state.values))
+        return None
+
+
+# --- silence -------------------------------------------------------------------------------
+
+
+@dataclass
+class _SilenceState:
+    last_seen: datetime | None = None
+    seen: int = 0
+    crossing: Armed = field(default_factory=Armed)
+
+
+class AbsenceDetector(KeyedDetector[_SilenceState]):
+    """A key that had logged minPriorCount matching records is silent for silentFor."""
+
+    def __init__(self, params: AbsenceParams) -> None:
+        super().__init__()
+        self.params = params
+
+    def new_state(self) -> _SilenceState:
+        return _SilenceState()
+
+    def observe(
+        self, key: Key, at: datetime, matched: bool, value: float | None = None
+    ) -> Firing | None:
+        if matched:
+            state = self.state(key)
+            state.last_seen = at if state.last_seen is None else max(state.last_seen, at)
+            state.seen += 1
+            state.crossing.crossed(False)
+        return None
+
+    def tick(self, now: datetime) -> list[Firing]:
+        firings = []
+        limit = self.params.silent_for
+        for key, state in self._states.items():
+            if state.last_seen is None or state.seen < self.params.min_prior_count:
+                continue
+            silence = now - state.last_seen
+            if state.crossing.crossed(silence >= limit):
+                firings.append(
+                    Firing(
+                        key,
+                        now,
+                        "silenceSeconds",
+                        silence.total_seconds(),
+                        limit.total_seconds(),
+                        0,
+                    )
+                )
+        return firings
+
+
+# --- baselines -------------------------------------------------------------------------------
+
+
+def _noise_floor(deviation: float, mean: float) -> float:
+    """A flat baseline has no deviation; Poisson noise (sqrt of the mean, at least 1) stands in,
+    so that one extra line over a perfectly steady rate is not infinitely surprising."""
+    return max(deviation, math.sqrt(max(mean, 1.0)))
+
+
+@dataclass
+class _BaselineState:
+    current: SlidingCount
+    buckets: Buckets
+    crossing: Armed = field(default_factory=Armed)
+    mean: float = 0.0
+    variance: float = 0.0
+    closed: int = 0
+
+
+class ZScoreDetector(KeyedDetector[_BaselineState]):
+    """The window's count is sigma deviations above the mean of the baseline's window counts."""
+
+    def __init__(self, params: ZScoreParams) -> None:
+        super().__init__()
+        self.params = params
+        self.capacity = int(params.baseline / params.window)
+
+    def new_state(self) -> _BaselineState:
+        window = self.params.window
+        return _BaselineState(current=SlidingCount(window), buckets=Buckets(window, self.capacity))
+
+    def observe(
+        self, key: Key, at: datetime, matched: bool, value: float | None = None
+    ) -> Firing | None:
+        state = self.state(key)
+        if matched:
+            state.buckets.add(at)
+            state.current.add(at)
+        else:
+            state.buckets.roll(at)
+        baseline = list(state.buckets.closed)
+        count = state.current.count(at)
+        if len(baseline) < MIN_BASELINE_WINDOWS:
+            state.crossing.crossed(False)
+            return None
+        mean = statistics.fmean(baseline)
+        deviation = _noise_floor(statistics.pstdev(baseline), mean)
+        score = (count - mean) / deviation
+        if state.crossing.crossed(count >= self.params.min_count and score >= self.params.sigma):
+            return Firing(key, at, "zscore", score, self.params.sigma, count)
+        return None
+
+
+class EwmaDetector(KeyedDetector[_BaselineState]):
+    """The window's count leaves mean + tolerance x deviation, both exponentially weighted over
+    closed windows (after warmupWindows of them)."""
+
+    def __init__(self, params: EwmaParams) -> None:
+        super().__init__()
+        self.params = params
+
+    def new_state(self) -> _BaselineState:
+        window = self.params.window
+        return _BaselineState(current=SlidingCount(window), buckets=Buckets(window, 1))
+
+    def _learn(self, state: _BaselineState, counts: list[int]) -> None:
+        alpha = self.params.alpha
+        for count in counts:
+            if state.closed == 0:
+                state.mean, state.variance = float(count), 0.0
+            else:
+                difference = count - state.mean
+                increment = alpha * difference
+                state.mean += increment
+                state.variance = (1 - alpha) * (state.variance + difference * increment)
+            state.closed += 1
+
+    def observe(
+        self, key: Key, at: datetime, matched: bool, value: float | None = None
+    ) -> Firing | None:
+        state = self.state(key)
+        self._learn(state, state.buckets.roll(at))
+        if matched:
+            state.buckets.add(at)
+            state.current.add(at)
+        count = state.current.count(at)
+        if state.closed < self.params.warmup_windows:
+            state.crossing.crossed(False)
+            return None
+        band = state.mean + self.params.tolerance * _noise_floor(
+            math.sqrt(state.variance), state.mean
+        )
+        if state.crossing.crossed(count >= self.params.min_count and count > band):
+            return Firing(key, at, "ewma", count, band, count)
+        return None
+
+
+def build(detector: Detector) -> KeyedDetector[Any]:
+    """The detector for a rule's spec."""
+    member = detector.member
+    if isinstance(member, ThresholdParams):
+        return ThresholdDetector(member)
+    if isinstance(member, RatioParams):
+        return RatioDetector(member)
+    if isinstance(member, LatencyParams):
+        return LatencyDetector(member)
+    if isinstance(member, AbsenceParams):
+        return AbsenceDetector(member)
+    if isinstance(member, ZScoreParams):
+        return ZScoreDetector(member)
+    if isinstance(member, EwmaParams):
+        return EwmaDetector(member)
+    raise NotImplementedError(f"detector type {detector.type.value!r} is not available yet")

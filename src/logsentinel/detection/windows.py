@@ -1,0 +1,103 @@
+"""Event-time windows kept per group key: a sliding count, sliding values, fixed buckets.
+
+Windows are half-open, (now - width, now]: an event exactly width old has left. Records of one
+partition arrive nearly in time order; an event older than the window on arrival is ignored.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from datetime import datetime, timedelta
+
+
+class SlidingCount:
+    """How many events fell in the last width of event time."""
+
+    def __init__(self, width: timedelta) -> None:
+        self.width = width
+        self._times: deque[datetime] = deque()
+        self._latest: datetime | None = None
+
+    def add(self, at: datetime) -> None:
+        if self._latest is not None and at <= self._latest - self.width:
+            return  # arrived after its window had passed
+        if self._latest is None or at >= self._latest:
+            self._latest = at
+            self._times.append(at)
+        else:  # slightly out of order (several pods): keep the deque sorted
+            position = len(self._times)
+            while position > 0 and self._times[position - 1] > at:
+                position -= 1
+            self._times.insert(position, at)
+        self.advance(self._latest)
+
+    def advance(self, now: datetime) -> None:
+        horizon = now - self.width
+        while self._times and self._times[0] <= horizon:
+            self._times.popleft()
+
+    def count(self, now: datetime) -> int:
+        self.advance(now)
+        return len(self._times)
+
+
+class SlidingValues:
+    """Numeric values of the last width of event time, kept sorted for percentiles."""
+
+    def __init__(self, width: timedelta) -> None:
+        self.width = width
+        self._arrivals: deque[tuple[datetime, float]] = deque()
+        self._sorted: list[float] = []
+
+    def add(self, at: datetime, value: float) -> None:
+        self._arrivals.append((at, value))
+        bisect.insort(self._sorted, value)
+        self.advance(at)
+
+    def advance(self, now: datetime) -> None:
+        horizon = now - self.width
+        while self._arrivals and self._arrivals[0][0] <= horizon:
+            _, value = self._arrivals.popleft()
+            del self._sorted[bisect.bisect_left(self._sorted, value)]
+
+    def __len__(self) -> int:
+        return len(self._sorted)
+
+    def percentile(self, percent: float) -> float:
+        """Nearest-rank percentile (the smallest value with at least percent % at or below it)."""
+        if not self._sorted:
+            raise ValueError("no values in the window")
+        rank = max(1, -(-len(self._sorted) * percent // 100))
+        return self._sorted[int(rank) - 1]
+
+
+class Buckets:
+    """Counts per fixed, epoch-aligned bucket of width, keeping the last capacity closed ones."""
+
+    def __init__(self, width: timedelta, capacity: int) -> None:
+        self.width = width
+        self.closed: deque[int] = deque(maxlen=capacity)
+        self._current_index: int | None = None
+        self._current = 0
+
+    def _index(self, at: datetime) -> int:
+        return int(at.timestamp() // self.width.total_seconds())
+
+    def roll(self, now: datetime) -> list[int]:
+        """Close every bucket before now's (empty ones count as 0); the counts just closed."""
+        index = self._index(now)
+        if self._current_index is None:
+            self._current_index = index
+        gap = index - self._current_index
+        if gap <= 0:
+            return []
+        empty = min(gap - 1, self.closed.maxlen or 0)  # a long silence closes only zeros
+        just_closed = [self._current] + [0] * empty
+        self.closed.extend(just_closed)
+        self._current, self._current_index = 0, index
+        return just_closed
+
+    def add(self, at: datetime) -> None:
+        self.roll(at)
+        self._current += 1
