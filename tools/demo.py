@@ -15,16 +15,16 @@ import sys
 import threading
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
 import yaml
 
 from devstack import kubebuild, stack
-from logsentinel.parsing import RecordDecoder
 from logsentinel.processors import kafka
-from logsentinel.processors.loop import Processor
+from logsentinel.processors.main import build
+from logsentinel.processors.settings import ProcessorSettings
 from logsentinel.storage import migrate
 from logsentinel.storage.urls import libpq_url
 from sampledata import fluent_bit_value, sample_logs
@@ -107,15 +107,14 @@ def main() -> int:
     producer.flush(30)
     print(f"produced {len(logs)} records (+{len(broken)} broken ones) to topic {topic}")
 
-    processor = Processor(
-        consumer=kafka.consumer(bootstrap, f"demo-{topic}"),
-        dead_letter_producer=kafka.producer(bootstrap),
-        dead_letter_topic=f"{topic}-dead-letters",
-        database_url=demo_database,
-        topic=topic,
-        group=f"demo-{topic}",
-        decoder=RecordDecoder(),
-        batch_wait=timedelta(milliseconds=100),
+    processor = build(
+        ProcessorSettings(
+            database_url=demo_database,
+            kafka_bootstrap=bootstrap,
+            kafka_topic=topic,
+            kafka_group=f"demo-{topic}",
+            dead_letter_topic=f"{topic}-dead-letters",
+        )
     )
     runner = threading.Thread(target=processor.run)
     runner.start()

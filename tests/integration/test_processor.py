@@ -20,9 +20,10 @@ from prometheus_client import REGISTRY
 
 from devstack.postgres import Postgres
 from devstack.proc import free_port, wait_until
-from logsentinel.parsing import RecordDecoder
-from logsentinel.processors import kafka, metrics
-from logsentinel.processors.loop import Backoff, Processor
+from logsentinel.processors import metrics
+from logsentinel.processors.loop import Processor
+from logsentinel.processors.main import build
+from logsentinel.processors.settings import ProcessorSettings
 from logsentinel.storage import migrate
 from logsentinel.storage.urls import libpq_url
 from sampledata import fluent_bit_value, sample_logs
@@ -60,19 +61,19 @@ class Running:
 
 
 def start_processor(database_url: str, bootstrap: str, topic: str) -> Running:
-    processor = Processor(
-        consumer=kafka.consumer(bootstrap, f"group-{topic}"),
-        dead_letter_producer=kafka.producer(bootstrap),
-        dead_letter_topic=f"{topic}-dead",
+    settings = ProcessorSettings(
         database_url=database_url,
-        topic=topic,
-        group=f"group-{topic}",
-        decoder=RecordDecoder(max_record_bytes=64 * 1024),
+        kafka_bootstrap=bootstrap,
+        kafka_topic=topic,
+        kafka_group=f"group-{topic}",
+        dead_letter_topic=f"{topic}-dead",
+        max_record_bytes=64 * 1024,
         batch_size=500,
         batch_wait=timedelta(milliseconds=50),
-        backoff=Backoff(timedelta(milliseconds=100), timedelta(seconds=1)),
+        backoff_initial=timedelta(milliseconds=100),
+        backoff_max=timedelta(seconds=1),
     )
-    return Running(processor)
+    return Running(build(settings))
 
 
 @pytest.fixture
@@ -152,8 +153,7 @@ def test_records_are_stored_once_and_bad_ones_dead_lettered(
 @pytest.fixture
 def own_postgres() -> Iterator[Postgres]:
     """A PostgreSQL server this test may stop and start."""
-    server = Postgres()
-    server.name = "postgres-outage"
+    server = Postgres(name="postgres-outage")
     server.start()
     yield server
     server.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from confluent_kafka import Consumer, Producer
@@ -38,8 +39,6 @@ def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, by
 
 def read_all(bootstrap: str, topic: str, expected: int, timeout: float = 30) -> list[object]:
     """Read until expected messages arrived or the deadline passed."""
-    import time
-
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,

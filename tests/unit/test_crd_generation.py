@@ -91,11 +91,12 @@ def test_short_names_and_printer_columns(name: str, short_name: str, columns: li
 
 def test_printer_columns_point_at_real_fields() -> None:
     for name, crd in DEFINITIONS.items():
-        schema = schema_of(name)
         for column in crd["spec"]["versions"][0]["additionalPrinterColumns"]:
-            head = column["jsonPath"].split("[")[0].strip(".").split(".")
-            node = schema if head[0] != "metadata" else None
-            for part in head if node is not None else []:
+            path = column["jsonPath"].split("[")[0].strip(".").split(".")
+            if path[0] == "metadata":
+                continue
+            node = schema_of(name)
+            for part in path:
                 assert part in node["properties"], f"{name}: {column['jsonPath']}"
                 node = node["properties"][part]
 

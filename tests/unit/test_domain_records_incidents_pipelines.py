@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from logsentinel.domain import (
     Incident,
     IncidentPhase,
+    IncidentStatus,
     InvalidResourceError,
     Level,
     LogPipeline,
@@ -143,8 +144,8 @@ def test_incident_status_defaults_to_open() -> None:
     document = incident()
     del document["status"]
     parsed = Incident.from_manifest(document)
-    assert parsed.status is None
-    assert Incident.model_fields["status"].default is None
+    assert parsed.status is None, "status is written by the operator, not the creator"
+    assert IncidentStatus().phase is IncidentPhase.OPEN
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,11 @@ import fcntl
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from devstack import log, paths
-from devstack.proc import Daemon
+from devstack.errors import StackError
+from devstack.proc import Daemon, load_json
 
 
 class Component(abc.ABC):
@@ -22,6 +24,11 @@ class Component(abc.ABC):
 
     name: str
     external_var: str
+
+    def __init__(self, name: str | None = None) -> None:
+        """name: a second instance of the same kind gets its own state directory."""
+        if name is not None:
+            self.name = name
 
     @property
     def state(self) -> Path:
@@ -96,3 +103,41 @@ class Component(abc.ABC):
         if self.external():
             return {self.external_var: self.external() or ""}
         return {self.external_var: self.address()} if self.running() else {}
+
+
+class ServerComponent(Component):
+    """A component that is one server process recording how to reach it in state.json."""
+
+    process_name: str
+    address_key: str
+
+    @property
+    def daemon(self) -> Daemon:
+        """The server process."""
+        return Daemon(self.process_name, self.state)
+
+    def _state(self) -> dict[str, Any] | None:
+        return load_json(self.state / "state.json")
+
+    def daemons(self) -> list[Daemon]:
+        return [self.daemon]
+
+    def address(self) -> str:
+        """What clients use, as recorded when the server started."""
+        state = self._state()
+        if state is None:
+            raise StackError(f"{self.name} is not running (no {self.state / 'state.json'})")
+        return str(state[self.address_key])
+
+    @abc.abstractmethod
+    def healthy(self, address: str) -> bool:
+        """The server at address answers a real request."""
+
+    def running(self) -> bool:
+        """The recorded process is alive and the server answers."""
+        if not self.daemon.alive() or self._state() is None:
+            return False
+        try:
+            return self.healthy(self.address())
+        except Exception:  # a failing probe means not healthy, whatever the client raised
+            return False

@@ -11,15 +11,13 @@ import base64
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 from confluent_kafka.admin import AdminClient
 
 from devstack import java, log, paths
-from devstack.component import Component
+from devstack.component import ServerComponent
 from devstack.errors import StackError
 from devstack.proc import (
-    Daemon,
     load_json,
     port_open,
     preferred_port,
@@ -158,43 +156,20 @@ def broker_ready(bootstrap: str) -> bool:
     return len(metadata.brokers) >= 1
 
 
-class Kafka(Component):
+class Kafka(ServerComponent):
     """Single-node Kafka in KRaft mode listening on 127.0.0.1."""
 
     name = "kafka"
     external_var = BOOTSTRAP_VAR
+    process_name = "kafka"
+    address_key = "bootstrap"
 
-    @property
-    def daemon(self) -> Daemon:
-        """The broker JVM."""
-        return Daemon("kafka", self.state)
-
-    def _state(self) -> dict[str, Any] | None:
-        return load_json(self.state / "state.json")
-
-    def daemons(self) -> list[Daemon]:
-        """The broker JVM."""
-        return [self.daemon]
-
-    def address(self) -> str:
-        """``host:port`` bootstrap servers of the running broker."""
-        state = self._state()
-        if state is None:
-            raise StackError("kafka is not running (no .stack/kafka/state.json)")
-        return str(state["bootstrap"])
+    def healthy(self, address: str) -> bool:
+        return broker_ready(address)
 
     def build(self) -> None:
         """Fetch the jars (cached)."""
         fetch_jars()
-
-    def running(self) -> bool:
-        """The recorded JVM is alive and the broker answers metadata requests."""
-        if not self.daemon.alive() or self._state() is None:
-            return False
-        try:
-            return broker_ready(self.address())
-        except Exception:
-            return False
 
     def _start(self) -> None:
         java_bin = java.java_binary()

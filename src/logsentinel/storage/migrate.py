@@ -12,12 +12,13 @@ from logsentinel.storage.database import engine, sqlalchemy_url
 SCRIPT_LOCATION = "logsentinel.storage:migrations"
 
 
-def alembic_config(url: str) -> Config:
+def alembic_config(url: str | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", SCRIPT_LOCATION)
-    # Passed as an attribute, not an option: option values go through configparser
-    # interpolation, which would mangle a '%' in a password.
-    config.attributes["url"] = sqlalchemy_url(url)
+    if url is not None:
+        # Passed as an attribute, not an option: option values go through configparser
+        # interpolation, which would mangle a '%' in a password.
+        config.attributes["url"] = sqlalchemy_url(url)
     return config
 
 
@@ -32,6 +33,4 @@ def current_revision(url: str) -> str | None:
 
 
 def head_revision() -> str | None:
-    return ScriptDirectory.from_config(
-        alembic_config("postgresql://localhost/x")
-    ).get_current_head()
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()

@@ -132,8 +132,8 @@ class LogWriter:
 
     def _write(self, connection: psycopg.Connection[Any], batch: Batch) -> WriteResult:
         stored_next = self._lock_offsets(connection, sorted(batch.next_offsets))
-        fresh = [record for record in batch.records if _is_new(record, stored_next)]
-        dead_letters = [d for d in batch.dead_letters if _is_new_source(d.source, stored_next)]
+        fresh = [record for record in batch.records if _unseen(record.source, stored_next)]
+        dead_letters = [d for d in batch.dead_letters if _unseen(d.source, stored_next)]
         self.partitions.ensure(connection, {record.timestamp.date() for record in fresh})
         rejected = self._copy_isolating(connection, [(r, log_row(r)) for r in fresh])
         dead_letters += rejected
@@ -239,14 +239,11 @@ class LogWriter:
         return {int(partition): int(offset) for partition, offset in rows}
 
 
-def _is_new_source(source: SourcePosition | None, stored_next: dict[PartitionKey, int]) -> bool:
+def _unseen(source: SourcePosition | None, stored_next: dict[PartitionKey, int]) -> bool:
+    """Not yet stored: no Kafka position (direct ingest), or at/after the stored next offset."""
     if source is None:
         return True
     return source.offset >= stored_next.get((source.topic, source.partition), 0)
-
-
-def _is_new(record: LogRecord, stored_next: dict[PartitionKey, int]) -> bool:
-    return _is_new_source(record.source, stored_next)
 
 
 def _rejected(record: LogRecord, error: Exception) -> DeadLetter:
