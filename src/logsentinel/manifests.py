@@ -11,6 +11,7 @@ import yaml
 
 from logsentinel.domain import CustomResource, InvalidResourceError, parse_manifest
 from logsentinel.domain.errors import FieldProblem
+from logsentinel.domain.resources import DetectionRule
 
 
 @dataclass(frozen=True)
@@ -45,3 +46,23 @@ def validate_file(path: Path) -> list[ManifestResult]:
         except InvalidResourceError as error:
             results.append(ManifestResult(source, None, error.problems))
     return results
+
+
+@dataclass(frozen=True)
+class RuleLoad:
+    """The DetectionRules found in some files, and the documents that were refused (and why)."""
+
+    rules: list[DetectionRule]
+    refused: dict[str, str]
+
+
+def load_rules(paths: list[Path]) -> RuleLoad:
+    """Every DetectionRule under paths; other kinds are ignored, invalid documents reported."""
+    rules, refused = [], {}
+    for path in yaml_files(paths):
+        for result in validate_file(path):
+            if result.problems:
+                refused[result.source] = "; ".join(str(problem) for problem in result.problems)
+            elif isinstance(result.resource, DetectionRule):
+                rules.append(result.resource)
+    return RuleLoad(rules, refused)

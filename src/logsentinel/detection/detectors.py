@@ -11,11 +11,13 @@ from __future__ import annotations
 import math
 import statistics
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from logsentinel.detection.windows import Buckets, SlidingCount, SlidingValues
+from logsentinel.domain.logrecord import LogRecord
 from logsentinel.domain.rule import (
     AbsenceParams,
     Detector,
@@ -29,6 +31,7 @@ from logsentinel.domain.rule import (
 Key = tuple[str, ...]
 StateT = TypeVar("StateT")
 MIN_BASELINE_WINDOWS = 3
+DEFAULT_BUCKET_WIDTH = timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,21 @@ class Firing:
     threshold: float
     matched: int
     total: int | None = None
+    detail: str | None = None  # what fired when the statistic alone does not say: a template id
+
+
+@dataclass(frozen=True)
+class StoredBucket:
+    """One stored per-interval aggregate of a rule for a key (see storage.buckets).
+
+    matched/total count the rule's matching and selected records in [start, start + width);
+    features is what a feature-based detector computed for the interval (empty otherwise).
+    """
+
+    start: datetime
+    matched: int
+    total: int
+    features: tuple[float, ...] = ()
 
 
 @dataclass
@@ -59,7 +77,13 @@ class Armed:
 
 
 class KeyedDetector(ABC, Generic[StateT]):
-    """Holds one state per group key."""
+    """Holds one state per group key.
+
+    bucket_width is the width of the per-key aggregates stored for the rule; detectors with a
+    baseline use their window, so restore() can rebuild the baseline exactly after a rebalance.
+    """
+
+    bucket_width: timedelta = DEFAULT_BUCKET_WIDTH
 
     def __init__(self) -> None:
         self._states: dict[Key, StateT] = {}
@@ -79,9 +103,42 @@ class KeyedDetector(ABC, Generic[StateT]):
     ) -> Firing | None:
         """Feed one record of the rule's selector."""
 
+    def observe_record(self, key: Key, record: LogRecord, matched: bool) -> Firing | None:
+        """Feed one record; detectors that need more than time and match status override this."""
+        return self.observe(key, record.timestamp, matched)
+
+    needs_unmatched: bool = False
+    """Whether records the rule does not match change the state. When not, the engine skips
+    them: count windows only grow on matches, so a crossing can only happen on one."""
+
     def tick(self, now: datetime) -> list[Firing]:
         """Let time pass without records (only time-driven detectors fire here)."""
         return []
+
+    def ongoing(self, key: Key, now: datetime) -> bool:
+        """Whether key's condition still holds at now (keeps its incident from auto-resolving).
+
+        The default, for detectors that fire on single events, is no: the quiet period starts
+        with the last firing.
+        """
+        return False
+
+    def restore(self, key: Key, buckets: Sequence[StoredBucket], now: datetime) -> None:
+        """Rebuild key's state from stored aggregates (oldest first) instead of starting cold.
+
+        Detectors without a baseline have nothing worth rebuilding and ignore this.
+        """
+
+    def closed_features(self) -> list[tuple[Key, datetime, tuple[float, ...]]]:
+        """Feature vectors of intervals closed since the last call, to store with the buckets."""
+        return []
+
+    def forget(self, owned: Callable[[Key], bool]) -> int:
+        """Drop the state of keys no longer owned (partitions revoked); how many were dropped."""
+        gone = [key for key in self._states if not owned(key)]
+        for key in gone:
+            del self._states[key]
+        return len(gone)
 
     def keys(self) -> int:
         return len(self._states)
@@ -117,6 +174,10 @@ class ThresholdDetector(KeyedDetector[_CountState]):
             return Firing(key, at, "count", count, self.params.count, count)
         return None
 
+    def ongoing(self, key: Key, now: datetime) -> bool:
+        state = self._states.get(key)
+        return state is not None and state.window.peek(now) >= self.params.count
+
 
 @dataclass
 class _RatioState:
@@ -127,6 +188,8 @@ class _RatioState:
 
 class RatioDetector(KeyedDetector[_RatioState]):
     """matched / total in the window above a fraction, once total reaches minTotal."""
+
+    needs_unmatched = True
 
     def __init__(self, params: RatioParams) -> None:
         super().__init__()
@@ -149,6 +212,13 @@ class RatioDetector(KeyedDetector[_RatioState]):
             return Firing(key, at, "ratio", ratio, self.params.above, hits, total)
         return None
 
+    def ongoing(self, key: Key, now: datetime) -> bool:
+        state = self._states.get(key)
+        if state is None:
+            return False
+        hits, total = state.matched.peek(now), state.total.peek(now)
+        return total >= self.params.min_total and hits / total > self.params.above
+
 
 # --- values --------------------------------------------------------------------------------
 
@@ -169,6 +239,9 @@ class LatencyDetector(KeyedDetector[_ValuesState]):
     def new_state(self) -> _ValuesState:
         return _ValuesState(values=SlidingValues(self.params.window))
 
+    def observe_record(self, key: Key, record: LogRecord, matched: bool) -> Firing | None:
+        return self.observe(key, record.timestamp, matched, numeric(record, self.params.attribute))
+
     def observe(
         self, key: Key, at: datetime, matched: bool, value: float | None = None
     ) -> Firing | None:
@@ -182,9 +255,16 @@ class LatencyDetector(KeyedDetector[_ValuesState]):
             return None
         observed = state.values.percentile(self.params.percentile)
         if state.crossing.crossed(observed > self.params.above):
-            statistic = f"p{self.params.percentile:g}"
+            statistic = f"p{self.params.percentile:g}".replace(".", "_")
             return Firing(key, at, statistic, observed, self.params.above, len(state.values))
         return None
+
+    def ongoing(self, key: Key, now: datetime) -> bool:
+        state = self._states.get(key)
+        if state is None or state.crossing.armed:
+            return False
+        newest = state.values.newest()
+        return newest is not None and newest > now - self.params.window
 
 
 # --- silence -------------------------------------------------------------------------------
@@ -237,6 +317,10 @@ class AbsenceDetector(KeyedDetector[_SilenceState]):
                 )
         return firings
 
+    def ongoing(self, key: Key, now: datetime) -> bool:
+        state = self._states.get(key)
+        return state is not None and not state.crossing.armed  # silent until a record re-arms
+
 
 # --- baselines -------------------------------------------------------------------------------
 
@@ -264,6 +348,7 @@ class ZScoreDetector(KeyedDetector[_BaselineState]):
         super().__init__()
         self.params = params
         self.capacity = int(params.baseline / params.window)
+        self.bucket_width = params.window
 
     def new_state(self) -> _BaselineState:
         window = self.params.window
@@ -290,6 +375,15 @@ class ZScoreDetector(KeyedDetector[_BaselineState]):
             return Firing(key, at, "zscore", score, self.params.sigma, count)
         return None
 
+    def ongoing(self, key: Key, now: datetime) -> bool:
+        return _baseline_ongoing(self._states.get(key), now, self.params.min_count)
+
+    def restore(self, key: Key, buckets: Sequence[StoredBucket], now: datetime) -> None:
+        state = self.state(key)
+        if state.buckets.closed:
+            return  # already learning live; stored counts would be counted twice
+        state.buckets.closed.extend(_closed_counts(buckets, self.bucket_width, now))
+
 
 class EwmaDetector(KeyedDetector[_BaselineState]):
     """The window's count leaves mean + tolerance x deviation, both exponentially weighted over
@@ -298,10 +392,17 @@ class EwmaDetector(KeyedDetector[_BaselineState]):
     def __init__(self, params: EwmaParams) -> None:
         super().__init__()
         self.params = params
+        self.bucket_width = params.window
 
     def new_state(self) -> _BaselineState:
         window = self.params.window
         return _BaselineState(current=SlidingCount(window), buckets=Buckets(window, 1))
+
+    def restore(self, key: Key, buckets: Sequence[StoredBucket], now: datetime) -> None:
+        state = self.state(key)
+        if state.closed:
+            return
+        self._learn(state, _closed_counts(buckets, self.bucket_width, now))
 
     def _learn(self, state: _BaselineState, counts: list[int]) -> None:
         alpha = self.params.alpha
@@ -333,6 +434,40 @@ class EwmaDetector(KeyedDetector[_BaselineState]):
         if state.crossing.crossed(count >= self.params.min_count and count > band):
             return Firing(key, at, "ewma", count, band, count)
         return None
+
+    def ongoing(self, key: Key, now: datetime) -> bool:
+        return _baseline_ongoing(self._states.get(key), now, self.params.min_count)
+
+
+def _baseline_ongoing(state: _BaselineState | None, now: datetime, min_count: int) -> bool:
+    """Still above the band as last evaluated, with the window still busy at now."""
+    return state is not None and not state.crossing.armed and state.current.peek(now) >= min_count
+
+
+def numeric(record: LogRecord, attribute: str) -> float | None:
+    """A parsed attribute as a number, or None when absent or not numeric."""
+    value = record.attributes.get(attribute)
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _closed_counts(buckets: Sequence[StoredBucket], width: timedelta, now: datetime) -> list[int]:
+    """Matched counts of the windows before now's, oldest first, with empty windows as 0."""
+    seconds = width.total_seconds()
+    current = int(now.timestamp() // seconds)
+    by_index = {int(bucket.start.timestamp() // seconds): bucket.matched for bucket in buckets}
+    closed = [index for index in by_index if index < current]
+    if not closed:
+        return []
+    return [by_index.get(index, 0) for index in range(min(closed), current)]
 
 
 def build(detector: Detector) -> KeyedDetector[Any]:

@@ -41,6 +41,16 @@ class SlidingCount:
         self.advance(now)
         return len(self._times)
 
+    def peek(self, now: datetime) -> int:
+        """The count at now without dropping anything (now may run ahead of event time)."""
+        horizon = now - self.width
+        inside = 0
+        for at in reversed(self._times):
+            if at <= horizon:
+                break
+            inside += 1
+        return inside
+
 
 class SlidingValues:
     """Numeric values of the last width of event time, kept sorted for percentiles."""
@@ -63,6 +73,9 @@ class SlidingValues:
 
     def __len__(self) -> int:
         return len(self._sorted)
+
+    def newest(self) -> datetime | None:
+        return self._arrivals[-1][0] if self._arrivals else None
 
     def percentile(self, percent: float) -> float:
         """Nearest-rank percentile (the smallest value with at least percent % at or below it)."""

@@ -5,20 +5,16 @@ named like the well-known fields (``msg``/``message``, ``level``, ``time``/``tim
 ``trace_id``, ...) fill those; the others become attributes, canonical numbers as numbers.
 Unmatched optional groups are left out.
 
-User regexes are compiled with RE2 (``google-re2``) when it is installed: linear time, so no
-pattern can hang a processor on a hostile line. Patterns RE2 cannot express (lookaround,
-backreferences) and installs without RE2 use Python's backtracking ``re``; those only ever see
-the first :data:`MAX_INPUT` characters of a line, which bounds ordinary patterns but not a
-catastrophic one such as ``(a+)+$``. Either way they see at most that window.
+User regexes are compiled by :mod:`logsentinel.patterns` (RE2 when it can). Patterns that
+fall back to Python's backtracking ``re`` only ever see the first :data:`MAX_INPUT` characters
+of a line, which bounds ordinary patterns but not a catastrophic one such as ``(a+)+$``.
 """
 
 from __future__ import annotations
 
-import importlib
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from logsentinel.domain.pipeline import CustomParser
 from logsentinel.parsing.fields import (
@@ -28,55 +24,16 @@ from logsentinel.parsing.fields import (
     structured_message,
 )
 from logsentinel.parsing.parsed import ParsedMessage
+from logsentinel.patterns import Pattern, compile_pattern
 
 MAX_INPUT = 8 * 1024
 _TEXT_GROUPS = frozenset(MESSAGE_KEYS + TRACE_KEYS)
 
 
-class _Match(Protocol):
-    def groupdict(self) -> dict[str, str | None]: ...
-
-
-class _Pattern(Protocol):
-    def search(self, text: str) -> _Match | None: ...
-
-
-def _find_re2_compiler() -> Callable[[str], _Pattern | None] | None:
-    try:
-        re2: Any = importlib.import_module("re2")
-    except ImportError:  # pragma: no cover - depends on the environment
-        return None
-    options = re2.Options()
-    options.log_errors = False
-    options.dot_nl = True
-    unsupported: type[Exception] = re2.error
-
-    def compile_re2(pattern: str) -> _Pattern | None:
-        try:
-            compiled: _Pattern = re2.compile(pattern, options)
-        except unsupported:  # a construct RE2 does not have, such as lookbehind
-            return None
-        return compiled
-
-    return compile_re2
-
-
-_COMPILE_RE2 = _find_re2_compiler()
-
-
-def compile_pattern(pattern: str) -> tuple[_Pattern, str]:
-    """The compiled pattern and the engine used: ``re2`` when it can, else ``re``."""
-    if _COMPILE_RE2 is not None:
-        compiled = _COMPILE_RE2(pattern)
-        if compiled is not None:
-            return compiled, "re2"
-    return re.compile(pattern, re.DOTALL), "re"
-
-
 @dataclass(frozen=True, slots=True)
 class CompiledParser:
     name: str
-    pattern: _Pattern
+    pattern: Pattern
     services: frozenset[str]
     engine: str
 

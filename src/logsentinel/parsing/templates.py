@@ -77,6 +77,7 @@ class TemplateMiner:
         self._cluster_of_shape: OrderedDict[bytes, int] = OrderedDict()
         self._cluster_of: OrderedDict[str, int] = OrderedDict()
         self._templates: dict[int, Template] = {}
+        self._text_of_id: dict[str, str] = {}
         self._prune_above = 2 * max(self.cache_size, max_templates)
         self.hits = 0
         self.misses = 0
@@ -104,6 +105,10 @@ class TemplateMiner:
             self._remember(self._cluster_of_shape, shape, cluster_id)
         return template
 
+    def text_of(self, template_id: str) -> str | None:
+        """The text of a template this miner produced (None once it has been forgotten)."""
+        return self._text_of_id.get(template_id)
+
     @property
     def hit_ratio(self) -> float:
         total = self.hits + self.misses
@@ -129,6 +134,7 @@ class TemplateMiner:
         if template is None or template.text != text:
             template = Template(template_id(text), text)
             self._templates[cluster_id] = template
+            self._text_of_id[template.id] = text
         self._remember(self._cluster_of, masked, cluster_id)
         if len(self._templates) > self._prune_above:
             self._prune()
@@ -140,4 +146,5 @@ class TemplateMiner:
         alive.update(self._cluster_of_shape.values())
         alive.update(self._drain.drain.id_to_cluster.keys())
         self._templates = {key: value for key, value in self._templates.items() if key in alive}
+        self._text_of_id = {template.id: template.text for template in self._templates.values()}
         self._prune_above = max(self._prune_above, 2 * len(self._templates))

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 import structlog
@@ -37,8 +37,24 @@ from logsentinel.storage.writer import Batch, DeadLetter, LogWriter, WriteResult
 
 log = structlog.get_logger("logsentinel.processors")
 
-StoredHandler = Callable[[list[LogRecord]], None]
-"""Called with the records of every committed batch (detection hooks in here)."""
+
+class Stage(Protocol):
+    """Work after storage (detection): told what was stored and which partitions it owns."""
+
+    def start(self) -> None: ...
+
+    def stored(self, records: Sequence[LogRecord]) -> None:
+        """The records a committed transaction stored (never a replay)."""
+
+    def assigned(self, topic: str, partitions: Sequence[int]) -> None: ...
+
+    def revoked(self, topic: str, partitions: Sequence[int]) -> None: ...
+
+    def tick(self) -> None:
+        """Called on every loop turn (at least every batch wait)."""
+
+    def stop(self) -> None: ...
+
 
 LAG_INTERVAL = timedelta(seconds=10)
 RETENTION_INTERVAL = timedelta(hours=1)
@@ -94,7 +110,7 @@ class Processor:
         batch_wait: timedelta = timedelta(milliseconds=100),
         retention: timedelta | None = None,
         backoff: Backoff | None = None,
-        on_stored: Sequence[StoredHandler] = (),
+        stages: Sequence[Stage] = (),
     ) -> None:
         self.consumer = consumer
         self.dead_letter_producer = dead_letter_producer
@@ -106,7 +122,7 @@ class Processor:
         self.batch_wait = batch_wait.total_seconds()
         self.retention = retention
         self.backoff = backoff or Backoff(timedelta(milliseconds=200), timedelta(seconds=30))
-        self.on_stored = list(on_stored)
+        self.stages = list(stages)
         self.writer = LogWriter(group)
         self.stopping = threading.Event()
         self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer")
@@ -120,6 +136,8 @@ class Processor:
 
     def run(self) -> None:
         """Consume until stop() is called; then finish the last write and leave the group."""
+        for stage in self.stages:
+            stage.start()
         self.consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
         log.info("processor started", topic=self.topic, database=redacted(self.database_url))
         try:
@@ -127,6 +145,8 @@ class Processor:
                 self.run_once()
             self._finish_in_flight()
         finally:
+            for stage in self.stages:
+                stage.stop()
             self.consumer.close()
             self.dead_letter_producer.flush(10)
             self._writes.submit(self._drop_connection).result()
@@ -175,6 +195,9 @@ class Processor:
             self._revoked.discard((partition.topic, partition.partition))
         consumer.assign(partitions)
         log.info("partitions assigned", partitions=sorted(p.partition for p in partitions))
+        for topic, numbers in _by_topic(partitions).items():
+            for stage in self.stages:
+                stage.assigned(topic, numbers)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Let the write in flight finish before the partitions go to another member."""
@@ -185,6 +208,9 @@ class Processor:
             if flight.future.exception() is None:
                 self._acknowledge(flight.batch, flight.consumed, flight.future.result())
         log.info("partitions revoked", partitions=sorted(p.partition for p in partitions))
+        for topic, numbers in _by_topic(partitions).items():
+            for stage in self.stages:
+                stage.revoked(topic, numbers)
 
     # --- storing -------------------------------------------------------------------------------
 
@@ -245,8 +271,8 @@ class Processor:
         if batch.records:
             newest = max(record.timestamp for record in batch.records)
             metrics.END_TO_END_LAG.set((datetime.now(UTC) - newest).total_seconds())
-        for handler in self.on_stored:
-            handler(batch.records)
+        for stage in self.stages:
+            stage.stored(result.records)
 
     def _wait_polling(self, seconds: float) -> None:
         """Wait while serving the group protocol; newly assigned partitions stay paused."""
@@ -318,6 +344,8 @@ class Processor:
             connection.close()
 
     def _maintenance(self) -> None:
+        for stage in self.stages:
+            stage.tick()
         now = time.monotonic()
         if now >= self._next_lag_check:
             self._next_lag_check = now + LAG_INTERVAL.total_seconds()
@@ -347,6 +375,13 @@ class Processor:
                 metrics.CONSUMER_LAG.labels(position.topic, str(position.partition)).set(lag)
         except Exception as error:  # metrics must never stop processing
             log.debug("consumer lag unavailable", error=str(error))
+
+
+def _by_topic(partitions: list[TopicPartition]) -> dict[str, list[int]]:
+    grouped: dict[str, list[int]] = {}
+    for partition in partitions:
+        grouped.setdefault(partition.topic, []).append(partition.partition)
+    return grouped
 
 
 def _position_of(message: Message) -> TopicPartition:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from types import FrameType
 
 import structlog
@@ -15,12 +16,16 @@ from prometheus_client import start_http_server
 from pydantic import TypeAdapter
 
 from logsentinel import logs
+from logsentinel.detection.engine import RuleEngine
 from logsentinel.domain.pipeline import CustomParser
 from logsentinel.parsing import RecordDecoder
 from logsentinel.processors import kafka
+from logsentinel.processors.detection import DetectionStage
+from logsentinel.processors.incidents import IncidentWriter
 from logsentinel.processors.loop import Backoff, Processor
+from logsentinel.processors.rules import DirectoryRules, KubernetesRules, RuleSet, RuleSource
 from logsentinel.processors.settings import ProcessorSettings
-from logsentinel.storage.urls import redacted
+from logsentinel.storage.urls import libpq_url, redacted
 
 log = structlog.get_logger("logsentinel.processors")
 
@@ -33,10 +38,56 @@ def custom_parsers(settings: ProcessorSettings) -> list[CustomParser]:
     return TypeAdapter(list[CustomParser]).validate_python(document)
 
 
-def build(settings: ProcessorSettings) -> Processor:
+def rule_source(settings: ProcessorSettings) -> RuleSource | None:
+    if settings.kubernetes:
+        from logsentinel.kube.client import api_client
+        from logsentinel.kube.rules import RuleSnapshot, RuleWatcher
+
+        api = api_client(settings.kubeconfig)
+
+        def watcher(deliver: Callable[[RuleSet], None]) -> RuleWatcher:
+            def changed(snapshot: RuleSnapshot) -> None:
+                refused = {
+                    key: problems if isinstance(problems, str) else "; ".join(map(str, problems))
+                    for key, problems in snapshot.invalid.items()
+                }
+                deliver(RuleSet(list(snapshot.valid.values()), refused))
+
+            return RuleWatcher(api, settings.rules_namespace, changed)
+
+        return KubernetesRules(watcher)
+    if settings.rules_directory is not None:
+        return DirectoryRules(settings.rules_directory)
+    return None
+
+
+def detection_stage(
+    settings: ProcessorSettings, decoder: RecordDecoder, rules: RuleSource
+) -> DetectionStage:
+    cluster, owners = None, None
+    if settings.kubernetes:
+        from logsentinel.kube.client import api_client
+        from logsentinel.kube.incidents import IncidentPublisher
+        from logsentinel.kube.owners import OwnerResolver
+
+        api = api_client(settings.kubeconfig)
+        cluster, owners = IncidentPublisher(api), OwnerResolver(api)
+    database_url = libpq_url(settings.database_url)
+    return DetectionStage(
+        rules=rules,
+        engine=RuleEngine(template_text=decoder.miner.text_of),
+        writer=IncidentWriter(database_url, cluster=cluster, owners=owners),
+        database_url=database_url,
+    )
+
+
+def build(settings: ProcessorSettings, rules: RuleSource | None = None) -> Processor:
+    """A processor from settings; rules overrides the configured rule source (tests, benches)."""
     decoder = RecordDecoder(
         custom_parsers=custom_parsers(settings), max_record_bytes=settings.max_record_bytes
     )
+    source = rules if rules is not None else rule_source(settings)
+    stages = [detection_stage(settings, decoder, source)] if source is not None else []
     return Processor(
         consumer=kafka.consumer(
             settings.kafka_bootstrap, settings.kafka_group, settings.kafka_security
@@ -51,6 +102,7 @@ def build(settings: ProcessorSettings) -> Processor:
         batch_wait=settings.batch_wait,
         retention=settings.retention,
         backoff=Backoff(settings.backoff_initial, settings.backoff_max),
+        stages=stages,
     )
 
 

@@ -31,3 +31,23 @@ CONSUMER_LAG = Gauge(
 )
 DATABASE_UP = Gauge("logsentinel_database_up", "1 when the last database write succeeded.")
 PAUSED = Gauge("logsentinel_consumption_paused", "1 while consumption is paused (backpressure).")
+
+RULES = Gauge("logsentinel_rules", "DetectionRules known to this processor.", ["state"])
+RULE_EVALUATIONS = Counter(
+    "logsentinel_rule_evaluations_total", "Records evaluated by rules (one per record and rule)."
+)
+FIRINGS = Counter("logsentinel_rule_firings_total", "Detector firings.", ["rule"])
+INCIDENT_CHANGES = Counter(
+    "logsentinel_incident_changes_total", "Incidents opened, recurred and resolved.", ["change"]
+)
+INCIDENTS_SUPPRESSED = Counter(
+    "logsentinel_incidents_suppressed_total", "Firings that opened nothing (cooldown)."
+)
+DETECTION_LATENCY = Histogram(
+    "logsentinel_detection_latency_seconds",
+    "From the time of the record that made a rule fire to its incident being written.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1, 2, 5, 10, 30, 60),
+)
+INCIDENT_WRITE_ERRORS = Counter(
+    "logsentinel_incident_write_errors_total", "Failed incident writes (retried).", ["target"]
+)

@@ -35,3 +35,16 @@ class ProcessorSettings(BaseSettings):
     backoff_initial: timedelta = Field(default=timedelta(milliseconds=200))
     backoff_max: timedelta = Field(default=timedelta(seconds=30))
     log_level: str = "info"
+    rules_directory: Path | None = Field(
+        default=None, description="Read DetectionRules from *.yaml here (local and Compose mode)."
+    )
+    kubernetes: bool = Field(
+        default=False,
+        description="Kubernetes mode: rules from DetectionRule objects, incidents as Incidents.",
+    )
+    kubeconfig: str | None = Field(
+        default=None, description="Outside a cluster: the kubeconfig file (else $KUBECONFIG)."
+    )
+    rules_namespace: str | None = Field(
+        default=None, description="Watch DetectionRules in this namespace only (default: all)."
+    )

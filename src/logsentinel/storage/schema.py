@@ -16,6 +16,8 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Enum,
+    Float,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -23,7 +25,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from logsentinel.domain.logrecord import Level
@@ -112,3 +114,80 @@ class ConsumerOffsetRow(Base):
     partition: Mapped[int] = mapped_column(Integer, primary_key=True)
     next_offset: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class IncidentRow(Base):
+    """An incident as the processors opened it; resolved_at is NULL while it is open.
+
+    The Incident custom resource (Kubernetes mode) carries the same spec; this table is what the
+    processors deduplicate against and what the API lists.
+    """
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        Index(
+            "incidents_open_fingerprint",
+            "fingerprint",
+            unique=True,
+            postgresql_where=text("resolved_at IS NULL"),
+        ),
+        Index("incidents_fingerprint_resolved", "fingerprint", "resolved_at"),
+        Index("incidents_opened_at", text("opened_at DESC")),
+    )
+
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    namespace: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(Text)
+    rule: Mapped[str] = mapped_column(Text)
+    service: Mapped[str] = mapped_column(Text)
+    group_key: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    incident_type: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(Text)
+    phase: Mapped[str] = mapped_column(Text, server_default="Open")
+    summary: Mapped[str] = mapped_column(Text, server_default="")
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    occurrences: Mapped[int] = mapped_column(Integer)
+    target: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    source_topic: Mapped[str | None] = mapped_column(Text)
+    source_partition: Mapped[int | None] = mapped_column(Integer)
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolution: Mapped[str] = mapped_column(Text, server_default="")
+
+
+class IncidentEventRow(Base):
+    """The timeline of an incident: opened, recurred, resolved, and later human actions."""
+
+    __tablename__ = "incident_events"
+    __table_args__ = (Index("incident_events_incident_at", "incident", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    incident: Mapped[str] = mapped_column(Text, ForeignKey("incidents.name", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    kind: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(Text)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+
+
+class RuleBucketRow(Base):
+    """Selected and matched records of a rule for one group key in one interval.
+
+    Written by the processors after each batch; read to rebuild detector baselines after a
+    rebalance and to verify that a remediated signal is back under its threshold.
+    """
+
+    __tablename__ = "rule_buckets"
+    __table_args__ = (Index("rule_buckets_partition", "source_partition", "rule", "bucket_start"),)
+
+    rule: Mapped[str] = mapped_column(Text, primary_key=True)
+    group_key: Mapped[list[str]] = mapped_column(ARRAY(Text), primary_key=True)
+    bucket_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    width_seconds: Mapped[int] = mapped_column(Integer)
+    matched: Mapped[int] = mapped_column(BigInteger)
+    total: Mapped[int] = mapped_column(BigInteger)
+    features: Mapped[list[float] | None] = mapped_column(ARRAY(Float))
+    source_topic: Mapped[str | None] = mapped_column(Text)
+    source_partition: Mapped[int | None] = mapped_column(Integer)

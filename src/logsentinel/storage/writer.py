@@ -68,6 +68,8 @@ class WriteResult:
     stored: int
     replayed: int
     dead_letters: list[DeadLetter]
+    records: list[LogRecord] = field(default_factory=list)
+    """The records this transaction stored: no replays, no rejects (what detection sees)."""
 
 
 def _sanitised(text: str) -> str:
@@ -139,10 +141,15 @@ class LogWriter:
         dead_letters += rejected
         self._insert_dead_letters(connection, dead_letters)
         self._advance_offsets(connection, batch.next_offsets)
+        stored = fresh
+        if rejected:
+            refused = [letter.source for letter in rejected]
+            stored = [record for record in fresh if record.source not in refused]
         return WriteResult(
-            stored=len(fresh) - len(rejected),
+            stored=len(stored),
             replayed=len(batch.records) - len(fresh),
             dead_letters=dead_letters,
+            records=stored,
         )
 
     def _lock_offsets(

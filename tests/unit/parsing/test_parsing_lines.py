@@ -11,7 +11,7 @@ import pytest
 from logsentinel.domain import Level
 from logsentinel.domain.pipeline import CustomParser
 from logsentinel.parsing import MessageParser, RecordDecoder
-from logsentinel.parsing.custom import compile_pattern
+from logsentinel.patterns import compile_pattern
 from support.parsing import fluent_bit_value, load_fixture
 
 LINES: list[dict[str, Any]] = load_fixture("lines/lines.yaml")

@@ -1,0 +1,181 @@
+"""The incident builder: turns detections into incident changes (open, recur, resolve).
+
+- Fingerprint: a hash of the rule and the group key (namespace/service and any other groupBy
+  fields), the detection's target. While an incident with that fingerprint is open, further
+  detections bump its occurrences and lastSeen instead of opening another.
+- Cooldown: after an incident resolves, detections for its fingerprint open nothing for the
+  rule's cooldown.
+- Auto-resolve: an open incident whose detector condition no longer holds (see
+  KeyedDetector.ongoing) and has not fired for the rule's autoResolveAfter is resolved.
+
+Pure logic with an injected clock: the processor persists the changes (PostgreSQL, and the
+Incident custom resource in Kubernetes mode) and loads open incidents back after a restart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from logsentinel.detection.engine import Detection, Partition
+from logsentinel.detection.matching import Key
+from logsentinel.domain.incident import IncidentSpec
+
+MAX_NAME = 253
+Ongoing = Callable[[str, Key, datetime], bool]
+
+
+def fingerprint(rule_id: str, key: Key) -> str:
+    """The identity of "this rule against this target": stable across processors and restarts."""
+    text = "\x1f".join((rule_id, *key))
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def incident_name(rule_name: str, print_: str, first_seen: datetime) -> str:
+    """A DNS-subdomain name, unique per opening: the rule name and a hash of when it opened."""
+    token = hashlib.sha256(f"{print_}@{first_seen.isoformat()}".encode()).hexdigest()[:10]
+    return f"{rule_name[: MAX_NAME - 11]}-{token}"
+
+
+class ChangeKind(StrEnum):
+    OPENED = "opened"
+    RECURRED = "recurred"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True)
+class TrackedIncident:
+    """An open incident as the builder knows it."""
+
+    name: str
+    namespace: str
+    rule_id: str
+    key: Key
+    key_fields: dict[str, str]
+    spec: IncidentSpec
+    partition: Partition | None
+    last_active: datetime
+    """Wall-clock time the condition last held or fired; the quiet period counts from here."""
+
+
+@dataclass(frozen=True)
+class IncidentChange:
+    kind: ChangeKind
+    incident: TrackedIncident
+    at: datetime
+    pod: str = ""
+    """For OPENED: the pod of the latest matching record, to resolve the target workload."""
+    resolution: str = ""
+
+
+class IncidentBuilder:
+    """Keeps the open incidents of the keys this processor owns."""
+
+    def __init__(self, ongoing: Ongoing) -> None:
+        self.ongoing = ongoing
+        self.open: dict[str, TrackedIncident] = {}  # by fingerprint
+        self.resolved_at: dict[str, datetime] = {}  # by fingerprint, for cooldowns
+        self.suppressed = 0
+
+    def load(self, incidents: Iterable[TrackedIncident], resolved: Mapping[str, datetime]) -> None:
+        """Adopt incidents opened before (another processor, or before a restart)."""
+        for incident in incidents:
+            self.open[incident.spec.fingerprint] = incident
+        for print_, at in resolved.items():
+            known = self.resolved_at.get(print_)
+            if known is None or at > known:
+                self.resolved_at[print_] = at
+
+    def on_detection(self, detection: Detection, now: datetime) -> IncidentChange | None:
+        rule = detection.rule
+        print_ = fingerprint(detection.rule_id, detection.key)
+        firing = detection.firing
+        current = self.open.get(print_)
+        if current is not None:
+            spec = current.spec.model_copy(
+                update={
+                    "occurrences": current.spec.occurrences + 1,
+                    "last_seen": max(current.spec.last_seen, firing.at),
+                    "evidence": detection.evidence,
+                }
+            )
+            updated = replace(current, spec=spec, last_active=now)
+            self.open[print_] = updated
+            return IncidentChange(ChangeKind.RECURRED, updated, now)
+        resolved = self.resolved_at.get(print_)
+        if resolved is not None and now < resolved + rule.spec.cooldown:
+            self.suppressed += 1
+            return None
+        spec = IncidentSpec(
+            rule=rule.metadata.name,
+            incident_type=rule.spec.incident_type,
+            severity=rule.spec.severity,
+            fingerprint=print_,
+            service=detection.service or detection.key[-1] or "unknown",
+            summary=_summary(detection),
+            first_seen=firing.at,
+            last_seen=firing.at,
+            evidence=detection.evidence,
+        )
+        incident = TrackedIncident(
+            name=incident_name(rule.metadata.name, print_, firing.at),
+            namespace=detection.namespace or rule.metadata.namespace or "default",
+            rule_id=detection.rule_id,
+            key=detection.key,
+            key_fields=detection.key_fields,
+            spec=spec,
+            partition=detection.partition,
+            last_active=now,
+        )
+        self.open[print_] = incident
+        return IncidentChange(ChangeKind.OPENED, incident, now, pod=detection.pod)
+
+    def tick(
+        self, now: datetime, quiet_after: Callable[[str], timedelta | None]
+    ) -> list[IncidentChange]:
+        """Resolve incidents quiet for their rule's autoResolveAfter.
+
+        quiet_after(rule_id) returns the rule's autoResolveAfter (a timedelta), or None when the
+        rule is gone, in which case its incidents resolve at once.
+        """
+        changes = []
+        for print_, incident in list(self.open.items()):
+            if self.ongoing(incident.rule_id, incident.key, now):
+                self.open[print_] = replace(incident, last_active=now)
+                continue
+            quiet = quiet_after(incident.rule_id)
+            if quiet is not None and now < incident.last_active + quiet:
+                continue
+            reason = "rule removed" if quiet is None else "quiet for autoResolveAfter"
+            changes.append(self.resolve(print_, now, reason))
+        return changes
+
+    def resolve(self, print_: str, now: datetime, resolution: str) -> IncidentChange:
+        incident = self.open.pop(print_)
+        self.resolved_at[print_] = now
+        return IncidentChange(ChangeKind.RESOLVED, incident, now, resolution=resolution)
+
+    def closed_elsewhere(self, print_: str, at: datetime) -> None:
+        """Someone else (a person, the operator) resolved it: forget it, start the cooldown."""
+        if self.open.pop(print_, None) is not None:
+            self.resolved_at[print_] = at
+
+    def forget(self, owned: Callable[[Partition], bool]) -> None:
+        """Stop tracking incidents of partitions now owned by another processor."""
+        for print_, incident in list(self.open.items()):
+            if incident.partition is not None and not owned(incident.partition):
+                del self.open[print_]
+
+
+def _summary(detection: Detection) -> str:
+    firing = detection.firing
+    subject = "/".join(part for part in detection.key if part)
+    description = detection.rule.spec.description or detection.rule.metadata.name
+    text = (
+        f"{description}: {firing.statistic} {firing.value:.4g} "
+        f"(threshold {firing.threshold:.4g}) for {subject}"
+    )
+    return text[:1024]

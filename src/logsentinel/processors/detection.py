@@ -1,0 +1,243 @@
+"""Detection inside the processor: rules on every stored batch, incidents out.
+
+Runs on the processor's main thread, after a batch's transaction committed (so it sees each
+stored record exactly once and never a replay): the rule engine evaluates the records, the
+incident builder turns firings into incident changes, and the IncidentWriter thread persists
+them. A timer tick lets time-driven detectors (absence, isolation forest intervals) fire and
+resolves quiet incidents.
+
+Partition ownership drives state: on assignment the open incidents, recent resolutions
+(cooldowns) and stored baselines of the new partitions are loaded; on revocation their state is
+dropped (the next owner loads it).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import structlog
+
+from logsentinel.detection.detectors import StoredBucket
+from logsentinel.detection.engine import Detection, Partition, RuleEngine
+from logsentinel.detection.incidents import IncidentBuilder, IncidentChange, TrackedIncident
+from logsentinel.domain.logrecord import LogRecord
+from logsentinel.domain.rule import (
+    DetectionRuleSpec,
+    EwmaParams,
+    IsolationForestParams,
+    ZScoreParams,
+)
+from logsentinel.processors import metrics
+from logsentinel.processors.incidents import IncidentWriter
+from logsentinel.processors.rules import RuleSource
+from logsentinel.storage import buckets as bucket_store
+from logsentinel.storage import incidents as incident_store
+
+log = structlog.get_logger("logsentinel.processors")
+
+TICK_SECONDS = 1.0
+COOLDOWN_LOOKBACK = timedelta(days=1)
+
+
+def baseline_span(spec: DetectionRuleSpec) -> timedelta | None:
+    """How much stored history rebuilds this rule's baseline; None when it has none."""
+    member: Any = spec.detector.member
+    if isinstance(member, ZScoreParams):
+        return member.baseline
+    if isinstance(member, EwmaParams):
+        windows = max(member.warmup_windows, math.ceil(5 / member.alpha))
+        return member.window * windows
+    if isinstance(member, IsolationForestParams):
+        return member.baseline_period
+    return None
+
+
+class DetectionStage:
+    """Rules, incidents and their persistence, as seen from the consume loop."""
+
+    def __init__(
+        self,
+        *,
+        rules: RuleSource,
+        engine: RuleEngine,
+        writer: IncidentWriter,
+        database_url: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.rules = rules
+        self.engine = engine
+        self.writer = writer
+        self.database_url = database_url
+        self.clock = clock
+        self.builder = IncidentBuilder(engine.ongoing)
+        self.owned: set[Partition] = set()
+        self._next_tick = 0.0
+
+    def start(self) -> None:
+        self.writer.start()
+        self.rules.start()
+        self._refresh_rules()
+
+    def stop(self) -> None:
+        self.rules.stop()
+        self.writer.stop()
+
+    # --- hooks of the consume loop -------------------------------------------------------------
+
+    def stored(self, records: Sequence[LogRecord]) -> None:
+        """A batch was committed: evaluate it."""
+        self._refresh_rules()
+        if not records or not self.engine.rules:
+            return
+        before = self.engine.evaluations
+        detections = self.engine.observe(records)
+        metrics.RULE_EVALUATIONS.inc(self.engine.evaluations - before)
+        self._handle(detections)
+        self._flush_buckets()
+
+    def tick(self) -> None:
+        """Called often by the loop; does its work once a second."""
+        now_monotonic = time.monotonic()
+        if now_monotonic < self._next_tick:
+            return
+        self._next_tick = now_monotonic + TICK_SECONDS
+        self._refresh_rules()
+        now = self.clock()
+        while self.writer.closed_elsewhere:
+            closed = self.writer.closed_elsewhere.popleft()
+            self.builder.closed_elsewhere(closed.fingerprint, closed.at)
+        self._handle(self.engine.tick(now))
+        for change in self.builder.tick(now, self._quiet_after):
+            self.writer.submit(change)
+        self._flush_buckets()
+
+    def assigned(self, topic: str, partitions: Sequence[int]) -> None:
+        self.owned.update((topic, partition) for partition in partitions)
+        self._load(topic, partitions, list(self.engine.rules))
+
+    def revoked(self, topic: str, partitions: Sequence[int]) -> None:
+        self.owned.difference_update((topic, partition) for partition in partitions)
+        self.engine.forget(self._owns)
+        self.builder.forget(self._owns)
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _owns(self, partition: Partition) -> bool:
+        return partition in self.owned
+
+    def _quiet_after(self, rule_id: str) -> timedelta | None:
+        compiled = self.engine.rules.get(rule_id)
+        return compiled.rule.spec.auto_resolve_after if compiled is not None else None
+
+    def _handle(self, detections: list[Detection]) -> None:
+        now = self.clock()
+        for detection in detections:
+            metrics.FIRINGS.labels(detection.rule_id).inc()
+            change: IncidentChange | None = self.builder.on_detection(detection, now)
+            if change is None:
+                metrics.INCIDENTS_SUPPRESSED.inc()
+                continue
+            self.writer.submit(change)
+
+    def _flush_buckets(self) -> None:
+        counts = self.engine.drain_buckets()
+        if counts:
+            self.writer.submit(
+                [
+                    bucket_store.BucketRow(
+                        rule=count.rule_id,
+                        key=count.key,
+                        start=count.start,
+                        width=count.width,
+                        matched=count.matched,
+                        total=count.total,
+                        features=count.features,
+                        source=count.partition,
+                    )
+                    for count in counts
+                ]
+            )
+
+    def _refresh_rules(self) -> None:
+        update = self.rules.latest()
+        if update is None:
+            return
+        changes = self.engine.set_rules(update.rules)
+        for name, reason in changes.refused.items():
+            log.error("rule refused", rule=name, reason=reason)
+        if changes.started or changes.stopped:
+            log.info("rules changed", started=changes.started, stopped=changes.stopped)
+        by_topic: dict[str, list[int]] = {}
+        for topic, partition in self.owned:
+            by_topic.setdefault(topic, []).append(partition)
+        for topic, partitions in by_topic.items():
+            self._restore_baselines(topic, partitions, changes.started)
+
+    def _load(self, topic: str, partitions: Sequence[int], rules: list[str]) -> None:
+        """Open incidents, cooldowns and baselines of newly owned partitions."""
+        now = self.clock()
+        try:
+            with psycopg.connect(self.database_url, connect_timeout=5) as connection:
+                stored = incident_store.open_incidents(connection, topic, partitions)
+                resolved = incident_store.last_resolutions(
+                    connection, topic, partitions, now - COOLDOWN_LOOKBACK
+                )
+        except psycopg.Error as error:
+            log.warning("could not load open incidents; starting without", error=str(error))
+            return
+        self.builder.load(
+            [
+                TrackedIncident(
+                    name=incident.name,
+                    namespace=incident.namespace,
+                    rule_id=incident.rule,
+                    key=tuple(incident.group_key.values()),
+                    key_fields=incident.group_key,
+                    spec=incident.spec,
+                    partition=(topic, incident.source_partition or 0),
+                    last_active=now,
+                )
+                for incident in stored
+            ],
+            resolved,
+        )
+        self._restore_baselines(topic, partitions, rules)
+
+    def _restore_baselines(self, topic: str, partitions: Sequence[int], rules: list[str]) -> None:
+        spans = {}
+        for name in rules:
+            compiled = self.engine.rules.get(name)
+            span = baseline_span(compiled.rule.spec) if compiled is not None else None
+            if span is not None:
+                spans[name] = span
+        if not spans or not partitions:
+            return
+        now = self.clock()
+        try:
+            with psycopg.connect(self.database_url, connect_timeout=5) as connection:
+                rows = bucket_store.load_buckets(
+                    connection, spans, topic, partitions, now - max(spans.values())
+                )
+        except psycopg.Error as error:
+            log.warning("could not load baselines; starting cold", error=str(error))
+            return
+        by_rule: dict[str, dict[tuple[str, ...], list[StoredBucket]]] = {}
+        for row in rows:
+            if row.start < now - spans[row.rule]:
+                continue
+            by_rule.setdefault(row.rule, {}).setdefault(row.key, []).append(
+                StoredBucket(row.start, row.matched, row.total, row.features)
+            )
+        for name, stored in by_rule.items():
+            self.engine.restore(name, stored, now)
+        if by_rule:
+            log.info(
+                "baselines restored",
+                rules=sorted(by_rule),
+                keys=sum(len(keys) for keys in by_rule.values()),
+            )

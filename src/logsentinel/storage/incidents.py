@@ -1,0 +1,257 @@
+"""Incidents and their event timeline in PostgreSQL (psycopg, one statement per change).
+
+The partial unique index incidents_open_fingerprint makes "one open incident per fingerprint" a
+database fact: two processors (or one replaying after a crash) that both try to open the same
+incident end up with one row, and the loser learns the winner's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from logsentinel.domain.common import WorkloadRef
+from logsentinel.domain.incident import Evidence, IncidentSpec
+
+PROCESSOR_ACTOR = "logsentinel-processor"
+
+
+def _json(model: Any) -> Jsonb:
+    return Jsonb(model.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+
+@dataclass(frozen=True)
+class StoredIncident:
+    """An open incident as stored, enough to keep deduplicating it after a restart."""
+
+    name: str
+    namespace: str
+    rule: str
+    group_key: dict[str, str]
+    spec: IncidentSpec
+    source_topic: str | None
+    source_partition: int | None
+    updated_at: datetime
+
+
+def open_incident(
+    connection: psycopg.Connection[Any],
+    *,
+    name: str,
+    namespace: str,
+    rule: str,
+    group_key: Mapping[str, str],
+    spec: IncidentSpec,
+    source: tuple[str, int] | None,
+    actor: str = PROCESSOR_ACTOR,
+) -> str:
+    """Store a new open incident; when one is already open for the fingerprint, its name."""
+    with connection.transaction():
+        inserted = connection.execute(
+            """
+            INSERT INTO incidents (name, namespace, fingerprint, rule, service, group_key,
+                incident_type, severity, summary, first_seen, last_seen, occurrences, target,
+                evidence, source_topic, source_partition)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+            ON CONFLICT DO NOTHING
+            RETURNING name
+            """,
+            (
+                name,
+                namespace,
+                spec.fingerprint,
+                rule,
+                spec.service,
+                Jsonb(dict(group_key)),
+                spec.incident_type,
+                spec.severity.value,
+                spec.summary,
+                spec.first_seen,
+                spec.last_seen,
+                spec.occurrences,
+                _json(spec.target) if spec.target is not None else None,
+                _json(spec.evidence),
+                source[0] if source else None,
+                source[1] if source else None,
+            ),
+        ).fetchone()
+        if inserted is None:
+            existing = connection.execute(
+                "SELECT name FROM incidents WHERE fingerprint = %s AND resolved_at IS NULL",
+                (spec.fingerprint,),
+            ).fetchone()
+            if existing is not None:
+                return str(existing[0])
+            raise RuntimeError(f"incident {name!r} exists already and is resolved")
+        add_event(connection, name, "opened", actor, {"summary": spec.summary})
+        return name
+
+
+def record_recurrence(
+    connection: psycopg.Connection[Any],
+    name: str,
+    *,
+    occurrences: int,
+    last_seen: datetime,
+    evidence: Evidence,
+    actor: str = PROCESSOR_ACTOR,
+) -> bool:
+    """Update an open incident after another firing; False when it was resolved meanwhile."""
+    with connection.transaction():
+        updated = connection.execute(
+            """
+            UPDATE incidents SET occurrences = GREATEST(occurrences, %s),
+                last_seen = GREATEST(last_seen, %s), evidence = %s, updated_at = now()
+            WHERE name = %s AND resolved_at IS NULL
+            RETURNING name
+            """,
+            (occurrences, last_seen, _json(evidence), name),
+        ).fetchone()
+        if updated is None:
+            return False
+        add_event(connection, name, "recurred", actor, {"occurrences": occurrences})
+        return True
+
+
+def set_target(connection: psycopg.Connection[Any], name: str, target: WorkloadRef) -> None:
+    connection.execute(
+        "UPDATE incidents SET target = %s, updated_at = now() WHERE name = %s",
+        (_json(target), name),
+    )
+
+
+def resolve_incident(
+    connection: psycopg.Connection[Any],
+    name: str,
+    *,
+    at: datetime,
+    resolution: str,
+    actor: str = PROCESSOR_ACTOR,
+) -> bool:
+    """Mark an open incident resolved; False when it was not open."""
+    with connection.transaction():
+        updated = connection.execute(
+            """
+            UPDATE incidents SET resolved_at = %s, resolution = %s, phase = 'Resolved',
+                updated_at = now()
+            WHERE name = %s AND resolved_at IS NULL
+            RETURNING name
+            """,
+            (at, resolution, name),
+        ).fetchone()
+        if updated is None:
+            return False
+        add_event(connection, name, "resolved", actor, {"resolution": resolution})
+        return True
+
+
+def add_event(
+    connection: psycopg.Connection[Any],
+    incident: str,
+    kind: str,
+    actor: str,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    connection.execute(
+        "INSERT INTO incident_events (incident, kind, actor, detail) VALUES (%s, %s, %s, %s)",
+        (incident, kind, actor, Jsonb(dict(detail or {}))),
+    )
+
+
+def open_incidents(
+    connection: psycopg.Connection[Any], topic: str, partitions: Iterable[int]
+) -> list[StoredIncident]:
+    """The open incidents whose records come from these partitions."""
+    rows = connection.execute(
+        """
+        SELECT name, namespace, rule, group_key, service, incident_type, severity, fingerprint,
+            summary, first_seen, last_seen, occurrences, target, evidence, source_topic,
+            source_partition, updated_at
+        FROM incidents
+        WHERE resolved_at IS NULL AND source_topic = %s AND source_partition = ANY(%s)
+        """,
+        (topic, list(partitions)),
+    ).fetchall()
+    stored = []
+    for row in rows:
+        spec = IncidentSpec.model_validate(
+            {
+                "rule": row[2].rpartition("/")[2],
+                "incidentType": row[5],
+                "severity": row[6],
+                "fingerprint": row[7],
+                "service": row[4],
+                "summary": row[8],
+                "firstSeen": row[9],
+                "lastSeen": row[10],
+                "occurrences": row[11],
+                "target": row[12],
+                "evidence": row[13],
+            }
+        )
+        stored.append(
+            StoredIncident(
+                name=row[0],
+                namespace=row[1],
+                rule=row[2],
+                group_key=dict(row[3]),
+                spec=spec,
+                source_topic=row[14],
+                source_partition=row[15],
+                updated_at=row[16],
+            )
+        )
+    return stored
+
+
+def last_resolutions(
+    connection: psycopg.Connection[Any], topic: str, partitions: Iterable[int], since: datetime
+) -> dict[str, datetime]:
+    """fingerprint -> latest resolved_at since since, for cooldowns after a restart."""
+    rows = connection.execute(
+        """
+        SELECT fingerprint, max(resolved_at) FROM incidents
+        WHERE resolved_at >= %s AND source_topic = %s AND source_partition = ANY(%s)
+        GROUP BY fingerprint
+        """,
+        (since, topic, list(partitions)),
+    ).fetchall()
+    return {row[0]: row[1] for row in rows}
+
+
+def is_open(connection: psycopg.Connection[Any], name: str) -> bool:
+    row = connection.execute(
+        "SELECT resolved_at IS NULL FROM incidents WHERE name = %s", (name,)
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def events(connection: psycopg.Connection[Any], incident: str) -> list[dict[str, Any]]:
+    """The timeline of an incident, oldest first."""
+    rows = connection.execute(
+        "SELECT at, kind, actor, detail FROM incident_events WHERE incident = %s ORDER BY at, id",
+        (incident,),
+    ).fetchall()
+    return [
+        {"at": at, "kind": kind, "actor": actor, "detail": detail}
+        for at, kind, actor, detail in rows
+    ]
+
+
+__all__ = [
+    "StoredIncident",
+    "add_event",
+    "events",
+    "is_open",
+    "last_resolutions",
+    "open_incident",
+    "open_incidents",
+    "record_recurrence",
+    "resolve_incident",
+    "set_target",
+]

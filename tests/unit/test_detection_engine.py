@@ -1,0 +1,283 @@
+"""Rule engine and incident builder on deterministic record streams (no servers)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from logsentinel.detection.engine import RuleEngine, rule_id
+from logsentinel.detection.incidents import ChangeKind, IncidentBuilder, fingerprint
+from logsentinel.detection.matching import compile_condition, compile_key, compile_match
+from logsentinel.domain.incident import MAX_SAMPLES
+from logsentinel.domain.logrecord import Level, LogRecord, SourcePosition
+from logsentinel.domain.resources import DetectionRule
+from logsentinel.domain.rule import FieldCondition, Match
+
+T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def record(
+    seconds: float,
+    message: str = "payment failed: timeout",
+    *,
+    level: Level = Level.ERROR,
+    service: str = "checkout",
+    namespace: str = "shop",
+    offset: int = 0,
+    partition: int = 0,
+    template_id: str | None = "t-timeout",
+    pod: str = "checkout-7d9f8b6c5d-x2x9k",
+    **attributes: Any,
+) -> LogRecord:
+    return LogRecord(
+        timestamp=at(seconds),
+        level=level,
+        message=message,
+        service=service,
+        namespace=namespace,
+        pod=pod,
+        template_id=template_id,
+        attributes=attributes,
+        source=SourcePosition(topic="logs", partition=partition, offset=offset),
+    )
+
+
+def rule(name: str = "errors", **spec: Any) -> DetectionRule:
+    document = {
+        "apiVersion": "logsentinel.io/v1alpha1",
+        "kind": "DetectionRule",
+        "metadata": {"name": name, "namespace": "shop"},
+        "spec": {
+            "match": {"levels": ["error"]},
+            "detector": {"type": "threshold", "threshold": {"count": 3, "window": "1m"}},
+            "severity": "high",
+            "incidentType": "ErrorBurst",
+            **spec,
+        },
+    }
+    return DetectionRule.from_manifest(document)
+
+
+# --- matching ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        ({"field": "attributes.status", "op": "gte", "value": "500"}, True),
+        ({"field": "attributes.status", "op": "lt", "value": "500"}, False),
+        ({"field": "attributes.status", "op": "in", "values": ["502", "503"]}, True),
+        ({"field": "attributes.status", "op": "notIn", "values": ["502", "503"]}, False),
+        ({"field": "attributes.missing", "op": "notExists"}, True),
+        ({"field": "attributes.missing", "op": "gt", "value": "1"}, False),
+        ({"field": "attributes.path", "op": "regex", "value": "^/api/v[0-9]+/"}, True),
+        ({"field": "level", "op": "equals", "value": "error"}, True),
+        ({"field": "pod", "op": "notEquals", "value": "other"}, True),
+        ({"field": "attributes.path", "op": "exists"}, True),
+    ],
+)
+def test_field_conditions(condition: dict[str, Any], expected: bool) -> None:
+    test = compile_condition(FieldCondition.model_validate(condition))
+    assert test(record(0, status=503, path="/api/v1/orders")) is expected
+
+
+def test_match_parts_are_anded_and_template_text_is_looked_up() -> None:
+    texts = {"t-timeout": "payment failed: <*>"}
+    match = Match.model_validate(
+        {"levels": ["error"], "regex": "fail", "template": r"^payment failed: <\*>$"}
+    )
+    test = compile_match(match, texts.get)
+    assert test(record(0))
+    assert not test(record(0, level=Level.WARN)), "level is part of the match"
+    assert not test(record(0, "all good")), "regex is part of the match"
+    assert not test(record(0, template_id="unknown")), "unknown template text does not match"
+    assert compile_match(Match(), texts.get)(record(0, level=Level.DEBUG)), "empty matches all"
+
+
+def test_group_key_from_fields_and_attributes() -> None:
+    key_of = compile_key(["namespace", "service", "attributes.route", "template"])
+    assert key_of(record(0, route="/pay")) == ("shop", "checkout", "/pay", "t-timeout")
+    assert key_of(record(0)) == ("shop", "checkout", "", "t-timeout"), "absent is empty"
+
+
+# --- engine ------------------------------------------------------------------------------------
+
+
+def test_engine_fires_once_with_evidence() -> None:
+    engine = RuleEngine()
+    engine.set_rules([rule()])
+    records = [record(i, offset=10 + i) for i in range(30)]
+    records.insert(1, record(0.5, "fine", level=Level.INFO, offset=99))
+    detections = engine.observe(records)
+    assert len(detections) == 1, "a burst fires once"
+    found = detections[0]
+    assert found.rule_id == "shop/errors"
+    assert found.key == ("shop", "checkout")
+    assert found.firing.at == at(2), "fires on the third error"
+    evidence = found.evidence
+    assert len(evidence.samples) == 3
+    assert all(s.level == Level.ERROR for s in evidence.samples)
+    assert evidence.template_ids == ["t-timeout"]
+    assert [(o.partition, o.first_offset, o.last_offset) for o in evidence.offsets] == [(0, 10, 12)]
+    assert evidence.window is not None
+    assert evidence.window.value == 3
+    assert evidence.window.start == at(2) - timedelta(minutes=1)
+    assert found.pod == "checkout-7d9f8b6c5d-x2x9k"
+    assert found.partition == ("logs", 0)
+
+
+def test_evidence_keeps_the_latest_samples_only() -> None:
+    engine = RuleEngine()
+    engine.set_rules([rule(detector={"type": "threshold", "threshold": {"count": 40}})])
+    detections = engine.observe([record(i, f"error {i}", offset=i) for i in range(40)])
+    samples = detections[0].evidence.samples
+    assert len(samples) == MAX_SAMPLES
+    assert samples[-1].message == "error 39"
+    assert samples[0].message == "error 20"
+
+
+def test_selector_and_services_keep_windows_apart() -> None:
+    engine = RuleEngine()
+    engine.set_rules([rule(selector={"services": ["checkout", "payments"]})])
+    mixed = [record(i, service=s) for i in range(2) for s in ("checkout", "payments", "search")]
+    assert engine.observe(mixed) == [], "two errors each: below 3"
+    fired = engine.observe([record(3, service="payments"), record(3, service="search")])
+    assert [d.service for d in fired] == ["payments"], "search is not selected"
+
+
+def test_set_rules_keeps_state_of_unchanged_rules_and_resets_changed_ones() -> None:
+    engine = RuleEngine()
+    engine.set_rules([rule("a"), rule("b")])
+    engine.observe([record(0), record(1)])
+    changes = engine.set_rules([rule("a"), rule("b", severity="critical")])
+    assert changes.started == ["shop/b"]
+    assert changes.stopped == ["shop/b"]
+    fired = engine.observe([record(2)])
+    assert [d.rule_id for d in fired] == ["shop/a"], "a kept its two errors, b started over"
+    assert engine.set_rules([rule("a", suspend=True)]).stopped == ["shop/a", "shop/b"]
+    assert engine.rules == {}
+
+
+def test_a_failing_rule_is_switched_off_and_others_go_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = RuleEngine()
+    engine.set_rules([rule("bad"), rule("good")])
+
+    def explode(*_args: Any) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(engine.rules["shop/bad"].detector, "observe_record", explode)
+    fired = engine.observe([record(i) for i in range(3)])
+    assert [d.rule_id for d in fired] == ["shop/good"]
+    assert list(engine.rules) == ["shop/good"]
+
+
+def test_buckets_count_selected_and_matched_records_per_interval() -> None:
+    engine = RuleEngine()
+    engine.set_rules([rule()])
+    engine.observe([record(1), record(2, level=Level.INFO), record(12), record(25, service="x")])
+    counts = {(b.key[1], b.start): (b.matched, b.total) for b in engine.drain_buckets()}
+    assert counts == {
+        ("checkout", at(0)): (1, 2),
+        ("checkout", at(10)): (1, 1),
+        ("x", at(20)): (1, 1),
+    }
+    assert engine.drain_buckets() == [], "drained once"
+
+
+def test_forget_drops_state_of_revoked_partitions() -> None:
+    engine = RuleEngine()
+    engine.set_rules([rule()])
+    engine.observe([record(0, partition=1), record(1, partition=1)])
+    engine.forget(lambda partition: partition != ("logs", 1))
+    assert engine.observe([record(2, partition=1)]) == [], "the window started over"
+
+
+def test_absence_fires_on_tick() -> None:
+    engine = RuleEngine()
+    absence = {"type": "absence", "absence": {"silentFor": "5m", "minPriorCount": 2}}
+    engine.set_rules([rule(detector=absence, match={})])
+    engine.observe([record(0), record(1)])
+    assert engine.tick(at(200)) == []
+    fired = engine.tick(at(302))
+    assert [(d.key, d.firing.statistic) for d in fired] == [
+        (("shop", "checkout"), "silenceSeconds")
+    ]
+
+
+# --- incident builder ------------------------------------------------------------------------
+
+
+def detections_for(engine: RuleEngine, seconds: float) -> list[Any]:
+    return engine.observe(
+        [record(seconds + i * 0.1, offset=int(seconds * 10 + i)) for i in range(3)]
+    )
+
+
+def test_incident_opens_then_recurs_then_resolves_after_quiet() -> None:
+    engine = RuleEngine()
+    engine.set_rules([rule(autoResolveAfter="5m", cooldown="10m")])
+    builder = IncidentBuilder(engine.ongoing)
+    quiet = lambda name: engine.rules[name].rule.spec.auto_resolve_after  # noqa: E731
+
+    opened = builder.on_detection(detections_for(engine, 0)[0], at(1))
+    assert opened is not None
+    assert opened.kind is ChangeKind.OPENED
+    spec = opened.incident.spec
+    assert spec.fingerprint == fingerprint("shop/errors", ("shop", "checkout"))
+    assert spec.rule == "errors"
+    assert spec.incident_type == "ErrorBurst"
+    assert spec.occurrences == 1
+    assert opened.incident.namespace == "shop"
+    assert opened.pod.startswith("checkout-")
+    assert opened.incident.name.startswith("errors-")
+
+    again = builder.on_detection(detections_for(engine, 120)[0], at(121))
+    assert again is not None
+    assert again.kind is ChangeKind.RECURRED
+    assert again.incident.name == opened.incident.name
+    assert again.incident.spec.occurrences == 2
+    assert again.incident.spec.last_seen == at(120.2)
+
+    assert builder.tick(at(121 + 299), quiet) == [], "not quiet long enough"
+    resolved = builder.tick(at(121 + 301), quiet)
+    assert [c.kind for c in resolved] == [ChangeKind.RESOLVED]
+
+    assert builder.on_detection(detections_for(engine, 500)[0], at(500)) is None, "cooldown"
+    reopened = builder.on_detection(detections_for(engine, 1200)[0], at(1200))
+    assert reopened is not None
+    assert reopened.kind is ChangeKind.OPENED
+    assert reopened.incident.name != opened.incident.name, "a new incident, a new name"
+
+
+def test_an_ongoing_condition_keeps_the_incident_open() -> None:
+    engine = RuleEngine()
+    engine.set_rules([rule(autoResolveAfter="1m")])
+    builder = IncidentBuilder(engine.ongoing)
+    quiet = lambda name: engine.rules[name].rule.spec.auto_resolve_after  # noqa: E731
+    builder.on_detection(detections_for(engine, 0)[0], at(0))
+    engine.observe([record(50 + i) for i in range(3)])  # still at least 3 in the last minute
+    assert builder.tick(at(61), quiet) == [], "errors continue: stays open"
+    assert [c.kind for c in builder.tick(at(200), quiet)] == [ChangeKind.RESOLVED]
+
+
+def test_incidents_of_removed_rules_resolve_and_foreign_partitions_are_forgotten() -> None:
+    engine = RuleEngine()
+    engine.set_rules([rule()])
+    builder = IncidentBuilder(engine.ongoing)
+    detection = detections_for(engine, 0)[0]
+    builder.on_detection(detection, at(0))
+    engine.set_rules([])
+    assert [c.resolution for c in builder.tick(at(1), lambda _name: None)] == ["rule removed"]
+    builder.on_detection(detection, at(1000))
+    builder.forget(lambda partition: partition != ("logs", 0))
+    assert builder.open == {}
+
+
+def test_rule_id_defaults_the_namespace() -> None:
+    assert rule_id(rule()) == "shop/errors"
