@@ -85,16 +85,21 @@ def strip(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def validate(document: dict[str, Any], key: str) -> DetectionRule | Problems:
-    """The rule, or why it is invalid. A bad status alone does not make a rule invalid."""
+    """The rule, or why it is invalid.
+
+    The status is observation, not configuration: a status the model rejects is dropped (the
+    rule then has ``status=None``) rather than making the rule invalid or cluttering its
+    problems.
+    """
     source = f"DetectionRule {key}"
     try:
         return DetectionRule.from_manifest(document, source)
     except InvalidResourceError as error:
-        only_status = all(
+        in_status = any(
             problem.path == "status" or problem.path.startswith("status.")
             for problem in error.problems
         )
-        if only_status and "status" in document:
+        if in_status and "status" in document:  # judge the rule by what its author wrote
             without_status = {k: v for k, v in document.items() if k != "status"}
             return validate(without_status, key)
         return error.problems
