@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVSTACK := PYTHONPATH=tools $(BIN)/python -m devstack
 
-.PHONY: help install lint test test-unit crds check-generated demo up down env clean bench-processor bench-parsing
+.PHONY: help install lint test test-unit crds check-generated demo up down env clean bench-processor bench-parsing bench-detect-latency bench-detection-quality
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -55,6 +55,10 @@ env: install ## Print shell exports for the running local stack: eval "$$(make -
 bench-processor: install ## Processor throughput vs bare consume+COPY (needs the stack: make up)
 	$(DEVSTACK) up postgres kafka
 	eval "$$($(DEVSTACK) env postgres kafka)" && $(BIN)/python bench/bench_processor.py
+
+bench-detect-latency: install ## Record produced -> Incident readable from the apiserver (starts the stack)
+	$(DEVSTACK) up
+	eval "$$($(DEVSTACK) env)" && $(BIN)/python bench/bench_detect_latency.py
 
 bench-parsing: install ## Decode + template throughput of the parsing package
 	$(BIN)/python bench/bench_parsing.py

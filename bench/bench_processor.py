@@ -6,7 +6,10 @@ levels) into a 4-partition topic. The processor figure is the real command in it
 its RSS sampled once past start-up; the bare path consumes and COPYs each raw value as the
 message, with no parsing, templates or detection.
 Uses the local stack (make up; or LOGSENTINEL_DATABASE_URL / LOGSENTINEL_KAFKA_BOOTSTRAP).
+A second processor run loads DetectionRules (--rules, default all of examples/rules) to show
+what detection costs.
 Last line: RESULT processor_logs_per_s=<N> bare_logs_per_s=<M> ratio=<N/M> rss_mb=<R>
+with_rules_logs_per_s=<W> rules_ratio=<W/N> with_rules_rss_mb=<S>
 """
 
 from __future__ import annotations
@@ -123,9 +126,13 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def run_cli(bootstrap: str, topic: str, url: str, count: int) -> tuple[float, float]:
+def run_cli(
+    bootstrap: str, topic: str, url: str, count: int, rules: Path | None = None
+) -> tuple[float, float]:
     """The processor command in its own process: records/s and its highest RSS once warm."""
+    extra = {"LOGSENTINEL_RULES_DIRECTORY": str(rules)} if rules is not None else {}
     environment = {
+        **extra,
         **os.environ,
         "LOGSENTINEL_DATABASE_URL": url,
         "LOGSENTINEL_KAFKA_BOOTSTRAP": bootstrap,
@@ -164,6 +171,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument(
+        "--rules",
+        type=Path,
+        default=Path(__file__).resolve().parents[1] / "examples" / "rules",
+        help="DetectionRules for the run with detection (default: all examples)",
+    )
     args = parser.parse_args()
     database = os.environ.get("LOGSENTINEL_DATABASE_URL")
     bootstrap = os.environ.get("LOGSENTINEL_KAFKA_BOOTSTRAP")
@@ -175,11 +188,20 @@ def main() -> None:
     url = fresh_database(database, "bench_processor")
     processor, rss = run_cli(bootstrap, topic, url, args.records)
     say(f"logsentinel processor (one process): {processor:,.0f} logs/s, steady RSS {rss:.0f} MB")
+    url = fresh_database(database, "bench_processor_rules")
+    with_rules, rules_rss = run_cli(bootstrap, topic, url, args.records, args.rules)
+    rule_count = len(list(args.rules.glob("*.yaml")))
+    say(
+        f"with {rule_count} rules from {args.rules}: {with_rules:,.0f} logs/s, "
+        f"steady RSS {rules_rss:.0f} MB"
+    )
     bare = run_bare(bootstrap, topic, fresh_database(database, "bench_bare"), args.records)
     say(f"bare consume+COPY: {bare:,.0f} logs/s")
     print(
         f"RESULT processor_logs_per_s={processor:.0f} bare_logs_per_s={bare:.0f} "
-        f"ratio={processor / bare:.2f} rss_mb={rss:.0f}"
+        f"ratio={processor / bare:.2f} rss_mb={rss:.0f} "
+        f"with_rules_logs_per_s={with_rules:.0f} rules_ratio={with_rules / processor:.2f} "
+        f"with_rules_rss_mb={rules_rss:.0f}"
     )
 
 

@@ -41,10 +41,11 @@ def _from_service_account() -> client.ApiClient:
 def api_client(kubeconfig: str | None = None) -> client.ApiClient:
     """A client for the cluster this process belongs to.
 
-    Order: the ``kubeconfig`` argument when given (an explicit choice wins), then the pod's
-    service account when running in a cluster, then ``$KUBECONFIG`` (which may list several
-    files separated by ``os.pathsep``), then ``~/.kube/config``. Raises KubeConfigError naming
-    every source tried and why each failed.
+    With a ``kubeconfig`` argument, that file and nothing else (an explicit choice must not
+    silently fall back to other credentials). Without one: the pod's service account when
+    running in a cluster, then ``$KUBECONFIG`` (which may list several files separated by
+    ``os.pathsep``), then ``~/.kube/config``. Raises KubeConfigError naming every source tried
+    and why each failed.
     """
     tried: list[str] = []
 
@@ -59,10 +60,11 @@ def api_client(kubeconfig: str | None = None) -> client.ApiClient:
             tried.append(f"{label} {path!r}: {error}")
             return None
 
-    if kubeconfig:
+    if kubeconfig:  # explicit: never fall back to some other cluster's credentials
         found = attempt_file("kubeconfig argument", kubeconfig)
         if found is not None:
             return found
+        raise KubeConfigError(f"cannot use the kubeconfig given: {tried[0]}")
     if in_cluster():
         try:
             return _from_service_account()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -200,8 +201,11 @@ class RuleWatcher:
             try:
                 if resource_version is None:
                     resource_version = self._relist()
+                began = time.monotonic()
                 resource_version = self._watch(resource_version)
                 failures = 0
+                if time.monotonic() - began < 1.0:  # a server ending watches at once: no spin
+                    self._stopping.wait(0.5)
                 continue  # the server ended the watch (timeout): resume from where it was
             except _WatchExpiredError:
                 log.info("rule watch expired, listing again", scope=self._scope)

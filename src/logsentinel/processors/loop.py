@@ -57,6 +57,8 @@ class Stage(Protocol):
 
 
 LAG_INTERVAL = timedelta(seconds=10)
+CONSUME_SLICE = 0.01
+"""Seconds per consume call while a write is in flight (see Processor._consume)."""
 RETENTION_INTERVAL = timedelta(hours=1)
 
 
@@ -170,14 +172,27 @@ class Processor:
     # --- consuming -----------------------------------------------------------------------------
 
     def _consume(self) -> list[Message]:
-        messages = self.consumer.consume(num_messages=self.batch_size, timeout=self.batch_wait)
-        good = []
-        for message in messages:
-            error = message.error()
-            if error is None:
-                good.append(message)
-            elif error.code() != KafkaError._PARTITION_EOF:
-                log.warning("kafka error", error=str(error))
+        """Up to batch_size messages within batch_wait.
+
+        Waits in short slices so that a write finishing meanwhile is acknowledged at once:
+        detection runs on acknowledged batches, and at low volume it would otherwise wait for
+        the whole next batch_wait.
+        """
+        good: list[Message] = []
+        deadline = time.monotonic() + self.batch_wait
+        while len(good) < self.batch_size:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            timeout = min(left, CONSUME_SLICE) if self._in_flight is not None else left
+            for message in self.consumer.consume(self.batch_size - len(good), timeout):
+                error = message.error()
+                if error is None:
+                    good.append(message)
+                elif error.code() != KafkaError._PARTITION_EOF:
+                    log.warning("kafka error", error=str(error))
+            if self._in_flight is not None and self._in_flight.future.done():
+                self._finish_in_flight()
         return good
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
