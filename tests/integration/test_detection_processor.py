@@ -19,7 +19,7 @@ from logsentinel.storage import migrate
 from logsentinel.storage.urls import libpq_url
 from sampledata import fluent_bit_value
 from support.kafka import create_topic, produce
-from test_processor import Running, eventually
+from support.running import Running, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -97,11 +97,13 @@ def test_burst_opens_one_incident_with_evidence_and_restarts_add_none(
         )
         eventually(
             "all 50 buckets' records counted",
-            lambda: rows(
-                database_url,
-                "SELECT coalesce(sum(total), 0) FROM rule_buckets WHERE rule = 'shop/checkout-errors'",
-            )[0][0]
-            == 50,
+            lambda: (
+                rows(
+                    database_url,
+                    "SELECT coalesce(sum(total), 0) FROM rule_buckets WHERE rule = 'shop/checkout-errors'",
+                )[0][0]
+                == 50
+            ),
         )
     finally:
         running.stop()
@@ -139,8 +141,9 @@ def test_burst_opens_one_incident_with_evidence_and_restarts_add_none(
         produce(kafka_bootstrap, kafka_topic, error_lines("checkout", 20, datetime.now(UTC)))
         eventually(
             "the open incident recurred instead of a second one",
-            lambda: rows(database_url, "SELECT count(*), max(occurrences) FROM incidents")[0]
-            == (1, 2),
+            lambda: (
+                rows(database_url, "SELECT count(*), max(occurrences) FROM incidents")[0] == (1, 2)
+            ),
         )
         # A rule change takes effect without a restart: a rule for search, fired by new lines.
         (rules / "search.yaml").write_text(yaml.safe_dump(burst_rule("search-errors", 5, "search")))
@@ -152,10 +155,10 @@ def test_burst_opens_one_incident_with_evidence_and_restarts_add_none(
         produce(kafka_bootstrap, kafka_topic, error_lines("search", 5, datetime.now(UTC)))
         eventually(
             "an incident for search",
-            lambda: rows(database_url, "SELECT count(*) FROM incidents WHERE service = 'search'")[
-                0
-            ][0]
-            == 1,
+            lambda: (
+                rows(database_url, "SELECT count(*) FROM incidents WHERE service = 'search'")[0][0]
+                == 1
+            ),
         )
     finally:
         running.stop()

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -19,15 +18,15 @@ import pytest
 from prometheus_client import REGISTRY
 
 from devstack.postgres import Postgres
-from devstack.proc import free_port, wait_until
+from devstack.proc import free_port
 from logsentinel.processors import metrics
-from logsentinel.processors.loop import Processor
 from logsentinel.processors.main import build
 from logsentinel.processors.settings import ProcessorSettings
 from logsentinel.storage import migrate
 from logsentinel.storage.urls import libpq_url
 from sampledata import fluent_bit_value, sample_logs
 from support.kafka import create_topic, produce, read_all
+from support.running import Running, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -40,24 +39,6 @@ def count(url: str, query: str) -> int:
         row = connection.execute(query).fetchone()
         assert row is not None
         return int(row[0])
-
-
-def eventually(what: str, check: object, timeout: float = 60) -> None:
-    wait_until(what, check, timeout, failure=AssertionError)  # type: ignore[arg-type]
-
-
-class Running:
-    """A processor on a background thread."""
-
-    def __init__(self, processor: Processor) -> None:
-        self.processor = processor
-        self.thread = threading.Thread(target=processor.run, name="processor")
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.processor.stop()
-        self.thread.join(timeout=60)
-        assert not self.thread.is_alive()
 
 
 def start_processor(database_url: str, bootstrap: str, topic: str) -> Running:

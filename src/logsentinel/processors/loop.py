@@ -31,6 +31,7 @@ from logsentinel.domain.logrecord import LogRecord, SourcePosition
 from logsentinel.parsing import RecordDecoder
 from logsentinel.processors import metrics
 from logsentinel.processors.batch import assemble
+from logsentinel.storage.buckets import delete_older_than as delete_buckets_before
 from logsentinel.storage.partitions import drop_older_than
 from logsentinel.storage.urls import libpq_url, redacted
 from logsentinel.storage.writer import Batch, DeadLetter, LogWriter, WriteResult
@@ -375,8 +376,9 @@ class Processor:
             connection = self._database()
             with connection.transaction():
                 dropped = drop_older_than(connection, retention)
-            if dropped:
-                log.info("retention dropped partitions", partitions=dropped)
+                buckets = delete_buckets_before(connection, datetime.now(UTC) - retention)
+            if dropped or buckets:
+                log.info("retention applied", partitions=dropped, rule_buckets=buckets)
         except psycopg.Error as error:
             log.warning("retention skipped", error=str(error))
             self._drop_connection()

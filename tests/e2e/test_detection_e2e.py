@@ -1,0 +1,206 @@
+"""End to end on the local stack: container log records produced to Kafka -> a processor in
+Kubernetes mode (rules from DetectionRule objects) -> an Incident custom resource with evidence
+and the Deployment that owns the logging pod as its target; the rule's status counts the firing,
+and the incident resolves itself once the errors stop."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from devstack.pytest_plugin import Kubectl
+from logsentinel.processors.main import build
+from logsentinel.processors.settings import ProcessorSettings
+from logsentinel.storage import migrate
+from logsentinel.storage.urls import libpq_url
+from support.kafka import create_topic, produce
+from support.running import Running, eventually
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+APP = "checkout"
+
+
+@pytest.fixture(scope="module")
+def crds(kubectl: Kubectl) -> Kubectl:
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+    kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO / "crds"))
+    return kubectl
+
+
+def get_json(kubectl: Kubectl, *args: str) -> dict[str, Any]:
+    document = json.loads(kubectl("get", *args, "-o", "json").stdout)
+    assert isinstance(document, dict)
+    return document
+
+
+def running_pod(kubectl: Kubectl, namespace: str) -> str:
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": APP, "namespace": namespace},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": APP}},
+            "template": {
+                "metadata": {"labels": {"app": APP}},
+                "spec": {"containers": [{"name": APP, "image": "registry.invalid/checkout:1"}]},
+            },
+        },
+    }
+    kubectl("apply", "-f", "-", stdin=json.dumps(deployment))
+    found: list[str] = []
+
+    def pod_running() -> bool:
+        pods = get_json(kubectl, "pods", "-n", namespace, "-l", f"app={APP}")["items"]
+        found[:] = [p["metadata"]["name"] for p in pods if p["status"].get("phase") == "Running"]
+        return bool(found)
+
+    eventually("a running checkout pod", pod_running, 90)
+    return found[0]
+
+
+def rule(namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "logsentinel.io/v1alpha1",
+        "kind": "DetectionRule",
+        "metadata": {"name": "checkout-errors", "namespace": namespace},
+        "spec": {
+            "description": "Error burst in checkout",
+            "selector": {"namespaces": [namespace], "services": [APP]},
+            "match": {"levels": ["error"]},
+            "detector": {"type": "threshold", "threshold": {"count": 10, "window": "5s"}},
+            "severity": "high",
+            "incidentType": "ErrorBurst",
+            "autoResolveAfter": "3s",
+        },
+    }
+
+
+def container_line(namespace: str, pod: str, message: str, level: str) -> bytes:
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return json.dumps(
+        {
+            "@timestamp": stamp,
+            "time": stamp,
+            "stream": "stdout",
+            "_p": "F",
+            "log": json.dumps({"level": level, "msg": message}),
+            "kubernetes": {
+                "pod_name": pod,
+                "namespace_name": namespace,
+                "labels": {"app": APP},
+                "host": "node-1",
+                "container_name": APP,
+            },
+            "logsentinel_key": f"{namespace}/{APP}",
+        }
+    ).encode()
+
+
+@pytest.fixture
+def processor(
+    database_url: str, kafka_bootstrap: str, kafka_topic: str, kube_config: str, kube_namespace: str
+) -> Iterator[Running]:
+    migrate.upgrade(database_url)
+    create_topic(kafka_bootstrap, kafka_topic, partitions=2)
+    create_topic(kafka_bootstrap, f"{kafka_topic}-dead", partitions=1)
+    settings = ProcessorSettings(
+        database_url=database_url,
+        kafka_bootstrap=kafka_bootstrap,
+        kafka_topic=kafka_topic,
+        kafka_group=f"group-{kafka_topic}",
+        dead_letter_topic=f"{kafka_topic}-dead",
+        batch_wait=timedelta(milliseconds=50),
+        kubernetes=True,
+        kubeconfig=kube_config,
+        rules_namespace=kube_namespace,
+        metrics_port=0,
+    )
+    running = Running(build(settings))
+    yield running
+    running.stop()
+
+
+def test_kafka_records_open_an_incident_resource_with_evidence_and_target(
+    crds: Kubectl,
+    kube_namespace: str,
+    processor: Running,
+    database_url: str,
+    kafka_bootstrap: str,
+    kafka_topic: str,
+) -> None:
+    pod = running_pod(crds, kube_namespace)
+    crds("apply", "-f", "-", stdin=json.dumps(rule(kube_namespace)))
+    stage: Any = processor.processor.stages[0]
+    eventually("the rule reaches the processor", lambda: stage.engine.rules, 10)
+
+    lines = [container_line(kube_namespace, pod, "order ok", "info") for _ in range(5)]
+    lines += [
+        container_line(kube_namespace, pod, f"payment {n} failed: gateway timeout", "error")
+        for n in range(12)
+    ]
+    key = f"{kube_namespace}/{APP}".encode()
+    produce(kafka_bootstrap, kafka_topic, [(key, line) for line in lines])
+
+    incidents: list[dict[str, Any]] = []
+
+    def incident_exists() -> bool:
+        incidents[:] = get_json(crds, "incidents", "-n", kube_namespace)["items"]
+        return bool(incidents)
+
+    eventually("an Incident object", incident_exists, 30)
+    assert len(incidents) == 1
+    incident = incidents[0]
+    spec = incident["spec"]
+    assert spec["rule"] == "checkout-errors"
+    assert spec["incidentType"] == "ErrorBurst"
+    assert spec["severity"] == "high"
+    assert spec["service"] == APP
+    assert spec["target"] == {"kind": "Deployment", "namespace": kube_namespace, "name": APP}
+    assert spec["occurrences"] == 1
+    samples = spec["evidence"]["samples"]
+    assert len(samples) == 10, "the ten errors that crossed the threshold"
+    assert all("gateway timeout" in s["message"] and s["pod"] == pod for s in samples)
+    assert spec["evidence"]["window"]["value"] == 10
+    assert spec["evidence"]["templateIds"]
+    assert spec["evidence"]["offsets"][0]["topic"] == kafka_topic
+    assert incident["status"]["phase"] == "Open"
+    assert incident["metadata"]["labels"]["logsentinel.io/rule"] == "checkout-errors"
+
+    header, row = crds("get", "inc", "-n", kube_namespace).stdout.splitlines()[:2]
+    assert header.split()[:6] == ["NAME", "SEVERITY", "RULE", "TARGET", "PHASE", "COUNT"]
+    assert row.split()[1:6] == ["high", "checkout-errors", APP, "Open", "1"]
+
+    status = get_json(crds, "dr", "checkout-errors", "-n", kube_namespace).get("status", {})
+    assert status.get("firedCount") == 1
+    assert status.get("lastFiredAt")
+
+    name = incident["metadata"]["name"]
+    with psycopg.connect(libpq_url(database_url)) as connection:
+        row_in_db = connection.execute(
+            "SELECT namespace, target->>'name' FROM incidents WHERE name = %s", (name,)
+        ).fetchone()
+    assert row_in_db == (kube_namespace, APP), "the same incident is in PostgreSQL"
+
+    # No more errors: the 5 s window empties, then 3 s of quiet resolve it.
+    def resolved() -> bool:
+        phase = get_json(crds, "incident", name, "-n", kube_namespace)["status"].get("phase")
+        return phase == "Resolved"
+
+    eventually("the incident resolves itself", resolved, 30)
+    with psycopg.connect(libpq_url(database_url)) as connection:
+        kinds = [
+            kind
+            for (kind,) in connection.execute(
+                "SELECT kind FROM incident_events WHERE incident = %s ORDER BY id", (name,)
+            )
+        ]
+    assert kinds == ["opened", "resolved"]
