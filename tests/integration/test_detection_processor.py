@@ -167,3 +167,67 @@ def test_burst_opens_one_incident_with_evidence_and_restarts_add_none(
 def _engine_rules(running: Running) -> list[str]:
     stage = running.processor.stages[0]
     return list(stage.engine.rules)  # type: ignore[attr-defined]
+
+
+def test_a_new_owner_rebuilds_the_baseline_from_stored_aggregates(
+    database_url: str, kafka_bootstrap: str, kafka_topic: str, tmp_path: Path
+) -> None:
+    """A z-score rule needs three closed windows of history before it can fire. The first
+    processor sees the history and stores it as aggregates; a second one, started fresh, only
+    sees the spike, so it can only fire if it restored the baseline from the database."""
+    migrate.upgrade(database_url)
+    create_topic(kafka_bootstrap, kafka_topic, partitions=1)
+    create_topic(kafka_bootstrap, f"{kafka_topic}-dead", partitions=1)
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    zscore = burst_rule("checkout-surge", 1)
+    zscore["spec"]["detector"] = {  # type: ignore[index]
+        "type": "zscore",
+        "zscore": {"sigma": 3, "minCount": 10, "window": "10s", "baseline": "2m"},
+    }
+    (rules / "zscore.yaml").write_text(yaml.safe_dump(zscore))
+
+    now = datetime.now(UTC)
+    history = []
+    for window in range(1, 9):  # two errors in each of the last eight 10 s windows
+        history += error_lines("checkout", 2, now - timedelta(seconds=10 * window + 5))
+    produce(kafka_bootstrap, kafka_topic, history)
+    first = start(database_url, kafka_bootstrap, kafka_topic, rules)
+    try:
+        eventually(
+            "the history stored as aggregates",
+            lambda: (
+                rows(database_url, "SELECT coalesce(sum(matched), 0) FROM rule_buckets")[0][0] == 16
+            ),
+        )
+    finally:
+        first.stop()
+    assert rows(database_url, "SELECT count(*) FROM incidents")[0][0] == 0
+
+    second = start(database_url, kafka_bootstrap, kafka_topic, rules)
+    try:
+        eventually(
+            "the baseline restored",
+            lambda: _restored_windows(second, "shop/checkout-surge") >= 3,
+            timeout=30,
+        )
+        produce(kafka_bootstrap, kafka_topic, error_lines("checkout", 30, datetime.now(UTC)))
+        eventually(
+            "the spike opens an incident on the new owner",
+            lambda: rows(database_url, "SELECT count(*) FROM incidents")[0][0] == 1,
+        )
+    finally:
+        second.stop()
+    (evidence,) = rows(database_url, "SELECT evidence FROM incidents")[0]
+    assert isinstance(evidence, dict)
+    assert evidence["window"]["statistic"] == "zscore"
+    assert evidence["window"]["value"] >= 3
+
+
+def _restored_windows(running: Running, rule: str) -> int:
+    stage: object = running.processor.stages[0]
+    compiled = stage.engine.rules.get(rule)  # type: ignore[attr-defined]
+    if compiled is None:
+        return 0
+    state = compiled.detector._states.get(("shop", "checkout"))
+    return len(state.buckets.closed) if state is not None else 0
