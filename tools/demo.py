@@ -4,7 +4,9 @@
 2. install the generated CRDs and apply every example; list them with kubectl;
 3. show the apiserver rejecting an invalid rule, naming the field;
 4. send sample container logs (Fluent Bit's Kafka shape, plus a few broken ones) through a real
-   processor into PostgreSQL and summarise what was stored and dead-lettered.
+   processor into PostgreSQL and summarise what was stored and dead-lettered;
+5. the processor evaluates the example DetectionRules it watches on the apiserver: show the
+   Incidents it opened (kubectl get incidents) and the evidence of one.
 The stack keeps running afterwards (make down stops it).
 """
 
@@ -43,7 +45,7 @@ spec:
 
 
 def step(number: int, title: str) -> None:
-    print(f"\n== {number}/4 {title}", flush=True)
+    print(f"\n== {number}/5 {title}", flush=True)
 
 
 def main() -> int:
@@ -114,6 +116,10 @@ def main() -> int:
             kafka_topic=topic,
             kafka_group=f"demo-{topic}",
             dead_letter_topic=f"{topic}-dead-letters",
+            kubernetes=True,
+            kubeconfig=kubeconfig,
+            rules_namespace="shop",
+            metrics_port=0,
         )
     )
     runner = threading.Thread(target=processor.run)
@@ -128,8 +134,6 @@ def main() -> int:
             if row and row[0] >= expected:
                 break
             time.sleep(0.2)  # polling a condition with a deadline, shown to a person
-        processor.stop()
-        runner.join(60)
         print("\nstored logs by service and level:")
         for service, level, count in connection.execute(
             "SELECT service, level, count(*) FROM logs GROUP BY 1, 2 ORDER BY 1, 2"
@@ -144,6 +148,31 @@ def main() -> int:
         print("\ndead letters (kept with their reason; the partition moved on):")
         for reason, detail in connection.execute("SELECT reason, detail FROM dead_letters"):
             print(f"  {reason:<12} {detail[:90]}")
+    step(5, "rules fired: Incidents opened by the processor, with evidence")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and "No resources" in kubectl(
+        "get", "incidents", "-n", "shop"
+    ):
+        time.sleep(0.5)  # polling a condition with a deadline, shown to a person
+    processor.stop()
+    runner.join(60)
+    print("$ kubectl get incidents -n shop")
+    print(kubectl("get", "incidents", "-n", "shop"))
+    print("$ kubectl get detectionrules -n shop")
+    print(kubectl("get", "detectionrules", "-n", "shop"))
+    names = kubectl("get", "incidents", "-n", "shop", "-o", "name").split()
+    if names:
+        print(
+            f"$ kubectl get {names[0]} -n shop -o yaml   (the spec: what fired, and the evidence)"
+        )
+        incident = yaml.safe_load(kubectl("get", names[0], "-n", "shop", "-o", "yaml"))
+        spec = incident["spec"]
+        print(f"  summary: {spec.get('summary')}")
+        window = spec.get("evidence", {}).get("window", {})
+        statistic, value = window.get("statistic"), window.get("value")
+        print(f"  window: {statistic} = {value} (threshold {window.get('threshold')})")
+        for sample in spec.get("evidence", {}).get("samples", [])[:3]:
+            print(f"  sample: {sample['message'][:90]}")
     print('\nThe stack keeps running: eval "$(make -s env)" for kubectl; make down stops it.')
     return 0
 

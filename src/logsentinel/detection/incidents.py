@@ -171,11 +171,12 @@ class IncidentBuilder:
 
 
 def _summary(detection: Detection) -> str:
+    """e.g. 'count 50 reached 50 for shop/checkout: Fifty or more error lines in a minute'."""
     firing = detection.firing
     subject = "/".join(part for part in detection.key if part)
-    description = detection.rule.spec.description or detection.rule.metadata.name
+    description = detection.rule.spec.description.strip() or detection.rule.metadata.name
     text = (
-        f"{description}: {firing.statistic} {firing.value:.4g} "
-        f"(threshold {firing.threshold:.4g}) for {subject}"
+        f"{firing.statistic} {firing.value:.4g} reached {firing.threshold:.4g} for {subject}: "
+        f"{description.rstrip('.')}"
     )
     return text[:1024]
