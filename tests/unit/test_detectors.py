@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from logsentinel.detection.catalog import build
 from logsentinel.detection.detectors import (
     AbsenceDetector,
     EwmaDetector,
@@ -14,12 +15,14 @@ from logsentinel.detection.detectors import (
     RatioDetector,
     ThresholdDetector,
     ZScoreDetector,
-    build,
 )
+from logsentinel.detection.isolation import IsolationForestDetector
+from logsentinel.detection.newpattern import NewPatternDetector
 from logsentinel.detection.windows import Buckets, SlidingCount, SlidingValues
 from logsentinel.domain.rule import (
     AbsenceParams,
     Detector,
+    DetectorType,
     EwmaParams,
     LatencyParams,
     RatioParams,
@@ -223,8 +226,24 @@ def test_ewma_learns_then_flags_a_spike_once() -> None:
     assert fired[0].value > fired[0].threshold
 
 
-def test_build_maps_rule_detectors() -> None:
+def test_build_maps_every_detector_type() -> None:
     assert isinstance(build(Detector(type="threshold", threshold={"count": 2})), ThresholdDetector)
     assert isinstance(build(Detector(type="ewma")), EwmaDetector)
-    with pytest.raises(NotImplementedError, match="newPattern"):
-        build(Detector(type="newPattern"))
+    assert isinstance(build(Detector(type="newPattern")), NewPatternDetector)
+    assert isinstance(build(Detector(type="isolationForest")), IsolationForestDetector)
+    built = {type(build(Detector.model_validate(example_detector(t)))) for t in DetectorType}
+    assert len(built) == len(DetectorType), "one detector class per type"
+
+
+def example_detector(detector_type: DetectorType) -> dict[str, object]:
+    required: dict[DetectorType, dict[str, object]] = {
+        DetectorType.THRESHOLD: {"count": 5},
+        DetectorType.RATIO: {"above": 0.5},
+        DetectorType.ZSCORE: {"sigma": 3, "minCount": 5},
+        DetectorType.ABSENCE: {"silentFor": "5m"},
+        DetectorType.LATENCY: {"attribute": "latency_ms", "above": 100},
+    }
+    member = {"newPattern": "newPattern", "isolationForest": "isolationForest"}.get(
+        detector_type.value, detector_type.value
+    )
+    return {"type": detector_type.value, member: required.get(detector_type, {})}

@@ -91,6 +91,7 @@ def test_unmatched_records_and_records_without_template_never_fire() -> None:
     assert feed(patterns, 90, "z", matched=False) is None
     assert feed(patterns, 91, None) is None
     assert feed(patterns, 92, "z") is not None, "z was not learned from the unmatched record"
+    assert patterns.needs_unmatched, "unmatched records start learning and show rollouts"
 
 
 def test_keys_learn_and_fire_separately() -> None:

@@ -14,13 +14,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from logsentinel.detection.windows import Buckets, SlidingCount, SlidingValues
 from logsentinel.domain.logrecord import LogRecord
 from logsentinel.domain.rule import (
     AbsenceParams,
-    Detector,
     EwmaParams,
     LatencyParams,
     RatioParams,
@@ -468,21 +467,3 @@ def _closed_counts(buckets: Sequence[StoredBucket], width: timedelta, now: datet
     if not closed:
         return []
     return [by_index.get(index, 0) for index in range(min(closed), current)]
-
-
-def build(detector: Detector) -> KeyedDetector[Any]:
-    """The detector for a rule's spec."""
-    member = detector.member
-    if isinstance(member, ThresholdParams):
-        return ThresholdDetector(member)
-    if isinstance(member, RatioParams):
-        return RatioDetector(member)
-    if isinstance(member, LatencyParams):
-        return LatencyDetector(member)
-    if isinstance(member, AbsenceParams):
-        return AbsenceDetector(member)
-    if isinstance(member, ZScoreParams):
-        return ZScoreDetector(member)
-    if isinstance(member, EwmaParams):
-        return EwmaDetector(member)
-    raise NotImplementedError(f"detector type {detector.type.value!r} is not available yet")

@@ -20,7 +20,8 @@ from typing import Any
 
 import structlog
 
-from logsentinel.detection.detectors import Firing, KeyedDetector, StoredBucket, build
+from logsentinel.detection.catalog import build
+from logsentinel.detection.detectors import Firing, KeyedDetector, StoredBucket
 from logsentinel.detection.matching import (
     Key,
     RecordTest,

@@ -5,6 +5,11 @@ interval. Features are computed over all of those records, matched or not (an er
 the records that are not errors too), so the rule's match does not narrow them. When an interval
 closes, its vector is scored by a forest trained on the key's baseline of earlier vectors, then
 joins that baseline; an interval the forest calls anomalous fires, once per anomalous stretch.
+
+A forest cannot see past its training data: a value beyond the baseline's largest follows that
+largest one down every tree and scores no worse than it, so a twenty-fold error spike would pass
+for the baseline's busiest minute. An interval whose feature lies further outside the baseline's
+range than the range is wide is therefore anomalous too (statistic beyondBaseline).
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from logsentinel.domain.logrecord import Level, LogRecord
 from logsentinel.domain.rule import IsolationFeature, IsolationForestParams
 
 LATENCY_PERCENTILES = (50.0, 99.0)
+BEYOND_BASELINE_RANGES = 1.0
+"""How many widths of the baseline's range a feature must lie outside it to count as anomalous."""
 RANDOM_STATE = 0
 RETRAIN_GROWTH_DIVISOR = 4
 """Retrain once the baseline has gained a quarter of the vectors it was last trained on (a full
@@ -56,12 +63,34 @@ class _ClosedInterval:
     records: int
 
 
+@dataclass(frozen=True)
+class _Model:
+    """A trained forest and the per-feature range of the baseline it was trained on."""
+
+    scorer: _Scorer
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+
+    def outside_range(self, features: tuple[float, ...]) -> tuple[float, int]:
+        """How many range widths the furthest feature lies outside the baseline, and which.
+
+        A feature constant in the baseline has no width; its own size (at least 1) stands in.
+        """
+        furthest, which = 0.0, 0
+        for index, (value, low, high) in enumerate(zip(features, self.low, self.high, strict=True)):
+            width = high - low if high > low else max(abs(high), 1.0)
+            outside = max(value - high, low - value, 0.0) / width
+            if outside > furthest:
+                furthest, which = outside, index
+        return furthest, which
+
+
 @dataclass
 class _ForestState:
     baseline: deque[tuple[float, ...]]
     current: _Interval | None = None
     last_active_index: int | None = None
-    model: _Scorer | None = None
+    model: _Model | None = None
     trained_on: int = 0
     added_since_training: int = 0
     crossing: Armed = field(default_factory=Armed)
@@ -82,8 +111,13 @@ class IsolationForestDetector(KeyedDetector[_ForestState]):
     its state is dropped and it starts cold when it logs again.
 
     A model is trained once the baseline holds minBaselineIntervals vectors and retrained when
-    it has grown by a quarter since the last training (every quarter baseline once full).
+    it has grown by a quarter since the last training (every quarter baseline once full). A
+    firing's statistic is anomalyScore (the forest's decision score, below 0) or, when only the
+    range check caught the interval, beyondBaseline (range widths outside, above 1, with the
+    feature's name as detail); matched is the interval's record count.
     """
+
+    needs_unmatched = True  # features count every record of the selector
 
     def __init__(self, params: IsolationForestParams) -> None:
         super().__init__()
@@ -91,7 +125,8 @@ class IsolationForestDetector(KeyedDetector[_ForestState]):
         self.bucket_width = params.interval
         self.capacity = int(params.baseline_period / params.interval)
         self.features = [feature for feature in IsolationFeature if feature in params.features]
-        self.dimensions = len(self._features_of(_Interval(0)))
+        self.feature_names = self._feature_names()
+        self.dimensions = len(self.feature_names)
         self._interval_seconds = params.interval.total_seconds()
         self._pending: deque[tuple[Key, datetime, tuple[float, ...]]] = deque(
             maxlen=MAX_PENDING_FEATURES
@@ -146,6 +181,11 @@ class IsolationForestDetector(KeyedDetector[_ForestState]):
         if state.last_active_index is None or state.last_active_index < latest:
             state.last_active_index = latest
         self._learn(state, [bucket.features for bucket in usable])
+
+    def ongoing(self, key: Key, now: datetime) -> bool:
+        """Whether the key's last closed interval was anomalous (no normal one since)."""
+        state = self._states.get(key)
+        return state is not None and not state.crossing.armed
 
     def closed_features(self) -> list[tuple[Key, datetime, tuple[float, ...]]]:
         closed = list(self._pending)
@@ -208,17 +248,31 @@ class IsolationForestDetector(KeyedDetector[_ForestState]):
         return firings
 
     def _score(self, key: Key, state: _ForestState, closed: list[_ClosedInterval]) -> list[Firing]:
-        if state.model is None:
+        model = state.model
+        if model is None:
             state.crossing.crossed(False)
             return []
-        scores = state.model.decision_function([c.features for c in closed])
+        scores = model.scorer.decision_function([c.features for c in closed])
         firings = []
         for interval, score in zip(closed, scores, strict=True):
-            if state.crossing.crossed(score < 0):
-                end = self.interval_start(interval.index + 1)
-                firings.append(
-                    Firing(key, end, "anomalyScore", float(score), 0.0, interval.records)
+            outside, which = model.outside_range(interval.features)
+            beyond = outside > BEYOND_BASELINE_RANGES
+            if not state.crossing.crossed(score < 0 or beyond):
+                continue
+            end = self.interval_start(interval.index + 1)
+            if score < 0:
+                firing = Firing(key, end, "anomalyScore", float(score), 0.0, interval.records)
+            else:
+                firing = Firing(
+                    key,
+                    end,
+                    "beyondBaseline",
+                    outside,
+                    BEYOND_BASELINE_RANGES,
+                    interval.records,
+                    detail=self.feature_names[which],
                 )
+            firings.append(firing)
         return firings
 
     def _learn(self, state: _ForestState, vectors: list[tuple[float, ...]]) -> None:
@@ -233,19 +287,35 @@ class IsolationForestDetector(KeyedDetector[_ForestState]):
         state.trained_on = len(state.baseline)
         state.added_since_training = 0
 
-    def _train(self, baseline: Iterable[tuple[float, ...]]) -> _Scorer:
+    def _train(self, baseline: Iterable[tuple[float, ...]]) -> _Model:
         # Imported here, not at the top: scikit-learn (with numpy and scipy) costs ~80 MB of RSS,
         # which processors whose rules have no isolation forest must not pay.
         from sklearn.ensemble import IsolationForest
 
+        rows = list(baseline)
         forest = IsolationForest(
             n_estimators=self.params.estimators,
             contamination=self.params.contamination,
             random_state=RANDOM_STATE,
         )
-        forest.fit(list(baseline))
-        scorer: _Scorer = forest
-        return scorer
+        forest.fit(rows)
+        columns = list(zip(*rows, strict=True))
+        return _Model(
+            scorer=forest,
+            low=tuple(min(column) for column in columns),
+            high=tuple(max(column) for column in columns),
+        )
+
+    def _feature_names(self) -> tuple[str, ...]:
+        names: list[str] = []
+        for feature in self.features:
+            if feature is IsolationFeature.COUNT_BY_LEVEL:
+                names.extend(f"count.{level.value}" for level in Level)
+            elif feature is IsolationFeature.LATENCY_PERCENTILES:
+                names.extend(f"latency.p{percent:g}" for percent in LATENCY_PERCENTILES)
+            else:
+                names.append(feature.value)
+        return tuple(names)
 
     def _features_of(self, interval: _Interval) -> tuple[float, ...]:
         values: list[float] = []

@@ -41,6 +41,8 @@ class NewPatternDetector(KeyedDetector[_PatternState]):
     keeps a repeating one from firing on every record (it may fire again once pushed out).
     """
 
+    needs_unmatched = True  # unmatched records start learning and show rollouts (new pods)
+
     def __init__(
         self,
         params: NewPatternParams,

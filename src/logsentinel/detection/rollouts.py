@@ -7,6 +7,7 @@ below in step with ``_DEPLOYMENT_POD`` there.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +27,7 @@ class PodRevision:
     template_hash: str
 
 
+@functools.lru_cache(maxsize=4096)
 def pod_revision(pod_name: str) -> PodRevision | None:
     """The revision named by a Deployment pod's name; None for any other pod."""
     match = _DEPLOYMENT_POD.match(pod_name)

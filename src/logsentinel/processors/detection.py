@@ -41,6 +41,10 @@ from logsentinel.storage import incidents as incident_store
 log = structlog.get_logger("logsentinel.processors")
 
 TICK_SECONDS = 1.0
+EVENT_TIME_GRACE = timedelta(seconds=5)
+"""Records reach detection a little after they were written (Fluent Bit flush, Kafka,
+batching). Time-driven detectors look at the clock this far behind, so they neither declare a
+silence nor close an interval that records still on their way belong to."""
 COOLDOWN_LOOKBACK = timedelta(days=1)
 
 
@@ -111,7 +115,7 @@ class DetectionStage:
         while self.writer.closed_elsewhere:
             closed = self.writer.closed_elsewhere.popleft()
             self.builder.closed_elsewhere(closed.fingerprint, closed.at)
-        self._handle(self.engine.tick(now))
+        self._handle(self.engine.tick(now - EVENT_TIME_GRACE))
         for change in self.builder.tick(now, self._quiet_after):
             self.writer.submit(change)
         self._flush_buckets()

@@ -1,0 +1,343 @@
+"""Drive the rule engine and the incident builder over a scenario, and score the incidents.
+
+The harness plays the processor's part in simulated time: records go to RuleEngine.observe in
+batches of one simulated second (the batch's end is "now"), then RuleEngine.tick(now) and
+IncidentBuilder.tick(now) run, as the processor's once-a-second timer does. Stored aggregates are
+drained (and dropped) every simulated minute so they do not pile up.
+
+Scoring: an incident of a fault's service opened within [fault.start, fault.end + grace] is a
+true positive for that fault, and the first one gives the detection delay; every other incident
+is a false incident.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+from logsentinel.detection import detectors
+from logsentinel.detection.engine import Detection, RuleEngine, rule_id
+from logsentinel.detection.incidents import ChangeKind, IncidentBuilder
+from logsentinel.domain.incident import IncidentSpec
+from logsentinel.domain.logrecord import LogRecord
+from logsentinel.domain.resources import DetectionRule
+from logsentinel.domain.rule import DetectorType
+from logsentinel.manifests import load_rules
+from support.scenarios import NAMESPACE, Fault, FaultKind
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "rules"
+GRACE = timedelta(minutes=10)
+STEP = timedelta(seconds=1)
+DRAIN_EVERY = 60
+
+
+# --- the rules ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScenarioRule:
+    """A rule and the fault kinds it is designed to catch (on the services it selects)."""
+
+    rule: DetectionRule
+    designed_for: frozenset[FaultKind]
+
+    @property
+    def id(self) -> str:
+        return rule_id(self.rule)
+
+    @property
+    def detector(self) -> DetectorType:
+        return self.rule.spec.detector.type
+
+    def selects(self, service: str) -> bool:
+        selector = self.rule.spec.selector
+        return (not selector.namespaces or NAMESPACE in selector.namespaces) and (
+            not selector.services or service in selector.services
+        )
+
+    def targets(self, fault: Fault) -> bool:
+        return fault.kind in self.designed_for and self.selects(fault.service)
+
+
+def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for name, value in changes.items():
+        if isinstance(value, dict) and isinstance(merged.get(name), dict):
+            merged[name] = _merge(merged[name], value)
+        elif value is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = value
+    return merged
+
+
+def adapted(rule: DetectionRule, **changes: Any) -> DetectionRule:
+    """The rule with its wire form deep-merged with changes (None removes a field), validated."""
+    return DetectionRule.from_manifest(_merge(rule.to_wire(), changes), "adapted")
+
+
+def scenario_rules(examples: Path = EXAMPLES) -> list[ScenarioRule]:
+    """One rule per detector type, from examples/rules adapted to the scenario's services.
+
+    - threshold, ewma, absence, newPattern: the examples as they are;
+    - ratio: the example watches access-log 5xx of two services; here, the share of error lines
+      of every service (5 minutes, above 10 %, at least 50 lines, so the quietest service still
+      counts at night);
+    - zscore: the example watches warnings; here, errors (the faults are error faults);
+    - latency: the scenario's access logs carry latency_ms, with a p99 far below the example's
+      1.5 s; above 500 ms, at least 50 requests;
+    - isolationForest: storefront and checkout, latency from latency_ms.
+    """
+    loaded = load_rules([examples])
+    if loaded.refused:
+        raise ValueError(f"examples refused: {loaded.refused}")
+    by_name = {rule.metadata.name: rule for rule in loaded.rules}
+    errors = {"levels": ["error", "fatal"]}
+    return [
+        ScenarioRule(by_name["error-burst"], frozenset({FaultKind.ERROR_BURST})),
+        ScenarioRule(
+            adapted(
+                by_name["http-5xx-ratio"],
+                metadata={"name": "error-ratio"},
+                spec={
+                    "description": "Share of error lines.",
+                    "selector": {"namespaces": [NAMESPACE], "services": None},
+                    "match": {"levels": errors["levels"], "fields": None},
+                    "detector": {"ratio": {"above": 0.1, "minTotal": 50, "window": "5m"}},
+                },
+            ),
+            frozenset({FaultKind.ERROR_RATE_RISE}),
+        ),
+        ScenarioRule(
+            adapted(
+                by_name["warning-surge"],
+                metadata={"name": "error-surge"},
+                spec={"match": errors, "incidentType": "ErrorSpike"},
+            ),
+            frozenset({FaultKind.ERROR_BURST}),
+        ),
+        ScenarioRule(by_name["error-rate-drift"], frozenset({FaultKind.ERROR_BURST})),
+        ScenarioRule(by_name["payment-worker-silent"], frozenset({FaultKind.SILENCE})),
+        ScenarioRule(
+            by_name["new-error-after-rollout"],
+            frozenset({FaultKind.NEW_EXCEPTION_AFTER_ROLLOUT}),
+        ),
+        ScenarioRule(
+            adapted(
+                by_name["slow-requests"],
+                spec={
+                    "match": {"fields": [{"field": "attributes.latency_ms", "op": "exists"}]},
+                    "detector": {
+                        "latency": {"attribute": "latency_ms", "above": 500, "minCount": 50}
+                    },
+                },
+            ),
+            frozenset({FaultKind.LATENCY_REGRESSION}),
+        ),
+        ScenarioRule(
+            adapted(
+                by_name["unusual-behaviour"],
+                spec={
+                    "selector": {"services": ["storefront", "checkout"]},
+                    "detector": {"isolationForest": {"latencyAttribute": "latency_ms"}},
+                },
+            ),
+            frozenset(FaultKind),
+        ),
+    ]
+
+
+# --- detectors build() does not construct yet --------------------------------------------------
+
+
+def _direct(detector: Any) -> detectors.KeyedDetector[Any]:
+    """build(), falling back to constructing the newPattern and isolationForest detectors from
+    their modules while build() does not wire them."""
+    try:
+        return detectors.build(detector)
+    except NotImplementedError:
+        if detector.type is DetectorType.NEW_PATTERN:
+            from logsentinel.detection.newpattern import NewPatternDetector
+
+            return NewPatternDetector(detector.member)
+        if detector.type is DetectorType.ISOLATION_FOREST:
+            from logsentinel.detection.isolation import IsolationForestDetector
+
+            return IsolationForestDetector(detector.member)
+        raise
+
+
+@contextlib.contextmanager
+def wired_directly() -> Iterator[None]:
+    """Within: RuleEngine builds newPattern and isolationForest detectors straight from their
+    modules if build() refuses them (for measuring them before build() is wired)."""
+    with mock.patch("logsentinel.detection.engine.build", _direct):
+        yield
+
+
+def unavailable(rules: Iterable[ScenarioRule]) -> dict[str, str]:
+    """Rules whose detector build() cannot construct, and why."""
+    missing = {}
+    for rule in rules:
+        try:
+            detectors.build(rule.rule.spec.detector)
+        except NotImplementedError as error:
+            missing[rule.id] = str(error)
+    return missing
+
+
+# --- running -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenedIncident:
+    rule: str
+    detector: DetectorType
+    service: str
+    at: datetime
+    """When the firing that opened it happened (the incident's firstSeen)."""
+    spec: IncidentSpec
+
+
+@dataclass
+class Run:
+    """What a scenario did to the rules."""
+
+    incidents: list[OpenedIncident] = field(default_factory=list)
+    firings: dict[str, int] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)
+    records: int = 0
+    evaluations: int = 0
+
+
+def run(
+    records: Iterable[LogRecord],
+    rules: Sequence[ScenarioRule],
+    *,
+    start: datetime,
+    end: datetime,
+    step: timedelta = STEP,
+    on_record: Callable[[LogRecord], None] | None = None,
+) -> Run:
+    """Feed records (event-time order) through a fresh RuleEngine and IncidentBuilder.
+
+    Rules the engine refuses are reported in Run.refused (a detector build() cannot construct
+    yet) and left out; any other refusal is a broken scenario rule and raises.
+    """
+    engine = RuleEngine()
+    changes = engine.set_rules([rule.rule for rule in rules])
+    broken = {
+        name: why for name, why in changes.refused.items() if "NotImplementedError" not in why
+    }
+    if broken:
+        raise ValueError(f"scenario rules refused: {broken}")
+    builder = IncidentBuilder(engine.ongoing)
+    types = {rule.id: rule.detector for rule in rules}
+    result = Run(refused=dict(changes.refused), firings=dict.fromkeys(engine.rules, 0))
+
+    def quiet_after(name: str) -> timedelta | None:
+        compiled = engine.rules.get(name)
+        return compiled.rule.spec.auto_resolve_after if compiled is not None else None
+
+    def handle(detections: list[Detection], now: datetime) -> None:
+        for detection in detections:
+            result.firings[detection.rule_id] += 1
+            change = builder.on_detection(detection, now)
+            if change is not None and change.kind is ChangeKind.OPENED:
+                spec = change.incident.spec
+                result.incidents.append(
+                    OpenedIncident(
+                        rule=detection.rule_id,
+                        detector=types[detection.rule_id],
+                        service=detection.service,
+                        at=spec.first_seen,
+                        spec=spec,
+                    )
+                )
+
+    steps = 0
+
+    def advance(batch: list[LogRecord], now: datetime) -> None:
+        nonlocal steps
+        if batch:
+            handle(engine.observe(batch), now)
+        handle(engine.tick(now), now)
+        builder.tick(now, quiet_after)
+        steps += 1
+        if steps % DRAIN_EVERY == 0:
+            engine.drain_buckets()
+
+    boundary = start + step
+    batch: list[LogRecord] = []
+    for record in records:
+        while record.timestamp >= boundary:
+            advance(batch, boundary)
+            batch = []
+            boundary += step
+        batch.append(record)
+        result.records += 1
+        if on_record is not None:
+            on_record(record)
+    while boundary <= end:
+        advance(batch, boundary)
+        batch = []
+        boundary += step
+    result.evaluations = engine.evaluations
+    return result
+
+
+# --- scoring -----------------------------------------------------------------------------------
+
+
+def matches(incident: OpenedIncident, fault: Fault, grace: timedelta = GRACE) -> bool:
+    return incident.service == fault.service and fault.start <= incident.at <= fault.end + grace
+
+
+@dataclass
+class RuleScore:
+    rule: ScenarioRule
+    incidents: int = 0
+    false_incidents: list[OpenedIncident] = field(default_factory=list)
+    targeted: list[Fault] = field(default_factory=list)
+    """Faults of the kinds the rule is designed for, on services it selects."""
+    delays: dict[Fault, timedelta] = field(default_factory=dict)
+    """Every fault the rule caught (targeted or not): the delay of its first incident."""
+
+    @property
+    def true_incidents(self) -> int:
+        return self.incidents - len(self.false_incidents)
+
+    @property
+    def detected(self) -> list[Fault]:
+        return [fault for fault in self.targeted if fault in self.delays]
+
+    @property
+    def also_caught(self) -> list[Fault]:
+        return [fault for fault in self.delays if fault not in self.targeted]
+
+
+def score(
+    result: Run, faults: Sequence[Fault], rules: Sequence[ScenarioRule], grace: timedelta = GRACE
+) -> dict[str, RuleScore]:
+    scores = {rule.id: RuleScore(rule) for rule in rules if rule.id not in result.refused}
+    for rule_score in scores.values():
+        rule_score.targeted = [fault for fault in faults if rule_score.rule.targets(fault)]
+    for incident in sorted(result.incidents, key=lambda i: i.at):
+        rule_score = scores[incident.rule]
+        rule_score.incidents += 1
+        caught = [fault for fault in faults if matches(incident, fault, grace)]
+        if not caught:
+            rule_score.false_incidents.append(incident)
+        for fault in caught:
+            rule_score.delays.setdefault(fault, incident.at - fault.start)
+    return scores
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
