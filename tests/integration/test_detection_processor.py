@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import yaml
+from prometheus_client import REGISTRY
 
 from logsentinel.processors.main import build
 from logsentinel.processors.settings import ProcessorSettings
@@ -85,6 +86,9 @@ def test_burst_opens_one_incident_with_evidence_and_restarts_add_none(
     (rules / "burst.yaml").write_text(yaml.safe_dump(burst_rule("checkout-errors", 20)))
     (rules / "broken.yaml").write_text("kind: DetectionRule\napiVersion: logsentinel.io/v1alpha1\n")
 
+    firings_before = _sample("logsentinel_rule_firings_total", rule="shop/checkout-errors")
+    latencies_before = _sample("logsentinel_detection_latency_seconds_count")
+    evaluations_before = _sample("logsentinel_rule_evaluations_total")
     now = datetime.now(UTC)
     produce(kafka_bootstrap, kafka_topic, error_lines("checkout", 50, now))
     produce(kafka_bootstrap, kafka_topic, error_lines("search", 50, now))  # not selected
@@ -107,6 +111,12 @@ def test_burst_opens_one_incident_with_evidence_and_restarts_add_none(
         )
     finally:
         running.stop()
+
+    assert _sample("logsentinel_rule_firings_total", rule="shop/checkout-errors") == (
+        firings_before + 1
+    )
+    assert _sample("logsentinel_detection_latency_seconds_count") == latencies_before + 1
+    assert _sample("logsentinel_rule_evaluations_total") >= evaluations_before + 50
 
     (name, service, occurrences, evidence, source_partition, phase) = rows(
         database_url,
@@ -162,6 +172,10 @@ def test_burst_opens_one_incident_with_evidence_and_restarts_add_none(
         )
     finally:
         running.stop()
+
+
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 def _engine_rules(running: Running) -> list[str]:
