@@ -60,6 +60,9 @@ bench-detect-latency: install ## Record produced -> Incident readable from the a
 	$(DEVSTACK) up
 	eval "$$($(DEVSTACK) env)" && $(BIN)/python bench/bench_detect_latency.py
 
+bench-detection-quality: install ## Precision, recall and delay per detector on simulated traffic with faults
+	$(BIN)/python bench/bench_detection_quality.py
+
 bench-parsing: install ## Decode + template throughput of the parsing package
 	$(BIN)/python bench/bench_parsing.py
 
