@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from logsentinel import __version__
-from logsentinel.domain.crd import all_definitions
+from logsentinel.domain.crd import all_definitions, peering_definitions
 from logsentinel.domain.errors import describe
 from logsentinel.manifests import validate_file, yaml_files
 
@@ -43,7 +43,8 @@ def main() -> None:
 @click.option("--check", is_flag=True, help="Write nothing; fail if the files are stale.")
 def crds(output: Path, check: bool) -> None:
     """Generate CustomResourceDefinitions from the domain models."""
-    expected = {name: render_crd(definition) for name, definition in all_definitions().items()}
+    definitions = all_definitions() | peering_definitions()
+    expected = {name: render_crd(definition) for name, definition in definitions.items()}
     if check:
         stale = [
             name
@@ -93,6 +94,15 @@ def processor() -> None:
     from logsentinel.processors.settings import ProcessorSettings
 
     run(_settings(ProcessorSettings))
+
+
+@main.command()
+def operator() -> None:
+    """Run the operator: rule and playbook status, incident remediation (LOGSENTINEL_* settings)."""
+    from logsentinel.operator.main import run
+    from logsentinel.operator.settings import OperatorSettings
+
+    run(_settings(OperatorSettings))
 
 
 @main.command()

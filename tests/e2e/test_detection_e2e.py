@@ -152,11 +152,12 @@ def test_kafka_records_open_an_incident_resource_with_evidence_and_target(
 
     incidents: list[dict[str, Any]] = []
 
-    def incident_exists() -> bool:
+    def incident_with_status() -> bool:
+        # The status subresource is written right after the object is created.
         incidents[:] = get_json(crds, "incidents", "-n", kube_namespace)["items"]
-        return bool(incidents)
+        return bool(incidents) and "phase" in incidents[0].get("status", {})
 
-    eventually("an Incident object", incident_exists, 30)
+    eventually("an Incident object with its status", incident_with_status, 30)
     assert len(incidents) == 1
     incident = incidents[0]
     spec = incident["spec"]
@@ -179,9 +180,16 @@ def test_kafka_records_open_an_incident_resource_with_evidence_and_target(
     assert header.split()[:6] == ["NAME", "SEVERITY", "RULE", "TARGET", "PHASE", "COUNT"]
     assert row.split()[1:6] == ["high", "checkout-errors", APP, "Open", "1"]
 
-    status = get_json(crds, "dr", "checkout-errors", "-n", kube_namespace).get("status", {})
-    assert status.get("firedCount") == 1
-    assert status.get("lastFiredAt")
+    rule_status: dict[str, Any] = {}
+
+    def rule_status_updated() -> bool:
+        got = get_json(crds, "dr", "checkout-errors", "-n", kube_namespace).get("status", {})
+        rule_status.update(got)
+        return "firedCount" in got
+
+    eventually("the rule status counts the firing", rule_status_updated, 10)
+    assert rule_status["firedCount"] == 1
+    assert rule_status.get("lastFiredAt")
 
     name = incident["metadata"]["name"]
     with psycopg.connect(libpq_url(database_url)) as connection:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -57,3 +59,25 @@ def read_all(bootstrap: str, topic: str, expected: int, timeout: float = 30) -> 
     finally:
         consumer.close()
     return messages
+
+
+def container_line(namespace: str, pod: str, app: str, message: str, level: str) -> bytes:
+    """A container log line as Fluent Bit ships it (kubernetes metadata and the record key)."""
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return json.dumps(
+        {
+            "@timestamp": stamp,
+            "time": stamp,
+            "stream": "stdout",
+            "_p": "F",
+            "log": json.dumps({"level": level, "msg": message}),
+            "kubernetes": {
+                "pod_name": pod,
+                "namespace_name": namespace,
+                "labels": {"app": app},
+                "host": "node-1",
+                "container_name": app,
+            },
+            "logsentinel_key": f"{namespace}/{app}",
+        }
+    ).encode()

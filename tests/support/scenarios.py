@@ -149,7 +149,7 @@ def _access(level: Level, method: str, path: str, status: int, median: float) ->
 
 STOREFRONT = ServiceProfile(
     name="storefront",
-    peak_rate=2.0,
+    peak_rate=1.2,
     partition=0,
     replicas=3,
     access_log=True,
@@ -169,7 +169,7 @@ STOREFRONT = ServiceProfile(
 )
 CHECKOUT = ServiceProfile(
     name="checkout",
-    peak_rate=1.5,
+    peak_rate=0.8,
     partition=1,
     replicas=2,
     templates=(
@@ -186,7 +186,7 @@ CHECKOUT = ServiceProfile(
 )
 INVENTORY = ServiceProfile(
     name="inventory",
-    peak_rate=1.0,
+    peak_rate=0.6,
     partition=2,
     replicas=2,
     templates=(
@@ -201,7 +201,7 @@ INVENTORY = ServiceProfile(
 HEARTBEAT = Template(Level.INFO, "heartbeat ok")
 PAYMENT_WORKER = ServiceProfile(
     name="payment-worker",
-    peak_rate=0.3,
+    peak_rate=0.25,
     partition=3,
     replicas=1,
     heartbeat=timedelta(seconds=30),
@@ -368,6 +368,7 @@ class _Service:
         self.heartbeat_phase = self.rng.uniform(0, 30)
         self.noise = 0.0
         self.noise_minute = -1
+        self.faults: list[Fault] = []
         self.templates: list[Template] = []
         self.cumulative: list[float] = []
         self.errors = [t for t in profile.templates if t.level is Level.ERROR]
@@ -401,10 +402,9 @@ class _Generator:
         self.scenario = scenario
         self.fault_rng = random.Random(f"faults-{scenario.seed}")
         self.services = [_Service(profile, scenario.seed) for profile in scenario.services]
+        for service in self.services:
+            service.faults = [f for f in scenario.faults if f.service == service.profile.name]
         self.offsets: Counter[int] = Counter()
-        self.faults_of: dict[str, list[Fault]] = {}
-        for fault in scenario.faults:
-            self.faults_of.setdefault(fault.service, []).append(fault)
         self.delays: dict[Fault, timedelta] = {}
 
     def run(self) -> Iterator[LogRecord]:
@@ -445,11 +445,8 @@ class _Generator:
         rate = profile.peak_rate * season * math.exp(service.noise)
         count = poisson(rng, rate)
         pods = service.deployment.pods
-        active = {
-            fault.kind: fault
-            for fault in self.faults_of.get(profile.name, ())
-            if fault.start <= now < fault.end
-        }
+        faults = service.faults
+        active = {f.kind: f for f in faults if f.start <= now < f.end} if faults else {}
         silenced = FaultKind.SILENCE in active
         if profile.heartbeat is not None and not silenced:
             # beats at heartbeat_phase + k x period: is one of them in [now, now + 1 s)?
@@ -580,12 +577,17 @@ class StreamStats:
         default_factory=lambda: defaultdict(float)
     )
     latency_count_per_minute: Counter[int] = field(default_factory=Counter)
+    templates: Counter[tuple[str, str]] = field(default_factory=Counter)
     first_template: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    pods: dict[str, set[str]] = field(default_factory=dict)
     first_hash: dict[tuple[str, str], datetime] = field(default_factory=dict)
     levels: Counter[tuple[str, Level]] = field(default_factory=Counter)
     last_offset: dict[int, int] = field(default_factory=dict)
     last_timestamp: datetime | None = None
     out_of_order: int = 0
+    """Records older than the one before them."""
+    offset_regressions: int = 0
+    """Records whose offset is not above the previous one of their partition."""
     records: int = 0
 
     def add(self, record: LogRecord) -> None:
@@ -603,7 +605,9 @@ class StreamStats:
             self.latency_sum_per_minute[minute] += latency
             self.latency_count_per_minute[minute] += 1
         if record.template_id is not None:
+            self.templates[(service, record.template_id)] += 1
             self.first_template.setdefault((service, record.template_id), record.timestamp)
+        self.pods.setdefault(service, set()).add(record.pod)
         self.first_hash.setdefault((service, hash_of(record.pod)), record.timestamp)
         if self.last_timestamp is not None and record.timestamp < self.last_timestamp:
             self.out_of_order += 1
@@ -611,13 +615,19 @@ class StreamStats:
         assert record.source is not None
         partition, offset = record.source.partition, record.source.offset
         if offset <= self.last_offset.get(partition, -1):
-            self.out_of_order += 1
+            self.offset_regressions += 1
         self.last_offset[partition] = offset
 
     def minutes(self, begin: datetime, end: datetime) -> range:
         """Indexes of the whole minutes within [begin, end)."""
         first = math.ceil((begin - self.start).total_seconds() / 60)
         last = int((end - self.start).total_seconds() // 60)
+        return range(first, last)
+
+    def touching(self, begin: datetime, end: datetime) -> range:
+        """Indexes of the minutes that overlap [begin, end)."""
+        first = int((begin - self.start).total_seconds() // 60)
+        last = math.ceil((end - self.start).total_seconds() / 60)
         return range(first, last)
 
     def count(self, service: str, minutes: Sequence[int]) -> int:

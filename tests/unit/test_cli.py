@@ -16,8 +16,10 @@ def test_crds_write_then_check(tmp_path: Path) -> None:
     written = runner.invoke(main, ["crds", "--output", str(tmp_path)])
     assert written.exit_code == 0, written.output
     assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "clusterkopfpeerings.yaml",
         "detectionrules.yaml",
         "incidents.yaml",
+        "kopfpeerings.yaml",
         "logpipelines.yaml",
         "playbooks.yaml",
     ]

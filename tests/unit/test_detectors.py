@@ -13,6 +13,7 @@ from logsentinel.detection.detectors import (
     EwmaDetector,
     LatencyDetector,
     RatioDetector,
+    StoredBucket,
     ThresholdDetector,
     ZScoreDetector,
 )
@@ -224,6 +225,24 @@ def test_ewma_learns_then_flags_a_spike_once() -> None:
     fired = [firing for firing in burst if firing is not None]
     assert len(fired) == 1
     assert fired[0].value > fired[0].threshold
+
+
+def test_ewma_learns_every_empty_window_of_a_silence_like_a_restored_baseline() -> None:
+    params = EwmaParams(
+        alpha=0.3, tolerance=3, min_count=5, window=timedelta(minutes=1), warmup_windows=5
+    )
+    live = EwmaDetector(params)
+    steady(live, 10, 10)
+    # 5 silent minutes, then one record in minute 15: windows 10..14 close with 0 lines.
+    live.observe(KEY, at(15 * 60), True)
+    restored = EwmaDetector(params)
+    stored = [StoredBucket(at(minute * 60), 10, 10) for minute in range(10)]
+    restored.restore(KEY, stored, at(15 * 60))
+    live_state, restored_state = live.state(KEY), restored.state(KEY)
+    assert live_state.closed == restored_state.closed == 15
+    assert live_state.mean == pytest.approx(restored_state.mean)
+    assert live_state.variance == pytest.approx(restored_state.variance)
+    assert live_state.mean < 10 * 0.7**4, "five zeros pulled the average down"
 
 
 def test_build_maps_every_detector_type() -> None:

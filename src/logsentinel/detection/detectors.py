@@ -392,10 +392,13 @@ class EwmaDetector(KeyedDetector[_BaselineState]):
         super().__init__()
         self.params = params
         self.bucket_width = params.window
+        self.memory = ewma_memory(params.alpha)
 
     def new_state(self) -> _BaselineState:
         window = self.params.window
-        return _BaselineState(current=SlidingCount(window), buckets=Buckets(window, 1))
+        # Enough room that a silence closes as many zeros as still matter to the average,
+        # so live learning and learning restored from stored buckets agree.
+        return _BaselineState(current=SlidingCount(window), buckets=Buckets(window, self.memory))
 
     def restore(self, key: Key, buckets: Sequence[StoredBucket], now: datetime) -> None:
         state = self.state(key)
@@ -436,6 +439,13 @@ class EwmaDetector(KeyedDetector[_BaselineState]):
 
     def ongoing(self, key: Key, now: datetime) -> bool:
         return _baseline_ongoing(self._states.get(key), now, self.params.min_count)
+
+
+def ewma_memory(alpha: float, negligible: float = 1e-6) -> int:
+    """Windows after which an observation's weight (1 - alpha)^n in the average is negligible."""
+    if alpha >= 1:
+        return 1
+    return max(1, math.ceil(math.log(negligible) / math.log(1 - alpha)))
 
 
 def _baseline_ongoing(state: _BaselineState | None, now: datetime, min_count: int) -> bool:

@@ -223,6 +223,46 @@ def custom_resource_definition(model: type[CustomResource[Any, Any]]) -> dict[st
     }
 
 
+def kopf_peering_definition(cluster: bool) -> dict[str, Any]:
+    """The CRD Kopf's peering needs (kopf.dev/v1): how operator replicas see each other, so that
+    only one of them acts. Its content is Kopf's business, hence the open schema."""
+    kind = "ClusterKopfPeering" if cluster else "KopfPeering"
+    plural = kind.lower()
+    open_object = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}s.kopf.dev"},
+        "spec": {
+            "group": "kopf.dev",
+            "scope": "Cluster" if cluster else "Namespaced",
+            "names": {"kind": kind, "plural": f"{plural}s", "singular": plural},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {"status": open_object},
+                            "x-kubernetes-preserve-unknown-fields": True,
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
 def all_definitions() -> dict[str, dict[str, Any]]:
     """File name (``detectionrules.yaml``) -> CRD, for every resource."""
     return {f"{model.INFO.plural}.yaml": custom_resource_definition(model) for model in RESOURCES}
+
+
+def peering_definitions() -> dict[str, dict[str, Any]]:
+    """File name -> CRD of Kopf's peering resources, installed with ours."""
+    return {
+        "kopfpeerings.yaml": kopf_peering_definition(cluster=False),
+        "clusterkopfpeerings.yaml": kopf_peering_definition(cluster=True),
+    }

@@ -3,13 +3,19 @@
 Throughput: a single writer thread stores batch N (PostgreSQL does the COPY and index work on
 the other core) while the main thread consumes and decodes batch N+1. Batches are written in
 order, one at a time; Kafka is only touched from the main thread, the database only from the
-writer thread.
+writer thread (except for heartbeats and the offset lookup at assignment, on the main thread,
+with their own short-lived work and connections).
 
 Delivery: the database is the source of truth for offsets. On assignment each partition starts
 at the offset stored with the data; Kafka commits are only a hint for tools. When the database is
 unavailable the processor pauses its partitions, keeps polling (so it stays in the group and
 rebalances still happen) and retries the same batch with exponential backoff; nothing is
 skipped and nothing crashes.
+
+Heartbeats: every heartbeat_interval the main thread writes each assigned partition's lag to
+pipeline_heartbeats (storage/health.py), also while it waits for a slow write or a retry, so a
+stuck processor shows a growing lag and a dead one a stale heartbeat. See PartitionProgress.lag
+for what the lag means. A heartbeat that cannot be written is logged; consumption goes on.
 """
 
 from __future__ import annotations
@@ -19,19 +25,28 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import psycopg
 import structlog
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from logsentinel.domain.logrecord import LogRecord, SourcePosition
 from logsentinel.parsing import RecordDecoder
 from logsentinel.processors import metrics
 from logsentinel.processors.batch import assemble
+from logsentinel.processors.settings import default_consumer_id
 from logsentinel.storage.buckets import delete_older_than as delete_buckets_before
+from logsentinel.storage.health import PartitionLag, forget_heartbeats, write_heartbeats
 from logsentinel.storage.partitions import drop_older_than
 from logsentinel.storage.urls import libpq_url, redacted
 from logsentinel.storage.writer import Batch, DeadLetter, LogWriter, WriteResult
@@ -61,6 +76,12 @@ LAG_INTERVAL = timedelta(seconds=10)
 CONSUME_SLICE = 0.01
 """Seconds per consume call while a write is in flight (see Processor._consume)."""
 RETENTION_INTERVAL = timedelta(hours=1)
+HEARTBEAT_TIMEOUT_SECONDS = 2
+"""Bounds each heartbeat's connect and statement time: the consume loop waits for them."""
+WATERMARK_TIMEOUT_SECONDS = 1.0
+
+Produced = dict[int, tuple[float, float]]
+"""partition -> Kafka timestamps (epoch seconds) of the first and last of its messages."""
 
 
 class DeadLetterTopicError(RuntimeError):
@@ -77,6 +98,55 @@ class InFlight:
     batch: Batch
     consumed: int
     future: Future[WriteResult]
+    produced: Produced = field(default_factory=dict)
+
+
+@dataclass
+class PartitionProgress:
+    """What the loop knows of one assigned partition, for its heartbeat."""
+
+    next_offset: int | None = None
+    """The first offset not stored yet; None until known (then the low watermark stands in)."""
+    stored_produced_at: float | None = None
+    """Kafka timestamp (epoch seconds) of the newest record stored."""
+    behind_since: float | None = None
+    """When a heartbeat first found records waiting that the loop did not hold yet."""
+
+    def lag(
+        self, low: int, high: int, pending_produced_at: float | None, now: float
+    ) -> PartitionLag:
+        """records: high watermark minus the first offset not stored (stored, not consumed:
+        what the database is missing). seconds: 0 when nothing is missing; else the age, by
+        the Kafka timestamps of the records (producer clocks, so skew shows), of the oldest
+        record not stored yet:
+
+        - exact when the loop holds it (pending_produced_at: the Kafka timestamp of the
+          partition's first record in the batch being written or retried), which is the case
+          while a write is slow or failing and while a backlog is worked off;
+        - otherwise (its records are still in Kafka or the client's queue) a lower bound: the
+          time since the newest stored record was produced or since a heartbeat first saw the
+          partition behind, whichever is shorter. The shorter keeps a quiet partition whose
+          last record is an hour old from looking an hour behind when a new record arrives.
+
+        Both grow while the processor is stuck and stay near 0 while it keeps up.
+        """
+        next_offset = max(self.next_offset if self.next_offset is not None else low, low)
+        records = max(high - next_offset, 0)
+        if records == 0:
+            self.behind_since = None
+            return PartitionLag(0, 0.0)
+        if pending_produced_at is not None:
+            return PartitionLag(records, max(now - pending_produced_at, 0.0))
+        if self.behind_since is None:
+            self.behind_since = now
+        waiting_since = max(self.behind_since, self.stored_produced_at or self.behind_since)
+        return PartitionLag(records, max(now - waiting_since, 0.0))
+
+    def stored(self, next_offset: int, produced: tuple[float, float] | None) -> None:
+        """A transaction stored this partition's records up to next_offset."""
+        self.next_offset = max(self.next_offset or 0, next_offset)
+        if produced is not None:
+            self.stored_produced_at = max(self.stored_produced_at or 0.0, produced[1])
 
 
 class Backoff:
@@ -114,6 +184,8 @@ class Processor:
         retention: timedelta | None = None,
         backoff: Backoff | None = None,
         stages: Sequence[Stage] = (),
+        consumer_id: str | None = None,
+        heartbeat_interval: timedelta = timedelta(seconds=2),
     ) -> None:
         self.consumer = consumer
         self.dead_letter_producer = dead_letter_producer
@@ -134,6 +206,12 @@ class Processor:
         self._revoked: set[tuple[str, int]] = set()
         self._next_lag_check = 0.0
         self._next_retention = 0.0
+        self.consumer_id = consumer_id or default_consumer_id()
+        self.heartbeat_interval = heartbeat_interval.total_seconds()
+        self._progress: dict[int, PartitionProgress] = {}  # the assigned partitions of topic
+        self._heartbeats: psycopg.Connection[Any] | None = None  # the main thread's
+        self._heartbeats_failing = False
+        self._next_heartbeat = 0.0
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -151,6 +229,8 @@ class Processor:
             for stage in self.stages:
                 stage.stop()
             self.consumer.close()
+            self._forget_heartbeats(None)
+            self._drop_heartbeat_connection()
             self.dead_letter_producer.flush(10)
             self._writes.submit(self._drop_connection).result()
             self._writes.shutdown()
@@ -166,7 +246,7 @@ class Processor:
         self._finish_in_flight()
         if batch is not None and not self.stopping.is_set():
             future = self._writes.submit(self._write, batch)
-            self._in_flight = InFlight(batch, len(messages), future)
+            self._in_flight = InFlight(batch, len(messages), future, _produced(messages))
         self._maintenance()
         return len(messages)
 
@@ -209,7 +289,9 @@ class Processor:
             if partition.partition in stored:
                 partition.offset = stored[partition.partition]
             self._revoked.discard((partition.topic, partition.partition))
+            self._progress[partition.partition] = PartitionProgress(stored.get(partition.partition))
         consumer.assign(partitions)
+        self._next_heartbeat = 0.0  # report the new assignment at once
         log.info("partitions assigned", partitions=sorted(p.partition for p in partitions))
         for topic, numbers in _by_topic(partitions).items():
             for stage in self.stages:
@@ -222,8 +304,12 @@ class Processor:
         if flight is not None:
             wait_for([flight.future])
             if flight.future.exception() is None:
-                self._acknowledge(flight.batch, flight.consumed, flight.future.result())
+                result = flight.future.result()
+                self._acknowledge(flight.batch, flight.consumed, result, flight.produced)
         log.info("partitions revoked", partitions=sorted(p.partition for p in partitions))
+        for partition in partitions:
+            self._progress.pop(partition.partition, None)
+        self._forget_heartbeats([p.partition for p in partitions])
         for topic, numbers in _by_topic(partitions).items():
             for stage in self.stages:
                 stage.revoked(topic, numbers)
@@ -250,7 +336,7 @@ class Processor:
         try:
             while True:
                 try:
-                    result = flight.future.result()
+                    result = self._result(flight)
                     break
                 except RETRYABLE as error:
                     if not isinstance(error, DeadLetterTopicError):
@@ -261,7 +347,7 @@ class Processor:
                         paused = True
                     delay = self.backoff.next()
                     log.warning("store failed; paused", error=str(error), retry_in_s=delay)
-                    self._wait_polling(delay)
+                    self._wait_polling(delay, flight.produced)
                     batch = self._without_revoked(batch)
                     if not batch.next_offsets or self.stopping.is_set():
                         return
@@ -273,11 +359,24 @@ class Processor:
                 log.info("consumption resumed")
         metrics.DATABASE_UP.set(1)
         self.backoff.reset()
-        self._acknowledge(batch, flight.consumed, result)
+        self._acknowledge(batch, flight.consumed, result, flight.produced)
 
-    def _acknowledge(self, batch: Batch, consumed: int, result: WriteResult) -> None:
-        """After the transaction committed: tell Kafka, count, run the handlers."""
+    def _result(self, flight: InFlight) -> WriteResult:
+        """The write's outcome; while a write takes long, heartbeats go on (with a growing lag)."""
+        while not flight.future.done():
+            wait_for([flight.future], timeout=max(self._next_heartbeat - time.monotonic(), 0))
+            self._heartbeat_if_due(flight.produced)
+        return flight.future.result()
+
+    def _acknowledge(
+        self, batch: Batch, consumed: int, result: WriteResult, produced: Produced
+    ) -> None:
+        """After the transaction committed: tell Kafka, note the progress, count, run the
+        handlers."""
         self._commit_to_kafka(batch)
+        for (_, partition), next_offset in batch.next_offsets.items():
+            if partition in self._progress:
+                self._progress[partition].stored(next_offset, produced.get(partition))
         metrics.RECORDS_CONSUMED.inc(consumed)
         metrics.BATCH_SIZE.observe(consumed)
         metrics.RECORDS_STORED.inc(result.stored)
@@ -290,10 +389,12 @@ class Processor:
         for stage in self.stages:
             stage.stored(result.records)
 
-    def _wait_polling(self, seconds: float) -> None:
-        """Wait while serving the group protocol; newly assigned partitions stay paused."""
+    def _wait_polling(self, seconds: float, pending: Produced) -> None:
+        """Wait while serving the group protocol and reporting heartbeats; newly assigned
+        partitions stay paused."""
         deadline = time.monotonic() + seconds
         while not self.stopping.is_set():
+            self._heartbeat_if_due(pending)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
@@ -362,6 +463,7 @@ class Processor:
     def _maintenance(self) -> None:
         for stage in self.stages:
             stage.tick()
+        self._heartbeat_if_due(self._in_flight.produced if self._in_flight is not None else {})
         now = time.monotonic()
         if now >= self._next_lag_check:
             self._next_lag_check = now + LAG_INTERVAL.total_seconds()
@@ -392,6 +494,99 @@ class Processor:
                 metrics.CONSUMER_LAG.labels(position.topic, str(position.partition)).set(lag)
         except Exception as error:  # metrics must never stop processing
             log.debug("consumer lag unavailable", error=str(error))
+
+    # --- heartbeats (main thread) -------------------------------------------------------------
+
+    def _heartbeat_if_due(self, pending: Produced) -> None:
+        """Every heartbeat_interval: write every assigned partition's lag. pending: the batch
+        being written or retried, whose records the database does not have yet."""
+        now = time.monotonic()
+        if now < self._next_heartbeat:
+            return
+        self._next_heartbeat = now + self.heartbeat_interval
+        lags = self._lags(pending)
+        if lags is None:
+            return
+        try:
+            write_heartbeats(self._heartbeat_database(), self.consumer_id, self.topic, lags)
+        except psycopg.Error as error:
+            self._drop_heartbeat_connection()
+            self._heartbeat_problem("heartbeat not written", error)
+            return
+        if self._heartbeats_failing:
+            self._heartbeats_failing = False
+            log.info("heartbeats written again")
+
+    def _lags(self, pending: Produced) -> dict[int, PartitionLag] | None:
+        """The lag of every assigned partition; None when Kafka cannot tell the watermarks (no
+        heartbeat then: the rows go stale, which is the truth)."""
+        lags: dict[int, PartitionLag] = {}
+        now = time.time()
+        for partition, progress in self._progress.items():
+            position = TopicPartition(self.topic, partition)
+            try:
+                low, high = self.consumer.get_watermark_offsets(
+                    position, timeout=WATERMARK_TIMEOUT_SECONDS
+                )
+            except KafkaException as error:
+                self._heartbeat_problem("no heartbeat: watermarks unavailable", error)
+                return None
+            oldest = pending[partition][0] if partition in pending else None
+            lags[partition] = progress.lag(low, high, oldest, now)
+        return lags
+
+    def _forget_heartbeats(self, partitions: Sequence[int] | None) -> None:
+        """Delete this consumer's rows of partitions (all of them when None) it gave up."""
+        try:
+            forget_heartbeats(self._heartbeat_database(), self.consumer_id, self.topic, partitions)
+        except psycopg.Error as error:
+            # They go stale, and the new owner's heartbeats replace them.
+            self._drop_heartbeat_connection()
+            self._heartbeat_problem("heartbeats not deleted", error)
+
+    def _heartbeat_database(self) -> psycopg.Connection[Any]:
+        """The main thread's connection for heartbeats, with short timeouts (opened on demand)."""
+        if self._heartbeats is None or self._heartbeats.closed:
+            connection = psycopg.connect(
+                self.database_url, connect_timeout=HEARTBEAT_TIMEOUT_SECONDS, autocommit=True
+            )
+            try:
+                connection.execute(f"SET statement_timeout = '{HEARTBEAT_TIMEOUT_SECONDS}s'")
+            except psycopg.Error:
+                connection.close()
+                raise
+            self._heartbeats = connection
+        return self._heartbeats
+
+    def _heartbeat_problem(self, what: str, error: Exception) -> None:
+        """Log the first failure of a series as a warning, the rest at debug level."""
+        if self._heartbeats_failing:
+            log.debug(what, error=str(error))
+        else:
+            self._heartbeats_failing = True
+            log.warning(what, error=str(error))
+
+    def _drop_heartbeat_connection(self) -> None:
+        connection, self._heartbeats = self._heartbeats, None
+        if connection is not None:
+            connection.close()
+
+
+def _produced(messages: Sequence[Message]) -> Produced:
+    """Per partition, the Kafka timestamps of the first and last of these messages (they come
+    in offset order). Runs for every message, hence the plain loop."""
+    first: dict[int | None, int] = {}
+    last: dict[int | None, int] = {}
+    for message in messages:
+        partition, millis = message.partition(), message.timestamp()[1]
+        if partition not in first:
+            first[partition] = millis
+        last[partition] = millis
+    return {
+        partition: (millis / 1000, last[partition] / 1000)
+        for partition, millis in first.items()
+        if partition is not None and millis >= 0 and last[partition] >= 0
+    }
 
 
 def _by_topic(partitions: list[TopicPartition]) -> dict[str, list[int]]:

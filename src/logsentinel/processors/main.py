@@ -90,7 +90,9 @@ def build(settings: ProcessorSettings, rules: RuleSource | None = None) -> Proce
     stages = [detection_stage(settings, decoder, source)] if source is not None else []
     return Processor(
         consumer=kafka.consumer(
-            settings.kafka_bootstrap, settings.kafka_group, settings.kafka_security
+            settings.kafka_bootstrap,
+            settings.kafka_group,
+            {"client.id": settings.consumer_id, **settings.kafka_security},
         ),
         dead_letter_producer=kafka.producer(settings.kafka_bootstrap, settings.kafka_security),
         dead_letter_topic=settings.dead_letter_topic,
@@ -103,6 +105,8 @@ def build(settings: ProcessorSettings, rules: RuleSource | None = None) -> Proce
         retention=settings.retention,
         backoff=Backoff(settings.backoff_initial, settings.backoff_max),
         stages=stages,
+        consumer_id=settings.consumer_id,
+        heartbeat_interval=settings.heartbeat_interval,
     )
 
 

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import itertools
+import os
+import socket
 from datetime import timedelta
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_instances = itertools.count(1)
+
+
+def default_consumer_id() -> str:
+    """hostname-pid (the pod's name in Kubernetes). Settings made again in the same process, for
+    another processor in a test or bench, get a -2, -3... suffix: no two share heartbeat rows."""
+    instance = next(_instances)
+    name = f"{socket.gethostname()}-{os.getpid()}"
+    return name if instance == 1 else f"{name}-{instance}"
 
 
 class ProcessorSettings(BaseSettings):
@@ -32,6 +45,16 @@ class ProcessorSettings(BaseSettings):
     retention: timedelta = Field(default=timedelta(days=7))
     migrate_on_start: bool = True
     metrics_port: int = Field(default=9108, ge=0, le=65535)
+    consumer_id: str = Field(
+        default_factory=default_consumer_id,
+        min_length=1,
+        description="Names this processor in pipeline heartbeats and as Kafka client.id.",
+    )
+    heartbeat_interval: timedelta = Field(
+        default=timedelta(seconds=2),
+        gt=timedelta(0),
+        description="How often the processor reports its lag per partition to the database.",
+    )
     backoff_initial: timedelta = Field(default=timedelta(milliseconds=200))
     backoff_max: timedelta = Field(default=timedelta(seconds=30))
     log_level: str = "info"

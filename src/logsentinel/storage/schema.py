@@ -191,3 +191,49 @@ class RuleBucketRow(Base):
     features: Mapped[list[float] | None] = mapped_column(ARRAY(Float))
     source_topic: Mapped[str | None] = mapped_column(Text)
     source_partition: Mapped[int | None] = mapped_column(Integer)
+
+
+class AuditRow(Base):
+    """Who did what, when: every remediation step (dry runs and guard refusals included) and
+    every human action on incidents, rules and playbooks."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("audit_log_at", text("at DESC")),
+        Index("audit_log_playbook_at", "playbook", "at"),
+        Index("audit_log_target_at", "target_namespace", "target_name", "at"),
+        Index("audit_log_incident", "incident", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    result: Mapped[str] = mapped_column(Text)
+    incident: Mapped[str | None] = mapped_column(Text)
+    playbook: Mapped[str | None] = mapped_column(Text)
+    step: Mapped[str | None] = mapped_column(Text)
+    target_kind: Mapped[str | None] = mapped_column(Text)
+    target_namespace: Mapped[str | None] = mapped_column(Text)
+    target_name: Mapped[str | None] = mapped_column(Text)
+    guard: Mapped[str | None] = mapped_column(Text)
+    dry_run: Mapped[bool] = mapped_column(server_default=text("false"))
+    message: Mapped[str] = mapped_column(Text, server_default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+
+
+class PipelineHeartbeatRow(Base):
+    """How far behind each processor is on each partition it owns, refreshed every few seconds.
+
+    The operator refuses to remediate when a heartbeat is stale or a lag exceeds its bound:
+    missing data looks like recovery.
+    """
+
+    __tablename__ = "pipeline_heartbeats"
+
+    consumer: Mapped[str] = mapped_column(Text, primary_key=True)
+    topic: Mapped[str] = mapped_column(Text, primary_key=True)
+    partition: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lag_records: Mapped[int] = mapped_column(BigInteger)
+    lag_seconds: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

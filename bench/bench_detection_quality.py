@@ -1,0 +1,244 @@
+"""Benchmark: detection quality of every detector type on generated scenarios.
+
+For each seed, two simulated days of the scenario in tests/support/scenarios.py (four services
+of namespace shop with daily seasonality and noise), each fed through the rule engine and the
+incident builder in simulated time (tests/support/evaluation.py) with the scenario rules (one
+per detector type, adapted from examples/rules):
+
+- a day with five injected faults (error burst, gradual error-rate rise, silence, new exception
+  after a rollout, latency regression) at random times: recall, precision, detection delay;
+- the same seed's day without faults: false incidents on normal traffic.
+
+    .venv/bin/python bench/bench_detection_quality.py [--seeds 1 2 3 4 5] [--hours 24] [--jobs 2]
+        [--no-example-forest]
+
+An incident of a fault's service opened within [fault.start, fault.end + 10 min] is a true
+positive for that fault (the first gives the delay); every other incident is false. Recall counts
+the faults a rule is designed for (on services it selects). Prints progress, two Markdown tables
+and, last, ``RESULT faults=<n> detected_by_designed=<n> false_per_day_normal=<x>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from support.evaluation import RuleScore, ScenarioRule, example_forest, run, scenario_rules, score
+from support.scenarios import Fault, FaultKind, plan
+
+
+@dataclass
+class Outcome:
+    """One seed: per rule, the scored faulty day and the normal day's false incidents."""
+
+    seed: int
+    faults: list[Fault]
+    faulty: dict[str, RuleScore]
+    normal_false: dict[str, int]
+    records: int
+    cpu_seconds: float
+
+
+def rules_of(with_example_forest: bool) -> list[ScenarioRule]:
+    rules = scenario_rules()
+    return [*rules, example_forest()] if with_example_forest else rules
+
+
+def one_seed(seed: int, hours: float, with_example_forest: bool) -> Outcome:
+    rules = rules_of(with_example_forest)
+    faulty = plan(seed, hours=hours)
+    faulty_run = run(faulty.records(), rules, start=faulty.start, end=faulty.end)
+    normal = plan(seed, hours=hours, faults=False)
+    normal_run = run(normal.records(), rules, start=normal.start, end=normal.end)
+    normal_false = {rule.id: 0 for rule in rules}
+    for incident in normal_run.incidents:
+        normal_false[incident.rule] += 1
+    return Outcome(
+        seed=seed,
+        faults=list(faulty.faults),
+        faulty=score(faulty_run, faulty.faults, rules),
+        normal_false=normal_false,
+        records=faulty_run.records + normal_run.records,
+        cpu_seconds=faulty_run.cpu_seconds + normal_run.cpu_seconds,
+    )
+
+
+@dataclass
+class Totals:
+    detector: str
+    rule: str
+    designed_for: str
+    targeted: int = 0
+    detected: int = 0
+    incidents: int = 0
+    true_incidents: int = 0
+    delays: list[float] = field(default_factory=list)
+    also_caught: Counter[str] = field(default_factory=Counter)
+    normal_false: list[int] = field(default_factory=list)
+
+
+def clock(seconds: float) -> str:
+    """m:ss"""
+    whole = round(seconds)
+    return f"{whole // 60}:{whole % 60:02d}"
+
+
+def spread(delays: list[float]) -> str:
+    if not delays:
+        return "n/a"
+    return f"{clock(statistics.median(delays))} / {clock(max(delays))}"
+
+
+def why_missed(rule_score: RuleScore, fault: Fault) -> str:
+    fired = rule_score.swallowed.get(fault)
+    if fired is None:
+        return "never fired"
+    earlier = "was still open" if fired.outcome == "recurred" else "was in its cooldown"
+    after = clock((fired.at - fault.start).total_seconds())
+    return f"fired after {after}, {fired.outcome}: an earlier incident {earlier}"
+
+
+def progress(outcome: Outcome) -> str:
+    missed = [
+        f"{name.split('/')[-1]} missed {fault.kind.value}@{fault.service} {fault.start:%H:%M} "
+        f"({why_missed(rule_score, fault)})"
+        for name, rule_score in outcome.faulty.items()
+        for fault in rule_score.targeted
+        if fault not in rule_score.delays
+    ]
+    false_faulty = sum(len(s.false_incidents) for s in outcome.faulty.values())
+    return (
+        f"seed {outcome.seed}: {outcome.records:,} records, {outcome.cpu_seconds:.0f} s CPU; "
+        "faults "
+        + ", ".join(f"{f.kind.value}@{f.service} {f.start:%H:%M}" for f in outcome.faults)
+        + f"; false incidents: {false_faulty} on the faulty day, "
+        f"{sum(outcome.normal_false.values())} on the normal day"
+        + ("; " + "; ".join(missed) if missed else "")
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    parser.add_argument("--hours", type=float, default=24.0)
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument(
+        "--example-forest",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the isolationForest example's own parameters (about 26 s CPU a day)",
+    )
+    args = parser.parse_args()
+
+    rules = rules_of(args.example_forest)
+    totals = {
+        rule.id: Totals(
+            rule.detector.value,
+            rule.id,
+            ", ".join(kind.value for kind in FaultKind if kind in rule.designed_for),
+        )
+        for rule in rules
+    }
+    began = time.monotonic()
+    outcomes: list[Outcome] = []
+    print(
+        f"{len(args.seeds)} seeds x ({args.hours:g} h with faults + {args.hours:g} h without), "
+        f"{len(rules)} rules, {args.jobs} processes",
+        flush=True,
+    )
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        futures = [
+            pool.submit(one_seed, seed, args.hours, args.example_forest) for seed in args.seeds
+        ]
+        for future in futures:
+            outcome = future.result()
+            outcomes.append(outcome)
+            print(progress(outcome), flush=True)
+
+    for outcome in outcomes:
+        for name, rule_score in outcome.faulty.items():
+            total = totals[name]
+            total.targeted += len(rule_score.targeted)
+            total.detected += len(rule_score.detected)
+            total.incidents += rule_score.incidents
+            total.true_incidents += rule_score.true_incidents
+            total.delays += [
+                rule_score.delays[fault].total_seconds() for fault in rule_score.detected
+            ]
+            total.also_caught.update(fault.kind.value for fault in rule_score.also_caught)
+            total.normal_false.append(outcome.normal_false[name])
+
+    days = args.hours / 24
+    print()
+    print(
+        "| detector | rule | designed for | recall | precision (faulty days) "
+        "| delay median / max (m:ss) | other faults caught | false incidents per normal day "
+        "(mean, max) |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for total in totals.values():
+        recall = f"{total.detected}/{total.targeted}" if total.targeted else "n/a"
+        precision = (
+            f"{total.true_incidents}/{total.incidents} = "
+            f"{total.true_incidents / total.incidents:.2f}"
+            if total.incidents
+            else "n/a (0 incidents)"
+        )
+        others = ", ".join(f"{kind} {count}" for kind, count in sorted(total.also_caught.items()))
+        per_day = [count / days for count in total.normal_false]
+        print(
+            f"| {total.detector} | {total.rule} | {total.designed_for} | {recall} | {precision} "
+            f"| {spread(total.delays)} | {others or '-'} "
+            f"| {statistics.fmean(per_day):.1f}, {max(per_day):g} |"
+        )
+
+    print()
+    print(
+        "| fault | injected | detected by a rule designed for it "
+        "| earliest such delay median / max (m:ss) |"
+    )
+    print("| --- | --- | --- | --- |")
+    detected = 0
+    for kind in FaultKind:
+        earliest = []
+        injected = 0
+        for outcome in outcomes:
+            for fault in outcome.faults:
+                if fault.kind is not kind:
+                    continue
+                injected += 1
+                delays = [
+                    s.delays[fault].total_seconds()
+                    for s in outcome.faulty.values()
+                    if fault in s.detected
+                ]
+                if delays:
+                    earliest.append(min(delays))
+        detected += len(earliest)
+        print(f"| {kind.value} | {injected} | {len(earliest)} | {spread(earliest)} |")
+
+    faults = sum(len(outcome.faults) for outcome in outcomes)
+    false_per_day = sum(sum(o.normal_false.values()) for o in outcomes) / (len(outcomes) * days)
+    print()
+    print(
+        f"wall {timedelta(seconds=round(time.monotonic() - began))}, "
+        f"CPU {sum(o.cpu_seconds for o in outcomes):.0f} s"
+    )
+    print(
+        f"RESULT faults={faults} detected_by_designed={detected} "
+        f"false_per_day_normal={false_per_day:.1f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

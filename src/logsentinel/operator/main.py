@@ -1,0 +1,113 @@
+"""`logsentinel operator`: wire the remediation engine to the cluster and run Kopf.
+
+Peering: replicas take distinct priorities (settings.priority) and Kopf pauses every replica but
+the highest, so exactly one acts; a paused replica's daemons are stopped and resume from the
+progress annotations when it takes over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+import structlog
+from prometheus_client import start_http_server
+
+from logsentinel.domain.resources import DetectionRule, Incident, Playbook
+from logsentinel.kube.client import api_client
+from logsentinel.kube.events import EventRecorder
+from logsentinel.kube.objects import ObjectStore
+from logsentinel.logs import configure
+from logsentinel.operator import handlers
+from logsentinel.operator.remediator import Remediator
+from logsentinel.operator.settings import OperatorSettings
+from logsentinel.operator.world import Database, OperatorWorld
+from logsentinel.remediation.engine import RemediationEngine
+from logsentinel.remediation.kubernetes import KubernetesExecutor
+from logsentinel.storage import migrate
+
+log = structlog.get_logger("logsentinel.operator")
+
+FINALIZER = "incident.logsentinel.io/finalizer"
+ANNOTATION_PREFIX = "kopf.logsentinel.io"  # not logsentinel.io: Kopf hides its own prefix from diffs
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def build(settings: OperatorSettings) -> handlers.Runtime:
+    """Everything the handlers use, connected."""
+    if settings.migrate_on_start:
+        migrate.upgrade(settings.database_url)
+    client = api_client(settings.kubeconfig)
+    executor = KubernetesExecutor(client)
+    database = Database(settings.database_url)
+    rules = ObjectStore(client, DetectionRule.INFO.plural, DetectionRule.INFO.kind)
+    world = OperatorWorld(database, executor, rules, settings.heartbeat_stale_after, now)
+    events = EventRecorder(client)
+    engine = RemediationEngine(executor, world, settings.central_namespace)
+    remediator = Remediator(
+        engine,
+        ObjectStore(client, Incident.INFO.plural, Incident.INFO.kind),
+        ObjectStore(client, Playbook.INFO.plural, Playbook.INFO.kind),
+        world,
+        events,
+        now,
+    )
+    return handlers.Runtime(remediator, world, events, settings.idle_poll.total_seconds())
+
+
+def configure_kopf(config: OperatorSettings) -> None:
+    @kopf.on.startup()
+    def _configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.persistence.finalizer = FINALIZER
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
+            prefix=ANNOTATION_PREFIX
+        )
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
+        )
+        settings.execution.max_workers = 32
+        settings.posting.level = logging.WARNING  # Kopf's own chatter stays out of Events
+        settings.peering.mandatory = not config.standalone
+        settings.watching.server_timeout = 300
+
+    if config.kubeconfig:
+
+        @kopf.on.login()
+        def _login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+            return kopf.login_with_kubeconfig(**kwargs)
+
+
+def run(settings: OperatorSettings) -> None:
+    configure(settings.log_level)
+    if settings.kubeconfig:
+        import os
+
+        os.environ["KUBECONFIG"] = settings.kubeconfig  # what Kopf's kubeconfig login reads
+    handlers.RUNTIME = build(settings)
+    configure_kopf(settings)
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port)
+    log.info(
+        "operator starting",
+        namespaces=settings.namespaces or "all",
+        priority=settings.priority,
+        peering=None if settings.standalone else settings.peering,
+    )
+    try:
+        asyncio.run(
+            kopf.operator(
+                clusterwide=not settings.namespaces,
+                namespaces=settings.namespaces,
+                priority=settings.priority,
+                peering_name=settings.peering,
+                standalone=settings.standalone,
+            )
+        )
+    finally:
+        handlers.RUNTIME.world.database.close()

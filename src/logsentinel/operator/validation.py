@@ -1,0 +1,92 @@
+"""Judging DetectionRules and Playbooks as written: the Ready condition and its message.
+
+The CRD schema rejects most mistakes at `kubectl apply`; what it cannot express (cross-field
+rules, regular expressions that do not compile, detector parameters that cannot be built) is
+reported here, naming the field, so the author sees it in `kubectl get` and `kubectl describe`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from logsentinel.detection.engine import RuleEngine
+from logsentinel.domain.common import Condition, ConditionStatus
+from logsentinel.domain.errors import InvalidResourceError
+from logsentinel.domain.resources import CustomResource, DetectionRule, Playbook
+
+READY = "Ready"
+KEPT_METADATA = ("name", "namespace", "labels", "annotations", "generation", "uid")
+
+
+@dataclass(frozen=True)
+class Judgement:
+    valid: bool
+    reason: str  # CamelCase
+    message: str
+
+
+def manifest(body: dict[str, Any]) -> dict[str, Any]:
+    """The object as its author wrote it: spec and identifying metadata, no status."""
+    metadata = body.get("metadata") or {}
+    return {
+        "apiVersion": body.get("apiVersion"),
+        "kind": body.get("kind"),
+        "metadata": {key: metadata[key] for key in KEPT_METADATA if key in metadata},
+        "spec": body.get("spec"),
+    }
+
+
+def _parse(model: type[CustomResource[Any, Any]], body: dict[str, Any]) -> Any:
+    name = (body.get("metadata") or {}).get("name", "?")
+    return model.from_manifest(manifest(body), f"{model.INFO.kind} {name}")
+
+
+def judge_rule(body: dict[str, Any]) -> Judgement:
+    try:
+        rule: DetectionRule = _parse(DetectionRule, body)
+    except InvalidResourceError as error:
+        return _invalid(error)
+    refused = RuleEngine().set_rules([rule]).refused
+    if refused:
+        return Judgement(False, "InvalidDetector", "; ".join(refused.values()))
+    if rule.spec.suspend:
+        return Judgement(True, "Suspended", "valid; suspended, so the processors skip it")
+    return Judgement(True, "Valid", "valid; the processors evaluate it")
+
+
+def judge_playbook(body: dict[str, Any]) -> Judgement:
+    try:
+        playbook: Playbook = _parse(Playbook, body)
+    except InvalidResourceError as error:
+        return _invalid(error)
+    return Judgement(True, "Valid", f"valid; mode {playbook.spec.mode.value}")
+
+
+def _invalid(error: InvalidResourceError) -> Judgement:
+    return Judgement(False, "InvalidSpec", "; ".join(str(problem) for problem in error.problems))
+
+
+def ready_condition(
+    judgement: Judgement,
+    generation: int | None,
+    previous: list[dict[str, Any]],
+    now: datetime,
+) -> dict[str, Any]:
+    """The Ready condition; lastTransitionTime moves only when the status flips."""
+    status = ConditionStatus.TRUE if judgement.valid else ConditionStatus.FALSE
+    transition = now
+    for condition in previous:
+        if condition.get("type") == READY and condition.get("status") == status.value:
+            kept = condition.get("lastTransitionTime")
+            if isinstance(kept, str):
+                transition = datetime.fromisoformat(kept.replace("Z", "+00:00"))
+    return Condition(
+        type=READY,
+        status=status,
+        reason=judgement.reason,
+        message=judgement.message[:32768],
+        last_transition_time=transition,
+        observed_generation=generation,
+    ).to_wire()

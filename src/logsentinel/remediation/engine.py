@@ -1,0 +1,736 @@
+"""The playbook engine: moves one incident's remediation forward by at most one side effect.
+
+``advance`` reads the incident (with its progress annotation), the playbooks and the target, and
+returns an Outcome: the new progress, status changes, audit entries and events. The caller
+persists the outcome before calling again. Every side effect (a cluster change or a notification)
+happens in a call whose intent was persisted by the previous call (state STARTED), and every
+cluster change carries a marker written on the target in the same request; so a run interrupted
+at any point (operator killed, another replica taking over) resumes without repeating a step:
+
+    READY --(intent persisted)--> STARTED --(step applied, or found applied by its marker)--> READY
+    READY --> WAITING (wait/verify) --> READY        ... --> FINISHED
+
+Nothing here knows Kopf or Kubernetes: an Executor acts on workloads and a World answers the
+questions about history, pipeline health, the log signal and notifications.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from pydantic import ValidationError
+
+from logsentinel.domain.audit import OPERATOR_ACTOR, AuditEntry
+from logsentinel.domain.incident import (
+    APPROVED_ANNOTATION,
+    ActionRecord,
+    ActionResult,
+    IncidentPhase,
+    IncidentStatus,
+)
+from logsentinel.domain.playbook import (
+    CHANGING_STEPS,
+    OnFailure,
+    PlaybookMode,
+    Step,
+    StepType,
+)
+from logsentinel.domain.remediation import (
+    APPROVED_BY_ANNOTATION,
+    PROGRESS_ANNOTATION,
+    RemediationProgress,
+    RunOutcome,
+    RunState,
+)
+from logsentinel.domain.resources import Incident, Playbook
+from logsentinel.remediation import guards
+from logsentinel.remediation.executor import (
+    Executor,
+    ExecutorError,
+    TargetNotFoundError,
+    TargetState,
+)
+from logsentinel.remediation.guards import Health, Refusal
+from logsentinel.remediation.matching import choose
+from logsentinel.remediation.verify import Verdict
+
+POLL = 2.0
+"""Seconds between checks while waiting for approval, a rollout or the log signal."""
+
+FINAL_PHASES = frozenset({IncidentPhase.RESOLVED, IncidentPhase.ESCALATED})
+
+
+class World(Protocol):
+    """What the engine asks about besides workloads."""
+
+    def actions_last_hour(self, playbook: str, now: datetime) -> int: ...
+
+    def pipeline_health(self, max_lag: timedelta) -> Health: ...
+
+    def signal(self, incident: Incident, since: datetime, now: datetime) -> Verdict: ...
+
+    def notify(self, incident: Incident, playbook: Playbook, step: Step, note: str) -> str:
+        """Send the notification; returns what was done or raises an Exception saying why."""
+        ...
+
+
+@dataclass(frozen=True)
+class Event:
+    reason: str
+    message: str
+    warning: bool = False
+    on_target: bool = False
+
+
+@dataclass
+class Outcome:
+    """What to persist. None/empty fields mean unchanged."""
+
+    progress: RemediationProgress | None = None
+    phase: IncidentPhase | None = None
+    playbook: str | None = None
+    actions: list[ActionRecord] | None = None
+    resolution: str | None = None
+    audit: list[AuditEntry] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    playbook_succeeded: bool | None = None  # feeds the playbook's circuit breaker
+    recheck_after: float | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.progress is not None or self.phase is not None or self.actions is not None
+
+
+def read_progress(incident: Incident) -> RemediationProgress | None:
+    text = incident.metadata.annotations.get(PROGRESS_ANNOTATION)
+    if not text:
+        return None
+    try:
+        return RemediationProgress.model_validate_json(text)
+    except ValidationError:
+        return None
+
+
+def key_of(resource: Incident | Playbook) -> str:
+    return f"{resource.metadata.namespace}/{resource.metadata.name}"
+
+
+class RemediationEngine:
+    """Decides and performs remediation steps. One engine per operator process."""
+
+    def __init__(self, executor: Executor, world: World, central_namespace: str | None) -> None:
+        self.executor = executor
+        self.world = world
+        self.central_namespace = central_namespace
+        self._target_owner: dict[str, str] = {}  # target -> incident running a playbook on it
+
+    # --- entry point --------------------------------------------------------------------------
+
+    def advance(self, incident: Incident, playbooks: Sequence[Playbook], now: datetime) -> Outcome:
+        progress = read_progress(incident)
+        status = incident.status or IncidentStatus()
+        if progress is None:
+            if status.phase in FINAL_PHASES:
+                return Outcome()
+            return self._start(incident, playbooks, 1, now)
+        playbook = next((p for p in playbooks if key_of(p) == progress.playbook), None)
+        if progress.state is RunState.FINISHED:
+            return self._maybe_retry(incident, playbooks, progress, status, now)
+        if playbook is None:
+            return self._finish(
+                incident,
+                None,
+                progress,
+                now,
+                RunOutcome.FAILED,
+                f"playbook {progress.playbook} no longer exists",
+            )
+        run = _Run(self, incident, playbook, progress, status, now)
+        return run.advance()
+
+    def release(self, incident: str) -> None:
+        """Forget the target slot held by an incident (namespace/name) that finished or is gone."""
+        for target, owner in list(self._target_owner.items()):
+            if owner == incident:
+                del self._target_owner[target]
+
+    # --- starting and retrying runs ----------------------------------------------------------
+
+    def _start(
+        self, incident: Incident, playbooks: Sequence[Playbook], attempt: int, now: datetime
+    ) -> Outcome:
+        labels = self._target_labels(incident)
+        playbook = choose(playbooks, incident, labels, self.central_namespace)
+        if playbook is None:
+            return Outcome()
+        spec = playbook.spec
+        progress = RemediationProgress(
+            playbook=key_of(playbook),
+            mode=spec.mode,
+            attempt=attempt,
+            started_at=now,
+            last_seen_at_start=incident.spec.last_seen,
+        )
+        outcome = Outcome(progress=progress, playbook=playbook.metadata.name, recheck_after=0)
+        refusal = guards.attempts_left(spec.guards, attempt)
+        if refusal is not None:
+            run = _Run(self, incident, playbook, progress, incident.status or IncidentStatus(), now)
+            return run.refuse(spec.steps[0], refusal)
+        if spec.mode is PlaybookMode.APPROVAL and not _approved(incident):
+            progress.state = RunState.AWAITING_APPROVAL
+            progress.waiting_for = "approval"
+            outcome.phase = IncidentPhase.AWAITING_APPROVAL
+            outcome.recheck_after = POLL
+            outcome.events.append(
+                Event(
+                    "AwaitingApproval",
+                    f"playbook {playbook.metadata.name} waits for approval: kubectl annotate "
+                    f"incident {incident.metadata.name} {APPROVED_ANNOTATION}=true",
+                )
+            )
+            outcome.audit.append(
+                _audit(incident, playbook, None, "awaitApproval", "Pending", now, "approval mode")
+            )
+            return outcome
+        outcome.phase = IncidentPhase.REMEDIATING if spec.mode is not PlaybookMode.DRY_RUN else None
+        outcome.events.append(
+            Event(
+                "RemediationStarted",
+                f"playbook {playbook.metadata.name} ({spec.mode.value}) attempt {attempt}",
+            )
+        )
+        return outcome
+
+    def _maybe_retry(
+        self,
+        incident: Incident,
+        playbooks: Sequence[Playbook],
+        progress: RemediationProgress,
+        status: IncidentStatus,
+        now: datetime,
+    ) -> Outcome:
+        """The incident fired again after a run that did not escalate: another attempt."""
+        if status.phase is IncidentPhase.ESCALATED or progress.outcome is not RunOutcome.SUCCEEDED:
+            return Outcome()
+        finished = progress.finished_at or progress.started_at
+        if incident.spec.last_seen <= finished:
+            return Outcome()
+        return self._start(incident, playbooks, progress.attempt + 1, now)
+
+    def _finish(
+        self,
+        incident: Incident,
+        playbook: Playbook | None,
+        progress: RemediationProgress,
+        now: datetime,
+        result: RunOutcome,
+        message: str,
+    ) -> Outcome:
+        progress.state = RunState.FINISHED
+        progress.outcome = result
+        progress.finished_at = now
+        progress.waiting_for = None
+        self.release(key_of(incident))
+        phase = IncidentPhase.ESCALATED if result is not RunOutcome.SUCCEEDED else None
+        return Outcome(
+            progress=progress,
+            phase=phase,
+            resolution=message,
+            events=[Event("RemediationFailed", message, warning=True)],
+            audit=[_audit(incident, playbook, None, "finish", result.value, now, message)],
+        )
+
+    def _target_labels(self, incident: Incident) -> dict[str, str]:
+        target = incident.spec.target
+        if target is None:
+            return {}
+        try:
+            return self.executor.target_state(target).labels
+        except ExecutorError:
+            return {}
+
+    def claim(self, target: str, incident: str) -> str | None:
+        """Take the per-target slot for incident; the incident holding it when it is taken."""
+        owner = self._target_owner.setdefault(target, incident)
+        return None if owner == incident else owner
+
+
+class _Run:
+    """One advance of one playbook run."""
+
+    def __init__(
+        self,
+        engine: RemediationEngine,
+        incident: Incident,
+        playbook: Playbook,
+        progress: RemediationProgress,
+        status: IncidentStatus,
+        now: datetime,
+    ) -> None:
+        self.engine = engine
+        self.incident = incident
+        self.playbook = playbook
+        self.progress = progress.model_copy(deep=True)
+        self.actions = list(status.actions)
+        self.now = now
+        self.dry_run = progress.mode is PlaybookMode.DRY_RUN
+        self.name = key_of(playbook)
+
+    @property
+    def marker_prefix(self) -> str:
+        return f"{self.incident.metadata.uid or key_of(self.incident)}/{self.progress.attempt}/"
+
+    def marker(self, step: Step) -> str:
+        return self.marker_prefix + step.step_name
+
+    # --- dispatch ------------------------------------------------------------------------------
+
+    def advance(self) -> Outcome:
+        state = self.progress.state
+        if state is RunState.AWAITING_APPROVAL:
+            return self._check_approval()
+        steps = self.playbook.spec.steps
+        if self.progress.step >= len(steps):
+            return self._complete()
+        step = steps[self.progress.step]
+        if state is RunState.READY:
+            return self._begin(step)
+        if state is RunState.STARTED:
+            return self._perform(step)
+        return self._keep_waiting(step)
+
+    def _check_approval(self) -> Outcome:
+        if not _approved(self.incident):
+            return Outcome(recheck_after=POLL)
+        who = self.incident.metadata.annotations.get(APPROVED_BY_ANNOTATION, "kubectl annotate")
+        self.progress.state = RunState.READY
+        self.progress.waiting_for = None
+        return Outcome(
+            progress=self.progress,
+            phase=IncidentPhase.REMEDIATING,
+            recheck_after=0,
+            events=[Event("RemediationApproved", f"approved by {who}")],
+            audit=[
+                _audit(
+                    self.incident,
+                    self.playbook,
+                    None,
+                    "approve",
+                    "Succeeded",
+                    self.now,
+                    f"approved by {who}",
+                    actor=who,
+                )
+            ],
+        )
+
+    # --- READY: record the intent (or do a dry run) -------------------------------------------
+
+    def _begin(self, step: Step) -> Outcome:
+        if self.dry_run and step.type is not StepType.NOTIFY:
+            return self._dry_run(step)
+        if step.type in CHANGING_STEPS and self.incident.spec.target is not None:
+            owner = self.engine.claim(str(self.incident.spec.target), key_of(self.incident))
+            if owner is not None:
+                waiting = f"{self.incident.spec.target} is being remediated for incident {owner}"
+                if self.progress.waiting_for == waiting:
+                    return Outcome(recheck_after=POLL)
+                self.progress.waiting_for = waiting
+                return Outcome(progress=self.progress, recheck_after=POLL)
+        waiting_step = step.type in (StepType.WAIT, StepType.VERIFY)
+        self.progress.state = RunState.WAITING if waiting_step else RunState.STARTED
+        self.progress.step_started_at = self.now
+        self.progress.rollout_done_at = None
+        self.progress.waiting_for = None
+        last = self.actions[-1] if self.actions else None
+        if not (last and last.step == step.step_name and last.result is ActionResult.PENDING):
+            # (a pending record is already there when the intent's annotation was lost)
+            self.actions.append(
+                ActionRecord(
+                    playbook=self.playbook.metadata.name,
+                    step=step.step_name,
+                    type=step.type,
+                    started_at=self.now,
+                    result=ActionResult.PENDING,
+                )
+            )
+        return Outcome(progress=self.progress, actions=self.actions, recheck_after=0)
+
+    def _dry_run(self, step: Step) -> Outcome:
+        message = f"would {_describe(step, self.incident)}"
+        self.actions.append(
+            ActionRecord(
+                playbook=self.playbook.metadata.name,
+                step=step.step_name,
+                type=step.type,
+                started_at=self.now,
+                finished_at=self.now,
+                result=ActionResult.DRY_RUN,
+                message=message,
+                dry_run=True,
+            )
+        )
+        self.progress.step += 1
+        outcome = Outcome(progress=self.progress, actions=self.actions, recheck_after=0)
+        outcome.audit.append(self._audit(step, ActionResult.DRY_RUN, message))
+        outcome.events.append(Event("DryRun", f"{step.step_name}: {message}"))
+        return outcome
+
+    # --- STARTED: guards, then the one side effect --------------------------------------------
+
+    def _perform(self, step: Step) -> Outcome:
+        if step.type is StepType.NOTIFY:
+            try:
+                message = self.engine.world.notify(self.incident, self.playbook, step, "")
+            except Exception as error:  # any failure to notify is reported, never raised
+                return self._step_failed(step, f"notify failed: {error}")
+            return self._step_done(step, message)
+        target_ref = self.incident.spec.target
+        if target_ref is None:
+            return self.refuse(step, Refusal("target", "the incident has no target workload"))
+        try:
+            target = self.engine.executor.target_state(target_ref)
+        except TargetNotFoundError as error:
+            return self._step_failed(step, str(error))
+        except ExecutorError as error:
+            return self._step_failed(step, f"cannot read {target_ref}: {error}")
+        marker = self.marker(step)
+        if target.last_action == marker:
+            return self._step_done(step, "already applied before the operator restarted")
+        refusal = self._guard(step, target)
+        if refusal is not None:
+            return self.refuse(step, refusal)
+        try:
+            message = self._apply(step, target, marker)
+        except ExecutorError as error:
+            return self._step_failed(step, str(error))
+        return self._step_done(step, message, changed=True)
+
+    def _guard(self, step: Step, target: TargetState) -> Refusal | None:
+        spec = self.playbook.spec
+        status = self.playbook.status
+        checks: tuple[Callable[[], Refusal | None], ...] = (
+            lambda: guards.namespace_allowed(spec.guards, target.ref.namespace),
+            lambda: guards.circuit_closed(
+                bool(status and status.circuit_open),
+                status.consecutive_failures if status else 0,
+                self.name,
+            ),
+            lambda: guards.pipeline_healthy(
+                self.engine.world.pipeline_health(spec.guards.max_pipeline_lag)
+            ),
+            lambda: guards.hourly_budget(
+                spec.guards, self.engine.world.actions_last_hour(self.name, self.now)
+            ),
+            lambda: guards.cooled_down(spec.guards, target, self.marker_prefix, self.now),
+            lambda: guards.enough_healthy(
+                spec.guards, target, step, len(self._pods_to_delete(step))
+            ),
+        )
+        for check in checks:
+            refusal = check()
+            if refusal is not None:
+                return refusal
+        return None
+
+    def _apply(self, step: Step, target: TargetState, marker: str) -> str:
+        executor, ref, now = self.engine.executor, target.ref, self.now
+        if step.type is StepType.ROLLOUT_RESTART:
+            return executor.rollout_restart(ref, marker, now)
+        if step.type is StepType.ROLLBACK:
+            params = step.rollback
+            image = params.image if params else None
+            container = params.container if params else None
+            return executor.rollback(ref, marker, now, image=image, container=container)
+        if step.type is StepType.SCALE and step.scale is not None:
+            replicas = guards.scaled_replicas(step.scale, target.desired_replicas)
+            return executor.scale(ref, replicas, marker, now)
+        if step.type is StepType.DELETE_POD:
+            pods = self._pods_to_delete(step)
+            if not pods:
+                raise ExecutorError("the incident's evidence names no pod to delete")
+            return executor.delete_pods(ref, pods, marker, now)
+        raise ExecutorError(f"step type {step.type.value} does not change the cluster")
+
+    def _pods_to_delete(self, step: Step) -> list[str]:
+        if step.type is not StepType.DELETE_POD:
+            return []
+        limit = step.delete_pod.max_pods if step.delete_pod else 1
+        newest_first = sorted(
+            self.incident.spec.evidence.samples, key=lambda s: s.timestamp, reverse=True
+        )
+        pods: list[str] = []
+        for sample in newest_first:
+            if sample.pod and sample.pod not in pods:
+                pods.append(sample.pod)
+        return pods[:limit]
+
+    # --- WAITING: wait and verify -------------------------------------------------------------
+
+    def _keep_waiting(self, step: Step) -> Outcome:
+        started = self.progress.step_started_at or self.now
+        if step.type is StepType.WAIT and step.wait is not None:
+            remaining = (started + step.wait.duration - self.now).total_seconds()
+            if remaining > 0:
+                return Outcome(recheck_after=min(remaining, 30.0))
+            return self._step_done(step, f"waited {step.wait.duration}")
+        return self._verify(step, started)
+
+    def _verify(self, step: Step, started: datetime) -> Outcome:
+        verification = self.playbook.spec.verification
+        within = (step.verify.within if step.verify else None) or verification.window
+        target_ref = self.incident.spec.target
+        if self.progress.rollout_done_at is None:
+            if target_ref is not None:
+                try:
+                    target = self.engine.executor.target_state(target_ref)
+                except ExecutorError as error:
+                    return self._step_failed(step, f"verification failed: {error}")
+                if not target.rollout_complete:
+                    if self.now - started > verification.rollout_timeout:
+                        return self._step_failed(
+                            step,
+                            f"verification failed: the rollout of {target_ref} did not complete "
+                            f"within {verification.rollout_timeout} "
+                            f"({target.updated_replicas}/{target.desired_replicas} updated, "
+                            f"{target.available_replicas} available)",
+                        )
+                    return Outcome(recheck_after=POLL)
+            self.progress.rollout_done_at = self.now
+            if not verification.require_signal_recovery:
+                return self._step_done(step, "rollout complete")
+            return Outcome(progress=self.progress, recheck_after=POLL)
+        if not verification.require_signal_recovery:
+            return self._step_done(step, "rollout complete")
+        health = self.engine.world.pipeline_health(self.playbook.spec.guards.max_pipeline_lag)
+        verdict = (
+            self.engine.world.signal(self.incident, self.progress.rollout_done_at, self.now)
+            if health.healthy
+            else Verdict(None, f"the log pipeline is unhealthy: {health.reason}")
+        )
+        if verdict.recovered:
+            return self._step_done(
+                step, f"rollout complete and signal recovered: {verdict.message}"
+            )
+        if self.now - started > within:
+            why = "signal still high" if verdict.recovered is False else "could not tell"
+            return self._step_failed(
+                step, f"verification failed within {within}: {why}: {verdict.message}"
+            )
+        return Outcome(recheck_after=POLL)
+
+    # --- step results -------------------------------------------------------------------------
+
+    def _close_action(
+        self, step: Step, result: ActionResult, message: str, guard: str | None
+    ) -> None:
+        for index in range(len(self.actions) - 1, -1, -1):
+            action = self.actions[index]
+            if action.step == step.step_name and action.result is ActionResult.PENDING:
+                self.actions[index] = action.model_copy(
+                    update={
+                        "finished_at": self.now,
+                        "result": result,
+                        "message": message[:1024],
+                        "guard": guard,
+                    }
+                )
+                return
+        self.actions.append(
+            ActionRecord(
+                playbook=self.playbook.metadata.name,
+                step=step.step_name,
+                type=step.type,
+                started_at=self.now,
+                finished_at=self.now,
+                result=result,
+                message=message[:1024],
+                guard=guard,
+            )
+        )
+
+    def _step_done(self, step: Step, message: str, changed: bool = False) -> Outcome:
+        self._close_action(step, ActionResult.SUCCEEDED, message, None)
+        self.progress.step += 1
+        self.progress.state = RunState.READY
+        self.progress.step_started_at = None
+        outcome = Outcome(progress=self.progress, actions=self.actions, recheck_after=0)
+        outcome.audit.append(self._audit(step, ActionResult.SUCCEEDED, message))
+        outcome.events.append(
+            Event("RemediationStep", f"{step.step_name}: {message}", on_target=changed)
+        )
+        return outcome
+
+    def refuse(self, step: Step, refusal: Refusal) -> Outcome:
+        self._close_action(step, ActionResult.REFUSED, refusal.reason, refusal.guard)
+        message = f"{step.step_name} refused by guard {refusal.guard}: {refusal.reason}"
+        outcome = self.engine._finish(
+            self.incident, self.playbook, self.progress, self.now, RunOutcome.REFUSED, message
+        )
+        outcome.actions = self.actions
+        outcome.playbook = self.playbook.metadata.name
+        outcome.audit.insert(
+            0, self._audit(step, ActionResult.REFUSED, refusal.reason, guard=refusal.guard)
+        )
+        outcome.events = [
+            Event("RemediationRefused", message, warning=True),
+            Event("RemediationRefused", message, warning=True, on_target=True),
+        ]
+        return outcome
+
+    def _step_failed(self, step: Step, message: str) -> Outcome:
+        self._close_action(step, ActionResult.FAILED, message, None)
+        audit = [self._audit(step, ActionResult.FAILED, message)]
+        events = [Event("RemediationStepFailed", f"{step.step_name}: {message}", warning=True)]
+        if (
+            self.playbook.spec.on_failure is OnFailure.ROLLBACK
+            and self.incident.spec.target is not None
+            and step.type is not StepType.NOTIFY
+        ):
+            undo = Step(type=StepType.ROLLBACK, name="on-failure-rollback")
+            try:
+                done = self.engine.executor.rollback(
+                    self.incident.spec.target, self.marker(undo), self.now
+                )
+                self._close_action(undo, ActionResult.SUCCEEDED, done, None)
+                audit.append(self._audit(undo, ActionResult.SUCCEEDED, done))
+                events.append(Event("RemediationRolledBack", done, on_target=True))
+            except ExecutorError as error:
+                self._close_action(undo, ActionResult.FAILED, str(error), None)
+                audit.append(self._audit(undo, ActionResult.FAILED, str(error)))
+        outcome = self.engine._finish(
+            self.incident,
+            self.playbook,
+            self.progress,
+            self.now,
+            RunOutcome.FAILED,
+            f"{step.step_name} failed: {message}; escalated",
+        )
+        outcome.actions = self.actions
+        outcome.audit = audit + outcome.audit
+        outcome.events = events + outcome.events
+        outcome.playbook_succeeded = False
+        return outcome
+
+    def _complete(self) -> Outcome:
+        verified = any(
+            a.type is StepType.VERIFY
+            and a.result is ActionResult.SUCCEEDED
+            and a.playbook == self.playbook.metadata.name
+            and a.started_at >= self.progress.started_at
+            for a in self.actions
+        )
+        self.progress.state = RunState.FINISHED
+        self.progress.finished_at = self.now
+        self.engine.release(key_of(self.incident))
+        name = self.playbook.metadata.name
+        if self.dry_run:
+            self.progress.outcome = RunOutcome.DRY_RUN
+            message = f"dry run of playbook {name} recorded; nothing was changed"
+            return Outcome(
+                progress=self.progress,
+                events=[Event("DryRunComplete", message)],
+                audit=[
+                    _audit(
+                        self.incident,
+                        self.playbook,
+                        None,
+                        "finish",
+                        "DryRun",
+                        self.now,
+                        message,
+                        dry_run=True,
+                    )
+                ],
+            )
+        self.progress.outcome = RunOutcome.SUCCEEDED
+        if verified:
+            phase, message = IncidentPhase.RESOLVED, f"remediated by playbook {name}; verified"
+        else:
+            phase, message = IncidentPhase.MITIGATED, f"playbook {name} completed (not verified)"
+        return Outcome(
+            progress=self.progress,
+            phase=phase,
+            resolution=message,
+            playbook_succeeded=True,
+            events=[Event("RemediationSucceeded", message)],
+            audit=[
+                _audit(self.incident, self.playbook, None, "finish", "Succeeded", self.now, message)
+            ],
+        )
+
+    def _audit(
+        self, step: Step, result: ActionResult, message: str, guard: str | None = None
+    ) -> AuditEntry:
+        return _audit(
+            self.incident,
+            self.playbook,
+            step,
+            step.type.value,
+            result.value,
+            self.now,
+            message,
+            guard=guard,
+            dry_run=result is ActionResult.DRY_RUN,
+        )
+
+
+def _approved(incident: Incident) -> bool:
+    value = incident.metadata.annotations.get(APPROVED_ANNOTATION, "")
+    return value.strip().lower() in ("true", "yes", "1")
+
+
+def _describe(step: Step, incident: Incident) -> str:
+    target = str(incident.spec.target) if incident.spec.target else "the target"
+    if step.type is StepType.ROLLOUT_RESTART:
+        return f"restart {target}"
+    if step.type is StepType.ROLLBACK:
+        image = step.rollback.image if step.rollback else None
+        return f"roll back {target}" + (
+            f" to image {image}" if image else " to its previous revision"
+        )
+    if step.type is StepType.SCALE and step.scale is not None:
+        wanted = (
+            step.scale.replicas if step.scale.replicas is not None else f"{step.scale.delta:+d}"
+        )
+        return f"scale {target} to {wanted} replicas"
+    if step.type is StepType.DELETE_POD:
+        return f"delete pods of {target}"
+    if step.type is StepType.WAIT and step.wait is not None:
+        return f"wait {step.wait.duration}"
+    if step.type is StepType.VERIFY:
+        return f"verify the rollout of {target} and the log signal"
+    return step.type.value
+
+
+def _audit(
+    incident: Incident,
+    playbook: Playbook | None,
+    step: Step | None,
+    action: str,
+    result: str,
+    now: datetime,
+    message: str,
+    guard: str | None = None,
+    dry_run: bool = False,
+    actor: str = OPERATOR_ACTOR,
+) -> AuditEntry:
+    target = incident.spec.target
+    return AuditEntry(
+        at=now,
+        actor=actor,
+        action=action,
+        result=result,
+        incident=key_of(incident),
+        playbook=key_of(playbook) if playbook else None,
+        step=step.step_name if step else None,
+        target_kind=target.kind.value if target else None,
+        target_namespace=target.namespace if target else None,
+        target_name=target.name if target else None,
+        guard=guard,
+        dry_run=dry_run,
+        message=message,
+    )

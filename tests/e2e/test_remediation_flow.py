@@ -1,0 +1,142 @@
+"""The whole chain on the local stack: a bad rollout (v2) logs errors -> Kafka -> a processor
+opens an Incident whose target is the Deployment -> the operator (ServiceAccount token, real
+process) rolls it back to v1 -> pods run v1 again -> verification sees the rollout complete and
+the rule's stored counts back under the threshold -> the incident ends Resolved, every step
+listed in its status, the audit table and Events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from logsentinel.processors.main import build
+from logsentinel.processors.settings import ProcessorSettings
+from support.kafka import container_line, create_topic, produce
+from support.operator import V1, V2, Cluster
+from support.running import Running, eventually
+
+pytestmark = pytest.mark.e2e
+
+APP = "checkout"
+
+
+@pytest.fixture
+def processor(
+    cluster: Cluster, kafka_bootstrap: str, kafka_topic: str, kube_config: str
+) -> Iterator[Running]:
+    create_topic(kafka_bootstrap, kafka_topic, partitions=2)
+    create_topic(kafka_bootstrap, f"{kafka_topic}-dead", partitions=1)
+    settings = ProcessorSettings(
+        database_url=cluster.database_url,
+        kafka_bootstrap=kafka_bootstrap,
+        kafka_topic=kafka_topic,
+        kafka_group=f"group-{kafka_topic}",
+        dead_letter_topic=f"{kafka_topic}-dead",
+        batch_wait=timedelta(milliseconds=50),
+        kubernetes=True,
+        kubeconfig=kube_config,
+        rules_namespace=cluster.namespace,
+        metrics_port=0,
+        heartbeat_interval=timedelta(seconds=1),
+    )
+    running = Running(build(settings))
+    yield running
+    running.stop()
+
+
+def rule(namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "logsentinel.io/v1alpha1",
+        "kind": "DetectionRule",
+        "metadata": {"name": "checkout-errors", "namespace": namespace},
+        "spec": {
+            "selector": {"namespaces": [namespace], "services": [APP]},
+            "match": {"levels": ["error"]},
+            "detector": {"type": "threshold", "threshold": {"count": 10, "window": "5s"}},
+            "severity": "high",
+            "incidentType": "ErrorBurst",
+            "autoResolveAfter": "10m",  # the operator, not the quiet period, resolves it here
+        },
+    }
+
+
+def v2_pod(cluster: Cluster) -> str:
+    pods = cluster.get("pods", "-l", f"app={APP}")["items"]
+    running = [
+        p["metadata"]["name"]
+        for p in pods
+        if p["spec"]["containers"][0]["image"] == V2 and p["status"].get("phase") == "Running"
+    ]
+    assert running, "a v2 pod is running"
+    return running[0]
+
+
+def test_bad_rollout_is_rolled_back_verified_and_resolved(
+    cluster: Cluster, processor: Running, kafka_bootstrap: str, kafka_topic: str
+) -> None:
+    cluster.deploy(APP, image=V1, replicas=2)
+    cluster.set_image(APP, V2)
+    cluster.apply(rule(cluster.namespace))
+    cluster.playbook(
+        "rollback-bad-release",
+        "auto",
+        [{"type": "rollback"}, {"type": "verify"}],
+        triggers={"rules": ["checkout-errors"]},
+        verification={"window": "90s", "rolloutTimeout": "60s"},
+    )
+    stage: Any = processor.processor.stages[0]
+    eventually("the rule reaches the processor", lambda: stage.engine.rules, 15)
+    cluster.start_operator()
+
+    pod = v2_pod(cluster)
+    lines = [
+        container_line(
+            cluster.namespace, pod, APP, f"payment {n} failed: NullPointerException", "error"
+        )
+        for n in range(12)
+    ]
+    produce(
+        kafka_bootstrap,
+        kafka_topic,
+        [(f"{cluster.namespace}/{APP}".encode(), line) for line in lines],
+    )
+
+    incidents: list[dict[str, Any]] = []
+
+    def opened() -> bool:
+        incidents[:] = cluster.get("incidents")["items"]
+        return bool(incidents)
+
+    eventually("the processor opens an incident", opened, 30)
+    name = incidents[0]["metadata"]["name"]
+    assert incidents[0]["spec"]["target"] == {
+        "kind": "Deployment",
+        "namespace": cluster.namespace,
+        "name": APP,
+    }
+
+    cluster.wait_rolled_out(APP, V1, timeout=60)
+    status = cluster.wait_phase(name, {"Resolved", "Escalated"}, timeout=150)
+    assert status["phase"] == "Resolved", json.dumps(status)
+    assert [(a["type"], a["result"]) for a in status["actions"]] == [
+        ("rollback", "Succeeded"),
+        ("verify", "Succeeded"),
+    ]
+    assert "revision" in status["actions"][0]["message"]
+    assert "signal recovered" in status["actions"][1]["message"]
+    assert status["playbook"] == "rollback-bad-release"
+    deployment = cluster.deployment(APP)
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == V1
+    audit = cluster.audit(name)
+    assert [(a[0], a[1]) for a in audit] == [
+        ("rollback", "Succeeded"),
+        ("verify", "Succeeded"),
+        ("finish", "Succeeded"),
+    ]
+    reasons = {e["reason"] for e in cluster.events_for("Incident", name)}
+    assert {"RemediationStarted", "RemediationStep", "RemediationSucceeded"} <= reasons
+    assert "RemediationStep" in {e["reason"] for e in cluster.events_for("Deployment", APP)}
