@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVSTACK := PYTHONPATH=tools $(BIN)/python -m devstack
 
-.PHONY: help install lint test test-unit crds check-generated demo up down env clean bench-processor bench-parsing bench-detect-latency bench-detection-quality
+.PHONY: help install lint test test-unit crds check-generated demo up down env clean bench-processor bench-parsing bench-detect-latency bench-detection-quality bench-remediation-latency
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -59,6 +59,10 @@ bench-processor: install ## Processor throughput vs bare consume+COPY (needs the
 bench-detect-latency: install ## Record produced -> Incident readable from the apiserver (starts the stack)
 	$(DEVSTACK) up
 	eval "$$($(DEVSTACK) env)" && $(BIN)/python bench/bench_detect_latency.py
+
+bench-remediation-latency: install ## Incident created -> restart patch accepted, 50 Deployments (starts the stack)
+	$(DEVSTACK) up
+	eval "$$($(DEVSTACK) env)" && $(BIN)/python bench/bench_remediation_latency.py
 
 bench-detection-quality: install ## Precision, recall and delay per detector on simulated traffic with faults
 	$(BIN)/python bench/bench_detection_quality.py

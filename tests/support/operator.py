@@ -319,6 +319,10 @@ class Cluster:
         return [e for e in events if e["involvedObject"]["kind"] == kind]
 
     def close(self) -> None:
+        # while an operator runs, so that it releases the finalizers of its incident daemons
+        self.kubectl(
+            "delete", "incidents", "--all", "-n", self.namespace, "--timeout=30s", check=False
+        )
         for process in self.operators:
             process.stop()
         if self.pipeline is not None:

@@ -32,7 +32,9 @@ from logsentinel.storage import migrate
 log = structlog.get_logger("logsentinel.operator")
 
 FINALIZER = "incident.logsentinel.io/finalizer"
-ANNOTATION_PREFIX = "kopf.logsentinel.io"  # not logsentinel.io: Kopf hides its own prefix from diffs
+# Not logsentinel.io itself: Kopf hides annotations under its own prefix from its diffs, and
+# logsentinel.io/reset-circuit must trigger a handler.
+ANNOTATION_PREFIX = "kopf.logsentinel.io"
 
 
 def now() -> datetime:
