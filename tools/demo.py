@@ -6,19 +6,26 @@
 4. send sample container logs (Fluent Bit's Kafka shape, plus a few broken ones) through a real
    processor into PostgreSQL and summarise what was stored and dead-lettered;
 5. the processor evaluates the example DetectionRules it watches on the apiserver: show the
-   Incidents it opened (kubectl get incidents) and the evidence of one.
+   Incidents it opened (kubectl get incidents) and the evidence of one;
+6. the operator judges the rules and playbooks (Ready) and runs the matching playbook on each
+   incident: the on-call webhook (a local receiver here) is notified, and the restart is refused
+   by a guard because the sample services have no workload in this cluster.
 The stack keeps running afterwards (make down stops it).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import threading
 import time
 import uuid
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import yaml
@@ -154,8 +161,6 @@ def main() -> int:
         "get", "incidents", "-n", "shop"
     ):
         time.sleep(0.5)  # polling a condition with a deadline, shown to a person
-    processor.stop()
-    runner.join(60)
     print("$ kubectl get incidents -n shop")
     print(kubectl("get", "incidents", "-n", "shop"))
     print("$ kubectl get detectionrules -n shop")
@@ -173,8 +178,98 @@ def main() -> int:
         print(f"  window: {statistic} = {value} (threshold {window.get('threshold')})")
         for sample in spec.get("evidence", {}).get("samples", [])[:3]:
             print(f"  sample: {sample['message'][:90]}")
+    step(6, "the operator: Ready conditions, and the matching playbook run on each incident")
+    receiver = Receiver()
+    kubectl("delete", "secret", "oncall-webhook", "-n", "shop", check=False)
+    kubectl(
+        "create",
+        "secret",
+        "generic",
+        "oncall-webhook",
+        "-n",
+        "shop",
+        f"--from-literal=url={receiver.url}",
+    )
+    kubectl("apply", "-f", "-", stdin=PEERING)
+    operator = subprocess.Popen(
+        [sys.executable, "-m", "logsentinel.cli", "operator"],
+        env={
+            **os.environ,
+            "LOGSENTINEL_DATABASE_URL": demo_database,
+            "LOGSENTINEL_KUBECONFIG": kubeconfig,
+            "LOGSENTINEL_NAMESPACES": '["shop"]',
+            "LOGSENTINEL_CENTRAL_NAMESPACE": "shop",
+            "LOGSENTINEL_METRICS_PORT": "0",
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not all_handled(kubectl):
+        time.sleep(0.5)  # polling a condition with a deadline, shown to a person
+    print("$ kubectl get playbooks -n shop")
+    print(kubectl("get", "playbooks", "-n", "shop"))
+    print("$ kubectl get incidents -n shop")
+    print(kubectl("get", "incidents", "-n", "shop"))
+    if names:
+        status = yaml.safe_load(kubectl("get", names[0], "-n", "shop", "-o", "yaml")).get(
+            "status", {}
+        )
+        print(f"{names[0]}: playbook {status.get('playbook')}, phase {status.get('phase')}")
+        for action in status.get("actions", []):
+            guard = f" [guard {action['guard']}]" if action.get("guard") else ""
+            print(f"  {action['step']:<14} {action['result']:<10}{guard} {action['message'][:90]}")
+    print(f"webhook notifications received by the local receiver: {len(receiver.bodies)}")
+    # Delete the incidents while the operator runs: it releases their finalizers.
+    kubectl("delete", "incidents", "--all", "-n", "shop", "--timeout=60s", check=False)
+    operator.terminate()
+    operator.wait(30)
+    receiver.close()
+    processor.stop()
+    runner.join(60)
     print('\nThe stack keeps running: eval "$(make -s env)" for kubectl; make down stops it.')
     return 0
+
+
+PEERING = """
+apiVersion: kopf.dev/v1
+kind: KopfPeering
+metadata: {name: logsentinel, namespace: shop}
+"""
+
+
+def all_handled(kubectl: Any) -> bool:
+    """Every incident has left Open or has recorded actions."""
+    incidents = yaml.safe_load(kubectl("get", "incidents", "-n", "shop", "-o", "yaml"))["items"]
+    return bool(incidents) and all(
+        (i.get("status") or {}).get("phase") not in (None, "Open", "Remediating")
+        or (i.get("status") or {}).get("actions")
+        for i in incidents
+    )
+
+
+class Receiver:
+    """A local stand-in for the on-call channel's webhook."""
+
+    def __init__(self) -> None:
+        bodies: list[Any] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.bodies = bodies
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/oncall"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
 
 
 if __name__ == "__main__":

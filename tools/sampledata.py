@@ -15,12 +15,12 @@ _MESSAGES = (
     ('{{"level":"info","msg":"order {n} created","order_id":{n},"trace_id":"{trace}"}}', "info"),
     ('level=warn msg="cache miss" key=item:{n} took={ms}ms', "warn"),
     (
-        '10.0.{a}.{b} - - [22/Nov/2026:12:00:00 +0000] "GET /api/items/{n} HTTP/1.1" {status} '
+        '10.0.{a}.{b} - - [{clf}] "GET /api/items/{n} HTTP/1.1" {status} '
         '{size} "-" "curl/8.5" {secs}',
         "",
     ),
-    ("2026-11-22T12:00:00Z ERROR payment gateway timeout after {ms}ms for order {n}", "error"),
-    ("2026-11-22 12:00:00,250 INFO [main] c.e.Inventory - reserved {n} items", "info"),
+    ("{iso} ERROR payment gateway timeout after {ms}ms for order {n}", "error"),
+    ("{log4j} INFO [main] c.e.Inventory - reserved {n} items", "info"),
 )
 
 
@@ -61,7 +61,13 @@ def sample_logs(
 ) -> Iterator[SampleLog]:
     """count realistic records over a handful of services and formats, deterministically."""
     rng = random.Random(seed)
-    moment = when or datetime.now(UTC)
+    moment = (when or datetime.now(UTC)).astimezone(UTC)
+    # Timestamps inside the lines follow `when`: a fixed date would age out of retention.
+    stamps = {
+        "clf": moment.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+        "iso": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "log4j": moment.strftime("%Y-%m-%d %H:%M:%S,") + f"{moment.microsecond // 1000:03d}",
+    }
     for index in range(count):
         service = SERVICES[index % len(SERVICES)]
         template, _ = _MESSAGES[rng.randrange(len(_MESSAGES))]
@@ -74,6 +80,7 @@ def sample_logs(
             size=rng.randrange(100, 9000),
             secs=f"{rng.random():.3f}",
             trace=f"{rng.getrandbits(128):032x}",
+            **stamps,
         )
         value = fluent_bit_value(namespace=namespace, service=service, log=line, when=moment)
         yield SampleLog(f"{namespace}/{service}".encode(), value, service)

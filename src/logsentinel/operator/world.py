@@ -31,6 +31,21 @@ EVENT_TIME_GRACE = timedelta(seconds=5)
 """Buckets ending within this of now may still receive records in flight; they are not judged."""
 
 
+def fill(message: str, incident: Incident) -> str:
+    """Replace {incident}, {target}, {rule}, {severity}, {service} in a notify message."""
+    spec = incident.spec
+    values = {
+        "incident": f"{incident.metadata.namespace}/{incident.metadata.name}",
+        "target": str(spec.target) if spec.target else spec.service,
+        "rule": spec.rule,
+        "severity": spec.severity.value,
+        "service": spec.service,
+    }
+    for name, value in values.items():
+        message = message.replace("{" + name + "}", value)
+    return message
+
+
 class Database:
     """One connection shared by the operator's threads, reconnected after a failure."""
 
@@ -117,7 +132,7 @@ class OperatorWorld:
         if params is None:
             raise notify.NotifyError(f"step {step.step_name} has no notify parameters")
         namespace = playbook.metadata.namespace or "default"
-        message = note or params.message or f"playbook {playbook.metadata.name}"
+        message = fill(note or params.message or f"playbook {playbook.metadata.name}", incident)
         n = notify.notification_for(incident, message, playbook.metadata.name, step.step_name)
         done: list[str] = []
         if params.webhook is not None:

@@ -361,6 +361,13 @@ class _Run:
 
     def _dry_run(self, step: Step) -> Outcome:
         message = f"would {_describe(step, self.incident)}"
+        self.progress.step += 1
+        outcome = Outcome(progress=self.progress, actions=self.actions, recheck_after=0)
+        if any(
+            a.step == step.step_name and a.dry_run and a.started_at >= self.run_started
+            for a in self.actions
+        ):
+            return outcome  # recorded before the progress annotation was lost
         self.actions.append(
             ActionRecord(
                 playbook=self.playbook.metadata.name,
@@ -373,8 +380,6 @@ class _Run:
                 dry_run=True,
             )
         )
-        self.progress.step += 1
-        outcome = Outcome(progress=self.progress, actions=self.actions, recheck_after=0)
         outcome.audit.append(self._audit(step, ActionResult.DRY_RUN, message))
         outcome.events.append(Event("DryRun", f"{step.step_name}: {message}"))
         return outcome
@@ -476,7 +481,7 @@ class _Run:
             remaining = (started + step.wait.duration - self.now).total_seconds()
             if remaining > 0:
                 return Outcome(recheck_after=min(remaining, 30.0))
-            return self._step_done(step, f"waited {step.wait.duration}")
+            return self._step_done(step, f"waited {_span(step.wait.duration)}")
         return self._verify(step, started)
 
     def _verify(self, step: Step, started: datetime) -> Outcome:
@@ -494,7 +499,7 @@ class _Run:
                         return self._step_failed(
                             step,
                             f"verification failed: the rollout of {target_ref} did not complete "
-                            f"within {verification.rollout_timeout} "
+                            f"within {_span(verification.rollout_timeout)} "
                             f"({target.updated_replicas}/{target.desired_replicas} updated, "
                             f"{target.available_replicas} available)",
                         )
@@ -518,7 +523,7 @@ class _Run:
         if self.now - started > within:
             why = "signal still high" if verdict.recovered is False else "could not tell"
             return self._step_failed(
-                step, f"verification failed within {within}: {why}: {verdict.message}"
+                step, f"verification failed within {_span(within)}: {why}: {verdict.message}"
             )
         return Outcome(recheck_after=POLL)
 
@@ -526,7 +531,9 @@ class _Run:
 
     def _close_action(
         self, step: Step, result: ActionResult, message: str, guard: str | None
-    ) -> None:
+    ) -> bool:
+        """Finish the step's pending record; False when this run already recorded the result
+        (the progress annotation was lost after the status was written)."""
         for index in range(len(self.actions) - 1, -1, -1):
             action = self.actions[index]
             if action.step == step.step_name and action.result is ActionResult.PENDING:
@@ -538,7 +545,12 @@ class _Run:
                         "guard": guard,
                     }
                 )
-                return
+                return True
+        if any(
+            a.step == step.step_name and a.result is result and a.started_at >= self.run_started
+            for a in self.actions
+        ):
+            return False
         self.actions.append(
             ActionRecord(
                 playbook=self.playbook.metadata.name,
@@ -551,13 +563,20 @@ class _Run:
                 guard=guard,
             )
         )
+        return True
+
+    @property
+    def run_started(self) -> datetime:
+        return self.progress.started_at
 
     def _step_done(self, step: Step, message: str, changed: bool = False) -> Outcome:
-        self._close_action(step, ActionResult.SUCCEEDED, message, None)
+        recorded = self._close_action(step, ActionResult.SUCCEEDED, message, None)
         self.progress.step += 1
         self.progress.state = RunState.READY
         self.progress.step_started_at = None
         outcome = Outcome(progress=self.progress, actions=self.actions, recheck_after=0)
+        if not recorded:
+            return outcome
         outcome.audit.append(self._audit(step, ActionResult.SUCCEEDED, message))
         outcome.events.append(
             Event("RemediationStep", f"{step.step_name}: {message}", on_target=changed)
@@ -585,22 +604,13 @@ class _Run:
         self._close_action(step, ActionResult.FAILED, message, None)
         audit = [self._audit(step, ActionResult.FAILED, message)]
         events = [Event("RemediationStepFailed", f"{step.step_name}: {message}", warning=True)]
-        if (
-            self.playbook.spec.on_failure is OnFailure.ROLLBACK
-            and self.incident.spec.target is not None
-            and step.type is not StepType.NOTIFY
-        ):
+        if self.playbook.spec.on_failure is OnFailure.ROLLBACK and step.type is not StepType.NOTIFY:
             undo = Step(type=StepType.ROLLBACK, name="on-failure-rollback")
-            try:
-                done = self.engine.executor.rollback(
-                    self.incident.spec.target, self.marker(undo), self.now
-                )
-                self._close_action(undo, ActionResult.SUCCEEDED, done, None)
-                audit.append(self._audit(undo, ActionResult.SUCCEEDED, done))
-                events.append(Event("RemediationRolledBack", done, on_target=True))
-            except ExecutorError as error:
-                self._close_action(undo, ActionResult.FAILED, str(error), None)
-                audit.append(self._audit(undo, ActionResult.FAILED, str(error)))
+            result, done = self._undo(undo)
+            if self._close_action(undo, result, done, None):
+                audit.append(self._audit(undo, result, done))
+                if result is ActionResult.SUCCEEDED:
+                    events.append(Event("RemediationRolledBack", done, on_target=True))
         outcome = self.engine._finish(
             self.incident,
             self.playbook,
@@ -614,6 +624,34 @@ class _Run:
         outcome.events = events + outcome.events
         outcome.playbook_succeeded = False
         return outcome
+
+    def _undo(self, undo: Step) -> tuple[ActionResult, str]:
+        """onFailure: rollback, applied once (its marker), only when this run changed the target
+        and only while the pipeline is healthy (a failure to tell is no reason to act)."""
+        target_ref = self.incident.spec.target
+        changed = any(
+            a.type in CHANGING_STEPS
+            and a.result is ActionResult.SUCCEEDED
+            and a.started_at >= self.run_started
+            for a in self.actions
+        )
+        if target_ref is None or not changed:
+            return ActionResult.SKIPPED, "this run changed nothing: nothing to roll back"
+        health = self.engine.world.pipeline_health(self.playbook.spec.guards.max_pipeline_lag)
+        if not health.healthy:
+            return (
+                ActionResult.REFUSED,
+                f"not rolling back: the log pipeline is unhealthy: {health.reason}",
+            )
+        marker = self.marker(undo)
+        try:
+            if self.engine.executor.target_state(target_ref).last_action == marker:
+                return ActionResult.SUCCEEDED, "already rolled back before the operator restarted"
+            return ActionResult.SUCCEEDED, self.engine.executor.rollback(
+                target_ref, marker, self.now
+            )
+        except ExecutorError as error:
+            return ActionResult.FAILED, str(error)
 
     def _complete(self) -> Outcome:
         verified = any(
@@ -678,6 +716,15 @@ class _Run:
         )
 
 
+def _span(duration: timedelta) -> str:
+    """90 s -> "1m30s", as durations are written in manifests."""
+    seconds = int(duration.total_seconds())
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    text = "".join(f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (seconds, "s")) if n)
+    return text or "0s"
+
+
 def _approved(incident: Incident) -> bool:
     value = incident.metadata.annotations.get(APPROVED_ANNOTATION, "")
     return value.strip().lower() in ("true", "yes", "1")
@@ -700,7 +747,7 @@ def _describe(step: Step, incident: Incident) -> str:
     if step.type is StepType.DELETE_POD:
         return f"delete pods of {target}"
     if step.type is StepType.WAIT and step.wait is not None:
-        return f"wait {step.wait.duration}"
+        return f"wait {_span(step.wait.duration)}"
     if step.type is StepType.VERIFY:
         return f"verify the rollout of {target} and the log signal"
     return step.type.value

@@ -3,8 +3,9 @@
 A playbook handles incidents of its own namespace; playbooks in the operator's central namespace
 handle incidents of every namespace (their guards.allowedNamespaces narrows that down).
 
-When several playbooks match, the one that names the incident's rule wins, then the one with the
-most specific triggers, then the first by namespace/name, so the choice is stable and explainable.
+When several playbooks match, one in the incident's own namespace wins over a central one (the
+team owning the namespace decides), then one that names the incident's rule, then the one with
+the most specific triggers, then the first by namespace/name: stable and explainable.
 """
 
 from __future__ import annotations
