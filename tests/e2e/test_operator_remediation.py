@@ -7,6 +7,7 @@ from __future__ import annotations
 import email
 import json
 import threading
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -69,7 +70,8 @@ def test_approval_waits_for_the_annotation_then_acts(cluster: Cluster) -> None:
     cluster.deploy("checkout")
     cluster.healthy_pipeline()
     cluster.playbook("restart", "approval", [RESTART])
-    cluster.start_operator()
+    metrics_port = free_port()
+    cluster.start_operator(extra_env={"LOGSENTINEL_METRICS_PORT": str(metrics_port)})
     cluster.incident("inc-approve", "checkout")
     cluster.wait_phase("inc-approve", {"AwaitingApproval"})
     assert restarted_at(cluster.deployment("checkout")) is None, "nothing before approval"
@@ -91,6 +93,12 @@ def test_approval_waits_for_the_annotation_then_acts(cluster: Cluster) -> None:
     assert ("rolloutRestart", "Succeeded", None, False) in audit
     reasons = {e["reason"] for e in cluster.events_for("Deployment", "checkout")}
     assert "RemediationStep" in reasons, "the action is an Event on the target too"
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as answer:
+        exposition = answer.read().decode()
+    assert (
+        'logsentinel_remediation_actions_total{action="rolloutRestart",result="Succeeded"} 1.0'
+        in exposition
+    )
 
 
 # --- guards -----------------------------------------------------------------------------------

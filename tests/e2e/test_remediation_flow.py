@@ -75,15 +75,16 @@ def v2_pod(cluster: Cluster) -> str:
     return running[0]
 
 
-def test_bad_rollout_is_rolled_back_verified_and_resolved(
-    cluster: Cluster, processor: Running, kafka_bootstrap: str, kafka_topic: str
-) -> None:
+def bad_rollout_opens_an_incident(
+    cluster: Cluster, processor: Running, kafka_bootstrap: str, kafka_topic: str, mode: str
+) -> str:
+    """v1 -> v2, v2 logs errors past the rule's threshold: the incident the processor opened."""
     cluster.deploy(APP, image=V1, replicas=2)
     cluster.set_image(APP, V2)
     cluster.apply(rule(cluster.namespace))
     cluster.playbook(
         "rollback-bad-release",
-        "auto",
+        mode,
         [{"type": "rollback"}, {"type": "verify"}],
         triggers={"rules": ["checkout-errors"]},
         verification={"window": "90s", "rolloutTimeout": "60s"},
@@ -118,7 +119,13 @@ def test_bad_rollout_is_rolled_back_verified_and_resolved(
         "namespace": cluster.namespace,
         "name": APP,
     }
+    return str(name)
 
+
+def test_bad_rollout_is_rolled_back_verified_and_resolved(
+    cluster: Cluster, processor: Running, kafka_bootstrap: str, kafka_topic: str
+) -> None:
+    name = bad_rollout_opens_an_incident(cluster, processor, kafka_bootstrap, kafka_topic, "auto")
     cluster.wait_rolled_out(APP, V1, timeout=60)
     status = cluster.wait_phase(name, {"Resolved", "Escalated"}, timeout=150)
     assert status["phase"] == "Resolved", json.dumps(status)
@@ -140,3 +147,48 @@ def test_bad_rollout_is_rolled_back_verified_and_resolved(
     reasons = {e["reason"] for e in cluster.events_for("Incident", name)}
     assert {"RemediationStarted", "RemediationStep", "RemediationSucceeded"} <= reasons
     assert "RemediationStep" in {e["reason"] for e in cluster.events_for("Deployment", APP)}
+
+
+def test_dry_run_of_the_same_flow_changes_nothing(
+    cluster: Cluster, processor: Running, kafka_bootstrap: str, kafka_topic: str
+) -> None:
+    name = bad_rollout_opens_an_incident(cluster, processor, kafka_bootstrap, kafka_topic, "dryRun")
+
+    def recorded() -> bool:
+        return len(cluster.incident_status(name).get("actions", [])) == 2
+
+    eventually("the dry run recorded", recorded, 30)
+    status = cluster.incident_status(name)
+    assert [(a["type"], a["result"]) for a in status["actions"]] == [
+        ("rollback", "DryRun"),
+        ("verify", "DryRun"),
+    ]
+    assert status.get("phase") == "Open"
+    deployment = cluster.deployment(APP)
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == V2
+    assert "logsentinel.io/last-action" not in deployment["metadata"].get("annotations", {})
+
+
+def test_approval_of_the_same_flow_acts_only_once_approved(
+    cluster: Cluster, processor: Running, kafka_bootstrap: str, kafka_topic: str
+) -> None:
+    name = bad_rollout_opens_an_incident(
+        cluster, processor, kafka_bootstrap, kafka_topic, "approval"
+    )
+    cluster.wait_phase(name, {"AwaitingApproval"})
+    deployment = cluster.deployment(APP)
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == V2
+    assert not cluster.incident_status(name).get("actions")
+    cluster.kubectl(
+        "annotate",
+        "incident",
+        name,
+        "-n",
+        cluster.namespace,
+        "logsentinel.io/approved=true",
+        "logsentinel.io/approved-by=alice@example.test",
+    )
+    cluster.wait_rolled_out(APP, V1, timeout=60)
+    status = cluster.wait_phase(name, {"Resolved", "Escalated"}, timeout=150)
+    assert status["phase"] == "Resolved", json.dumps(status)
+    assert ("approve", "Succeeded") in [(a[0], a[1]) for a in cluster.audit(name)]

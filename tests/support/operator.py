@@ -182,13 +182,16 @@ class Cluster:
         self.operators: list[OperatorProcess] = []
         self.pipeline: HealthyPipeline | None = None
 
-    def start_operator(self, priority: int = 100) -> OperatorProcess:
+    def start_operator(
+        self, priority: int = 100, extra_env: dict[str, str] | None = None
+    ) -> OperatorProcess:
         process = OperatorProcess(
             self.kubeconfig,
             self.database_url,
             self.namespace,
             self.logs / f"operator-{len(self.operators)}.log",
             priority=priority,
+            extra_env=extra_env,
         )
         self.operators.append(process)
         return process

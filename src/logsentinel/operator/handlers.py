@@ -24,6 +24,7 @@ from logsentinel.domain.common import GROUP_VERSION
 from logsentinel.domain.remediation import CIRCUIT_RESET_ANNOTATION
 from logsentinel.domain.resources import DetectionRule, Incident, Playbook
 from logsentinel.kube.events import EventRecorder
+from logsentinel.operator import metrics
 from logsentinel.operator.remediator import Remediator, stamp
 from logsentinel.operator.validation import (
     Judgement,
@@ -71,6 +72,7 @@ def _publish(kind: str, body: kopf.Body, patch: kopf.Patch, judgement: Judgement
     previous = list(status.get("conditions") or [])
     generation = body.get("metadata", {}).get("generation")
     condition = ready_condition(judgement, generation, previous, now())
+    metrics.VALIDATIONS.labels(kind, judgement.reason).inc()
     patch.status["conditions"] = [condition]
     patch.status["observedGeneration"] = generation
     old = next((c for c in previous if c.get("type") == "Ready"), None)

@@ -23,6 +23,7 @@ from logsentinel.domain.resources import Incident, Playbook
 from logsentinel.kube.errors import KubeError, KubeNotFoundError
 from logsentinel.kube.events import EventRecorder
 from logsentinel.kube.objects import ObjectStore
+from logsentinel.operator import metrics
 from logsentinel.operator.validation import manifest
 from logsentinel.operator.world import OperatorWorld
 from logsentinel.remediation.engine import Outcome, RemediationEngine
@@ -102,6 +103,9 @@ class Remediator:
         if outcome.playbook_succeeded is not None and outcome.progress is not None:
             self._update_circuit(outcome.progress.playbook, outcome.playbook_succeeded)
         for entry in outcome.audit:
+            metrics.REMEDIATION_ACTIONS.labels(entry.action, entry.result).inc()
+            if entry.guard:
+                metrics.GUARD_REFUSALS.labels(entry.guard).inc()
             log.info(
                 "remediation",
                 incident=f"{namespace}/{name}",
