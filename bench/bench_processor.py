@@ -143,7 +143,11 @@ def run_cli(
         "LOGSENTINEL_LOG_LEVEL": "warning",
     }
     command = [sys.executable, "-m", "logsentinel.cli", "processor"]
-    process = subprocess.Popen(command, env=environment, stderr=subprocess.DEVNULL)
+    log_path = (
+        Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-processor-{uuid.uuid4().hex[:6]}.log"
+    )
+    log_file = log_path.open("wb")
+    process = subprocess.Popen(command, env=environment, stdout=log_file, stderr=log_file)
     samples: list[float] = []
     first: float | None = None
     try:
@@ -154,7 +158,8 @@ def run_cli(
                 say(f"processor stored {done:,}/{count:,}")
                 last_report = done
             if time.monotonic() > deadline or process.poll() is not None:
-                raise SystemExit(f"processor command stopped at {done:,}/{count:,}")
+                tail = log_path.read_text(errors="replace")[-3000:]
+                raise SystemExit(f"processor command stopped at {done:,}/{count:,}:\n{tail}")
             if done and first is None:
                 first = time.monotonic()
             if done > count // 5:  # steady state: past start-up and the first batches
@@ -164,6 +169,7 @@ def run_cli(
     finally:
         process.terminate()
         process.wait(60)
+        log_file.close()
     return count / elapsed, max(samples, default=0.0)
 
 

@@ -266,3 +266,17 @@ def example_detector(detector_type: DetectorType) -> dict[str, object]:
         detector_type.value, detector_type.value
     )
     return {"type": detector_type.value, member: required.get(detector_type, {})}
+
+
+def test_sliding_count_with_shared_and_out_of_order_timestamps() -> None:
+    window = SlidingCount(timedelta(seconds=10))
+    for _ in range(3):
+        window.add(at(5))
+    window.add(at(7))
+    window.add(at(6))  # out of order, between two runs
+    window.add(at(5))  # out of order, joins the run of 5 s
+    window.add(at(-10))  # older than the window on arrival: ignored
+    assert window.count(at(7)) == 6
+    assert window.peek(at(15.5)) == 2, "the events at 5 s left at 15 s; 6 s and 7 s remain"
+    assert window.count(at(16)) == 1
+    assert window.count(at(17)) == 0

@@ -9,46 +9,64 @@ from __future__ import annotations
 import bisect
 from collections import deque
 from datetime import datetime, timedelta
+from typing import Any
 
 
 class SlidingCount:
-    """How many events fell in the last width of event time."""
+    """How many events fell in the last width of event time.
+
+    Events are kept run-length encoded, one [time, count] entry per distinct timestamp: logs
+    often share timestamps (second-resolution clocks, bursts), and a slightly out-of-order event
+    then walks back over distinct timestamps only, not over every event of the window.
+    """
 
     def __init__(self, width: timedelta) -> None:
         self.width = width
-        self._times: deque[datetime] = deque()
+        self._runs: deque[list[Any]] = deque()  # [time, count], oldest first
+        self._size = 0
         self._latest: datetime | None = None
 
     def add(self, at: datetime) -> None:
-        if self._latest is not None and at <= self._latest - self.width:
+        latest = self._latest
+        if latest is not None and at <= latest - self.width:
             return  # arrived after its window had passed
-        if self._latest is None or at >= self._latest:
+        self._size += 1
+        runs = self._runs
+        if latest is None or at >= latest:
             self._latest = at
-            self._times.append(at)
-        else:  # slightly out of order (several pods): keep the deque sorted
-            position = len(self._times)
-            while position > 0 and self._times[position - 1] > at:
-                position -= 1
-            self._times.insert(position, at)
-        self.advance(self._latest)
+            if runs and runs[-1][0] == at:
+                runs[-1][1] += 1
+            else:
+                runs.append([at, 1])
+            self.advance(at)
+            return
+        # slightly out of order (several pods): keep the runs sorted
+        position = len(runs)
+        while position > 0 and runs[position - 1][0] > at:
+            position -= 1
+        if position > 0 and runs[position - 1][0] == at:
+            runs[position - 1][1] += 1
+        else:
+            runs.insert(position, [at, 1])
 
     def advance(self, now: datetime) -> None:
         horizon = now - self.width
-        while self._times and self._times[0] <= horizon:
-            self._times.popleft()
+        runs = self._runs
+        while runs and runs[0][0] <= horizon:
+            self._size -= runs.popleft()[1]
 
     def count(self, now: datetime) -> int:
         self.advance(now)
-        return len(self._times)
+        return self._size
 
     def peek(self, now: datetime) -> int:
         """The count at now without dropping anything (now may run ahead of event time)."""
         horizon = now - self.width
         inside = 0
-        for at in reversed(self._times):
+        for at, count in reversed(self._runs):
             if at <= horizon:
                 break
-            inside += 1
+            inside += count
         return inside
 
 
