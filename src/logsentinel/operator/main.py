@@ -21,7 +21,7 @@ from logsentinel.kube.client import api_client
 from logsentinel.kube.events import EventRecorder
 from logsentinel.kube.objects import ObjectStore
 from logsentinel.logs import configure
-from logsentinel.operator import handlers
+from logsentinel.operator import handlers, pipelines
 from logsentinel.operator.remediator import Remediator
 from logsentinel.operator.settings import OperatorSettings
 from logsentinel.operator.world import Database, OperatorWorld
@@ -51,6 +51,7 @@ def build(settings: OperatorSettings) -> handlers.Runtime:
     rules = ObjectStore(client, DetectionRule.INFO.plural, DetectionRule.INFO.kind)
     world = OperatorWorld(database, executor, rules, settings.heartbeat_stale_after, now)
     events = EventRecorder(client)
+    pipelines.configure(client)
     engine = RemediationEngine(executor, world, settings.central_namespace)
     remediator = Remediator(
         engine,

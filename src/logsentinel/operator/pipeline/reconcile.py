@@ -1,0 +1,185 @@
+"""Making the cluster match a rendered LogPipeline: server-side apply of every object, pruning of
+objects the pipeline no longer renders, removal of its cluster-scoped RBAC on delete, and the
+observed status (collectors and processors ready, conditions)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from kubernetes import client, dynamic
+from kubernetes.client.exceptions import ApiException
+
+from logsentinel.kube.errors import call
+
+log = structlog.get_logger("logsentinel.operator")
+
+FIELD_MANAGER = "logsentinel-operator"
+PIPELINE_LABEL = "logsentinel.io/pipeline"
+MANAGED_BY = ("app.kubernetes.io/managed-by", "logsentinel")
+
+# Every kind a pipeline may own: what pruning looks at.
+OWNED_KINDS: tuple[tuple[str, str, bool], ...] = (
+    ("v1", "ConfigMap", True),
+    ("v1", "ServiceAccount", True),
+    ("v1", "Service", True),
+    ("apps/v1", "DaemonSet", True),
+    ("apps/v1", "Deployment", True),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole", False),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", False),
+)
+
+Json = dict[str, Any]
+
+
+def cluster_prefix(namespace: str, pipeline: str) -> str:
+    """How the renderer names a pipeline's cluster-scoped objects."""
+    return f"logsentinel-{namespace}-{pipeline}-"
+
+
+@dataclass(frozen=True)
+class Observed:
+    collectors_desired: int
+    collectors_ready: int
+    processors_desired: int
+    processors_ready: int
+    collectors_updated: bool
+    processors_updated: bool
+
+    @property
+    def ready(self) -> bool:
+        return (
+            self.collectors_updated
+            and self.processors_updated
+            and self.collectors_ready >= self.collectors_desired
+            and self.processors_ready >= self.processors_desired
+        )
+
+
+class PipelineReconciler:
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self._dynamic = dynamic.DynamicClient(api_client)  # type: ignore[no-untyped-call]
+        self._core = client.CoreV1Api(api_client)
+
+    def _resource(self, api_version: str, kind: str) -> Any:
+        return self._dynamic.resources.get(api_version=api_version, kind=kind)
+
+    def apply(self, objects: Sequence[Json]) -> list[str]:
+        """Server-side apply each object (we own the fields we set); what was applied."""
+        applied = []
+        for obj in objects:
+            meta = obj["metadata"]
+            resource = self._resource(obj["apiVersion"], obj["kind"])
+            where = f"{obj['kind']} {meta.get('namespace', '')}/{meta['name']}".replace(" /", " ")
+            self._apply_one(resource, obj, where)
+            applied.append(where)
+        return applied
+
+    @staticmethod
+    def _apply_one(resource: Any, obj: Json, where: str) -> None:
+        meta = obj["metadata"]
+
+        def apply() -> Any:
+            return resource.server_side_apply(
+                body=obj,
+                name=meta["name"],
+                namespace=meta.get("namespace"),
+                field_manager=FIELD_MANAGER,
+                force_conflicts=True,
+            )
+
+        call(f"apply {where}", apply)
+
+    def prune(self, namespace: str, pipeline: str, keep: Sequence[Json]) -> list[str]:
+        """Delete objects labelled as this pipeline's that the current render does not have."""
+        wanted = {(o["kind"], o["metadata"]["name"]) for o in keep}
+        removed = []
+        for api_version, kind, namespaced in OWNED_KINDS:
+            for item in self._owned(api_version, kind, namespaced, namespace, pipeline):
+                if (kind, item["metadata"]["name"]) not in wanted:
+                    self._delete(api_version, kind, item["metadata"])
+                    removed.append(f"{kind} {item['metadata']['name']}")
+        return removed
+
+    def delete_cluster_scoped(self, namespace: str, pipeline: str) -> list[str]:
+        """Cluster-scoped objects cannot have a namespaced owner: remove them ourselves."""
+        return self.prune_kinds(namespace, pipeline, namespaced=False)
+
+    def prune_kinds(self, namespace: str, pipeline: str, namespaced: bool) -> list[str]:
+        removed = []
+        for api_version, kind, is_namespaced in OWNED_KINDS:
+            if is_namespaced != namespaced:
+                continue
+            for item in self._owned(api_version, kind, is_namespaced, namespace, pipeline):
+                self._delete(api_version, kind, item["metadata"])
+                removed.append(f"{kind} {item['metadata']['name']}")
+        return removed
+
+    def _owned(
+        self, api_version: str, kind: str, namespaced: bool, namespace: str, pipeline: str
+    ) -> list[Json]:
+        selector = f"{PIPELINE_LABEL}={pipeline},{MANAGED_BY[0]}={MANAGED_BY[1]}"
+        resource = self._resource(api_version, kind)
+        listed = call(
+            f"list {kind}",
+            lambda: resource.get(
+                namespace=namespace if namespaced else None, label_selector=selector
+            ),
+        )
+        items: list[Json] = [item.to_dict() for item in listed.items]
+        if not namespaced:  # the same pipeline name may exist in another namespace
+            prefix = cluster_prefix(namespace, pipeline)
+            items = [i for i in items if i["metadata"]["name"].startswith(prefix)]
+        return items
+
+    def _delete(self, api_version: str, kind: str, meta: Json) -> None:
+        resource = self._resource(api_version, kind)
+        try:
+            resource.delete(name=meta["name"], namespace=meta.get("namespace"))
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
+    def missing_secrets(self, namespace: str, names: Sequence[tuple[str, str]]) -> list[str]:
+        """(field, secret name) pairs whose Secret does not exist: messages naming the field."""
+        missing = []
+        for field, name in names:
+            try:
+                self._core.read_namespaced_secret(name, namespace)
+            except ApiException as error:
+                if error.status == 404:
+                    missing.append(f"{field}: Secret {namespace}/{name} does not exist")
+                else:
+                    raise
+        return missing
+
+    def observe(self, namespace: str, collector: str, processor: str) -> Observed:
+        daemon_set = self._get("apps/v1", "DaemonSet", namespace, collector)
+        deployment = self._get("apps/v1", "Deployment", namespace, processor)
+        ds, dp = daemon_set.get("status") or {}, deployment.get("status") or {}
+        desired_collectors = int(ds.get("desiredNumberScheduled") or 0)
+        desired_processors = int(deployment["spec"].get("replicas") or 0)
+        return Observed(
+            collectors_desired=desired_collectors,
+            collectors_ready=int(ds.get("numberReady") or 0),
+            processors_desired=desired_processors,
+            processors_ready=int(dp.get("readyReplicas") or 0),
+            collectors_updated=int(ds.get("observedGeneration") or 0)
+            >= int(daemon_set["metadata"]["generation"])
+            and int(ds.get("updatedNumberScheduled") or 0) >= desired_collectors,
+            processors_updated=int(dp.get("observedGeneration") or 0)
+            >= int(deployment["metadata"]["generation"])
+            and int(dp.get("updatedReplicas") or 0) >= desired_processors
+            and int(dp.get("replicas") or 0) <= desired_processors,
+        )
+
+    def _get(self, api_version: str, kind: str, namespace: str, name: str) -> Json:
+        resource = self._resource(api_version, kind)
+        found = call(
+            f"get {kind} {namespace}/{name}",
+            lambda: resource.get(name=name, namespace=namespace),
+        )
+        document: Json = found.to_dict()
+        return document

@@ -1,0 +1,234 @@
+"""Kopf registrations for LogPipeline: render, apply, prune, create the Kafka topics, report.
+
+- create/update/resume: validate with the domain model (Ready=False InvalidSpec naming the field
+  otherwise), check the Secrets the spec names, make sure the topic and its dead-letter topic
+  exist, then server-side apply everything render() returns and prune what it no longer returns.
+- a timer keeps status current: collectors desired/ready, processors ready, and the Ready,
+  Progressing and Degraded conditions.
+- delete: namespaced objects go with their owner reference; cluster-scoped RBAC is deleted here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+import structlog
+from kubernetes import client
+
+from logsentinel.domain.common import GROUP_VERSION, Condition, ConditionStatus
+from logsentinel.domain.errors import InvalidResourceError
+from logsentinel.domain.resources import LogPipeline
+from logsentinel.kafka_admin import KafkaAdminError, ensure_topic
+from logsentinel.kube.errors import KubeError
+from logsentinel.operator.pipeline.errors import PipelineRenderError
+from logsentinel.operator.pipeline.reconcile import Observed, PipelineReconciler
+from logsentinel.operator.pipeline.render import render
+from logsentinel.operator.validation import manifest
+
+log = structlog.get_logger("logsentinel.operator")
+
+GROUP, VERSION = GROUP_VERSION.split("/")
+PLURAL = LogPipeline.INFO.plural
+STATUS_INTERVAL = 5.0
+
+
+@dataclass
+class PipelineRuntime:
+    reconciler: PipelineReconciler
+
+
+PIPELINE_RUNTIME: PipelineRuntime | None = None
+
+
+def configure(api_client: client.ApiClient) -> None:
+    global PIPELINE_RUNTIME
+    PIPELINE_RUNTIME = PipelineRuntime(PipelineReconciler(api_client))
+
+
+def reconciler() -> PipelineReconciler:
+    if PIPELINE_RUNTIME is None:
+        raise RuntimeError("the LogPipeline runtime is not configured")
+    return PIPELINE_RUNTIME.reconciler
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def condition(
+    kind: str, ok: bool, reason: str, message: str, generation: int | None, previous: list[Any]
+) -> dict[str, Any]:
+    status = ConditionStatus.TRUE if ok else ConditionStatus.FALSE
+    transition = _now()
+    for old in previous:
+        if old.get("type") == kind and old.get("status") == status.value:
+            kept = old.get("lastTransitionTime")
+            if isinstance(kept, str):
+                transition = datetime.fromisoformat(kept.replace("Z", "+00:00"))
+    return Condition(
+        type=kind,
+        status=status,
+        reason=reason,
+        message=message[:32768],
+        last_transition_time=transition,
+        observed_generation=generation,
+    ).to_wire()
+
+
+def _conditions(
+    body: kopf.Body,
+    ready: tuple[bool, str, str],
+    progressing: tuple[bool, str, str],
+    degraded: tuple[bool, str, str],
+) -> list[dict[str, Any]]:
+    previous = list((body.get("status") or {}).get("conditions") or [])
+    generation = body.get("metadata", {}).get("generation")
+    return [
+        condition("Ready", *ready, generation, previous),
+        condition("Progressing", *progressing, generation, previous),
+        condition("Degraded", *degraded, generation, previous),
+    ]
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL)
+def pipeline_changed(
+    body: kopf.Body, patch: kopf.Patch, namespace: str | None, name: str, **_: Any
+) -> None:
+    namespace = namespace or "default"
+    generation = body.get("metadata", {}).get("generation")
+    patch.status["observedGeneration"] = generation
+    try:
+        pipeline = LogPipeline.from_manifest(manifest(dict(body)), f"LogPipeline {name}")
+        objects = render(pipeline)
+    except InvalidResourceError as error:
+        _refuse(body, patch, "InvalidSpec", "; ".join(str(p) for p in error.problems))
+        return
+    except PipelineRenderError as error:
+        _refuse(body, patch, "InvalidSpec", str(error))
+        return
+    reason, problems = _problems(pipeline, namespace)
+    applied = reconciler().apply(objects)
+    pruned = reconciler().prune(namespace, name, objects)
+    log.info(
+        "pipeline applied", pipeline=f"{namespace}/{name}", objects=len(applied), pruned=pruned
+    )
+    if problems:
+        message = "; ".join(problems)
+        kopf.event(body, type="Warning", reason=reason, message=message[:1024])
+        patch.status["conditions"] = _conditions(
+            body,
+            (False, reason, message),
+            (True, "Applied", f"{len(applied)} objects applied"),
+            (True, reason, message),
+        )
+        return
+    patch.status["conditions"] = _conditions(
+        body,
+        (False, "Progressing", "objects applied; waiting for collectors and processors"),
+        (True, "Applied", f"{len(applied)} objects applied"),
+        (False, "AsExpected", ""),
+    )
+
+
+def _refuse(body: kopf.Body, patch: kopf.Patch, reason: str, message: str) -> None:
+    kopf.event(body, type="Warning", reason=reason, message=message[:1024])
+    patch.status["conditions"] = _conditions(
+        body, (False, reason, message), (False, reason, "not applied"), (True, reason, message)
+    )
+
+
+def _problems(pipeline: LogPipeline, namespace: str) -> tuple[str, list[str]]:
+    """What keeps the pipeline from working that is not in its spec: (reason, problems)."""
+    problems = reconciler().missing_secrets(namespace, _secret_refs(pipeline))
+    try:
+        _ensure_topics(pipeline)
+    except KafkaAdminError as error:
+        return "KafkaUnreachable", [*problems, f"spec.kafka: {error}"]
+    return "SecretMissing", problems
+
+
+def _secret_refs(pipeline: LogPipeline) -> list[tuple[str, str]]:
+    spec = pipeline.spec
+    refs = [("spec.processors.databaseSecretRef", spec.processors.database_secret_ref.name)]
+    if spec.kafka.tls is not None:
+        refs.append(("spec.kafka.tls.secretRef", spec.kafka.tls.secret_ref.name))
+    if spec.kafka.sasl is not None:
+        refs.append(("spec.kafka.sasl.secretRef", spec.kafka.sasl.secret_ref.name))
+    return refs
+
+
+def _ensure_topics(pipeline: LogPipeline) -> None:
+    kafka = pipeline.spec.kafka
+    if kafka.tls is not None or kafka.sasl is not None:
+        return  # the operator holds no client credentials yet; the topics must exist
+    bootstrap = ",".join(kafka.bootstrap_servers)
+    ensure_topic(bootstrap, kafka.topic, kafka.partitions, kafka.replication_factor, timeout=5)
+    ensure_topic(bootstrap, f"{kafka.topic}-dead-letters", 1, kafka.replication_factor, timeout=5)
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=STATUS_INTERVAL, initial_delay=1.0)
+def pipeline_status(
+    body: kopf.Body, patch: kopf.Patch, namespace: str | None, name: str, **_: Any
+) -> None:
+    status = body.get("status") or {}
+    conditions = status.get("conditions") or []
+    try:
+        pipeline = LogPipeline.from_manifest(manifest(dict(body)), f"LogPipeline {name}")
+    except InvalidResourceError:
+        return  # reported by pipeline_changed; only a new spec changes that
+    reason, problems = _problems(pipeline, namespace or "default")
+    if problems:
+        message = "; ".join(problems)
+        degraded = _conditions(
+            body, (False, reason, message), (False, reason, message), (True, reason, message)
+        )
+        if _changed(conditions, degraded):
+            kopf.event(body, type="Warning", reason=reason, message=message[:1024])
+            patch.status["conditions"] = degraded
+        return
+    try:
+        observed = reconciler().observe(
+            namespace or "default", f"{name}-fluent-bit", f"{name}-processor"
+        )
+    except KubeError:
+        return  # not applied yet
+    counts = {
+        "collectors": {"desired": observed.collectors_desired, "ready": observed.collectors_ready},
+        "processors": {"desired": observed.processors_desired, "ready": observed.processors_ready},
+    }
+    ready = observed.ready
+    message = _summary(observed)
+    new_conditions = _conditions(
+        body,
+        (ready, "Ready" if ready else "Progressing", message),
+        (not ready, "RollingOut" if not ready else "Complete", message),
+        (False, "AsExpected", ""),
+    )
+    if counts != {k: status.get(k) for k in counts} or _changed(conditions, new_conditions):
+        patch.status.update(counts)
+        patch.status["conditions"] = new_conditions
+
+
+def _summary(observed: Observed) -> str:
+    return (
+        f"collectors {observed.collectors_ready}/{observed.collectors_desired} ready, "
+        f"processors {observed.processors_ready}/{observed.processors_desired} ready"
+    )
+
+
+def _changed(old: list[Any], new: list[dict[str, Any]]) -> bool:
+    def essence(items: list[Any]) -> list[tuple[Any, ...]]:
+        return [(c.get("type"), c.get("status"), c.get("reason"), c.get("message")) for c in items]
+
+    return essence(old) != essence(new)
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL)
+def pipeline_deleted(namespace: str | None, name: str, **_: Any) -> None:
+    removed = reconciler().delete_cluster_scoped(namespace or "default", name)
+    log.info("pipeline deleted", pipeline=f"{namespace}/{name}", removed=removed)
