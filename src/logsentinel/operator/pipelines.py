@@ -23,6 +23,7 @@ from logsentinel.domain.errors import InvalidResourceError
 from logsentinel.domain.resources import LogPipeline
 from logsentinel.kafka_admin import KafkaAdminError, ensure_topic
 from logsentinel.kube.errors import KubeError
+from logsentinel.operator.pipeline.credentials import admin_security, has_client_certificate
 from logsentinel.operator.pipeline.errors import PipelineRenderError
 from logsentinel.operator.pipeline.reconcile import Observed, PipelineReconciler
 from logsentinel.operator.pipeline.render import render
@@ -104,7 +105,7 @@ def pipeline_changed(
     patch.status["observedGeneration"] = generation
     try:
         pipeline = LogPipeline.from_manifest(manifest(dict(body)), f"LogPipeline {name}")
-        objects = render(pipeline)
+        objects = render(pipeline, client_certificate=_client_certificate(pipeline, namespace))
     except InvalidResourceError as error:
         _refuse(body, patch, "InvalidSpec", "; ".join(str(p) for p in error.problems))
         return
@@ -145,11 +146,23 @@ def _refuse(body: kopf.Body, patch: kopf.Patch, reason: str, message: str) -> No
 def _problems(pipeline: LogPipeline, namespace: str) -> tuple[str, list[str]]:
     """What keeps the pipeline from working that is not in its spec: (reason, problems)."""
     problems = reconciler().missing_secrets(namespace, _secret_refs(pipeline))
+    if problems:
+        return "SecretMissing", problems
     try:
-        _ensure_topics(pipeline)
+        _ensure_topics(pipeline, namespace)
+    except PipelineRenderError as error:
+        return "SecretInvalid", [str(error)]
     except KafkaAdminError as error:
-        return "KafkaUnreachable", [*problems, f"spec.kafka: {error}"]
-    return "SecretMissing", problems
+        return "KafkaUnreachable", [f"spec.kafka: {error}"]
+    return "AsExpected", []
+
+
+def _client_certificate(pipeline: LogPipeline, namespace: str) -> bool:
+    tls = pipeline.spec.kafka.tls
+    if tls is None:
+        return False
+    data = reconciler().read_secret(namespace, tls.secret_ref.name)
+    return data is not None and has_client_certificate(data)
 
 
 def _secret_refs(pipeline: LogPipeline) -> list[tuple[str, str]]:
@@ -162,13 +175,19 @@ def _secret_refs(pipeline: LogPipeline) -> list[tuple[str, str]]:
     return refs
 
 
-def _ensure_topics(pipeline: LogPipeline) -> None:
+def _ensure_topics(pipeline: LogPipeline, namespace: str) -> None:
     kafka = pipeline.spec.kafka
-    if kafka.tls is not None or kafka.sasl is not None:
-        return  # the operator holds no client credentials yet; the topics must exist
+    read = reconciler().read_secret
+    security = admin_security(
+        kafka,
+        read(namespace, kafka.tls.secret_ref.name) if kafka.tls else None,
+        read(namespace, kafka.sasl.secret_ref.name) if kafka.sasl else None,
+    )
     bootstrap = ",".join(kafka.bootstrap_servers)
-    ensure_topic(bootstrap, kafka.topic, kafka.partitions, kafka.replication_factor, timeout=5)
-    ensure_topic(bootstrap, f"{kafka.topic}-dead-letters", 1, kafka.replication_factor, timeout=5)
+    for topic, partitions in ((kafka.topic, kafka.partitions), (f"{kafka.topic}-dead-letters", 1)):
+        ensure_topic(
+            bootstrap, topic, partitions, kafka.replication_factor, security=security, timeout=5
+        )
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=STATUS_INTERVAL, initial_delay=1.0)

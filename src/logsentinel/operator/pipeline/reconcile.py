@@ -4,6 +4,7 @@ observed status (collectors and processors ready, conditions)."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -141,6 +142,19 @@ class PipelineReconciler:
         except ApiException as error:
             if error.status != 404:
                 raise
+
+    def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        """A Secret's data decoded, or None when it does not exist."""
+        try:
+            secret = self._core.read_namespaced_secret(name, namespace)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return {
+            key: base64.b64decode(value).decode("utf-8", errors="replace")
+            for key, value in (secret.data or {}).items()
+        }
 
     def missing_secrets(self, namespace: str, names: Sequence[tuple[str, str]]) -> list[str]:
         """(field, secret name) pairs whose Secret does not exist: messages naming the field."""
