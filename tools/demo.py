@@ -40,6 +40,7 @@ from sampledata import fluent_bit_value, sample_logs
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_LOGS = 5000
+STEPS = 6
 BROKEN_RULE = """
 apiVersion: logsentinel.io/v1alpha1
 kind: DetectionRule
@@ -52,7 +53,7 @@ spec:
 
 
 def step(number: int, title: str) -> None:
-    print(f"\n== {number}/5 {title}", flush=True)
+    print(f"\n== {number}/{STEPS} {title}", flush=True)
 
 
 def main() -> int:
@@ -207,8 +208,8 @@ def main() -> int:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not all_handled(kubectl):
         time.sleep(0.5)  # polling a condition with a deadline, shown to a person
-    print("$ kubectl get playbooks -n shop")
-    print(kubectl("get", "playbooks", "-n", "shop"))
+    print("$ kubectl get detectionrules,playbooks -n shop   (Ready: judged by the operator)")
+    print(kubectl("get", "detectionrules,playbooks", "-n", "shop"))
     print("$ kubectl get incidents -n shop")
     print(kubectl("get", "incidents", "-n", "shop"))
     if names:
@@ -239,13 +240,29 @@ metadata: {name: logsentinel, namespace: shop}
 
 
 def all_handled(kubectl: Any) -> bool:
-    """Every incident has left Open or has recorded actions."""
+    """Every incident a playbook triggers on has left Open or has recorded actions."""
+    playbooks = yaml.safe_load(kubectl("get", "playbooks", "-n", "shop", "-o", "yaml"))["items"]
+    handled: set[str] = set()
+    for playbook in playbooks:
+        types = playbook["spec"].get("triggers", {}).get("incidentTypes") or ["*"]
+        handled.update(types)
     incidents = yaml.safe_load(kubectl("get", "incidents", "-n", "shop", "-o", "yaml"))["items"]
-    return bool(incidents) and all(
-        (i.get("status") or {}).get("phase") not in (None, "Open", "Remediating")
-        or (i.get("status") or {}).get("actions")
+
+    def still_running(incident: dict[str, Any]) -> bool:
+        status = incident.get("status") or {}
+        actions = status.get("actions") or []
+        return status.get("phase") in (None, "Open", "Remediating") and (
+            not actions
+            or any(a["result"] == "Pending" for a in actions)
+            or status.get("phase") == "Remediating"
+        )
+
+    waiting = [
+        i
         for i in incidents
-    )
+        if ("*" in handled or i["spec"]["incidentType"] in handled) and still_running(i)
+    ]
+    return bool(incidents) and not waiting
 
 
 class Receiver:
