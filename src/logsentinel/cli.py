@@ -97,6 +97,15 @@ def processor() -> None:
 
 
 @main.command()
+def api() -> None:
+    """Run the API (uvicorn; settings from LOGSENTINEL_* environment variables)."""
+    from logsentinel.api.main import run
+    from logsentinel.api.settings import ApiSettings
+
+    run(_settings(ApiSettings))
+
+
+@main.command()
 def operator() -> None:
     """Run the operator: rule and playbook status, incident remediation (LOGSENTINEL_* settings)."""
     from logsentinel.operator.main import run

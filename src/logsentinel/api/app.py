@@ -1,0 +1,81 @@
+"""The FastAPI application: state (database pool, limiters), routes, and first-admin bootstrap."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+from psycopg_pool import ConnectionPool
+
+from logsentinel import __version__
+from logsentinel.api import security
+from logsentinel.api.ratelimit import RateLimiter
+from logsentinel.api.routes import auth, health
+from logsentinel.api.settings import ApiSettings
+from logsentinel.api.state import AppState
+from logsentinel.domain.access import Role
+from logsentinel.storage import access, migrate
+from logsentinel.storage.urls import libpq_url
+
+log = structlog.get_logger("logsentinel.api")
+
+
+def bootstrap_admin(state: AppState) -> None:
+    """Create the configured admin when no admin exists; never a default password."""
+    settings = state.settings
+    if not settings.admin_username or settings.admin_password is None:
+        return
+    password = settings.admin_password.get_secret_value()
+    if len(password) < 12:
+        raise ValueError("LOGSENTINEL_ADMIN_PASSWORD must be at least 12 characters")
+    with state.pool.connection() as connection:
+        if access.count_admins(connection):
+            return
+        access.create_user(
+            connection, settings.admin_username, security.hash_password(password), Role.ADMIN
+        )
+    log.info("bootstrap admin created", username=settings.admin_username)
+
+
+def create_app(settings: ApiSettings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.migrate_on_start:
+            migrate.upgrade(settings.database_url)
+        pool = ConnectionPool(
+            libpq_url(settings.database_url),
+            min_size=1,
+            max_size=10,
+            kwargs={"autocommit": True},
+            open=True,
+        )
+        state = AppState(
+            settings=settings,
+            pool=pool,
+            requests=RateLimiter(settings.requests_per_second, settings.request_burst),
+            logins=RateLimiter(
+                settings.login_attempts_per_minute / 60, settings.login_attempts_per_minute
+            ),
+        )
+        app.state.logsentinel = state
+        bootstrap_admin(state)
+        try:
+            yield
+        finally:
+            pool.close()
+
+    app = FastAPI(
+        title="Log Sentinel API",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        # operationId = the route function's name: stable, readable, and what the role-matrix
+        # test keys on (names must therefore be unique across routes)
+        generate_unique_id_function=lambda route: route.name,
+    )
+    app.include_router(health.router)
+    app.include_router(auth.router)
+    return app

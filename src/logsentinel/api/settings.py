@@ -1,0 +1,34 @@
+"""API settings, read from LOGSENTINEL_* environment variables."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ApiSettings(BaseSettings):
+    """Everything `logsentinel api` needs; the Helm chart sets these from Secrets."""
+
+    model_config = SettingsConfigDict(env_prefix="LOGSENTINEL_", extra="ignore")
+
+    database_url: str = Field(description="PostgreSQL URL or libpq connection string.")
+    jwt_secret: SecretStr = Field(
+        min_length=32, description="HMAC key for access and refresh tokens (from a Secret)."
+    )
+    access_token_ttl: timedelta = timedelta(minutes=15)
+    refresh_token_ttl: timedelta = timedelta(days=7)
+    admin_username: str | None = Field(
+        default=None, description="Bootstrap: create this admin when no admin exists yet."
+    )
+    admin_password: SecretStr | None = Field(
+        default=None, description="Bootstrap admin's password (from a Secret; at least 12 chars)."
+    )
+    login_attempts_per_minute: int = Field(default=5, ge=1)
+    requests_per_second: float = Field(default=50.0, gt=0, description="Per identity.")
+    request_burst: int = Field(default=200, ge=1)
+    migrate_on_start: bool = True
+    host: str = "0.0.0.0"
+    port: int = Field(default=8080, ge=1, le=65535)
+    log_level: str = "info"

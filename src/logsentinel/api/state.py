@@ -1,0 +1,22 @@
+"""What the routes share for the life of the process: settings, the database pool, limiters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from psycopg_pool import ConnectionPool
+
+from logsentinel.api.ratelimit import RateLimiter
+from logsentinel.api.settings import ApiSettings
+
+
+@dataclass
+class AppState:
+    settings: ApiSettings
+    pool: ConnectionPool
+    requests: RateLimiter
+    logins: RateLimiter
+
+    @property
+    def jwt_secret(self) -> str:
+        return self.settings.jwt_secret.get_secret_value()
