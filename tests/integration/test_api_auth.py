@@ -228,6 +228,7 @@ MATRIX: dict[str, set[str]] = {
     "list_keys": {"admin"},
     "create_key": {"admin"},
     "revoke_key": {"admin"},
+    "ingest": {"ingest", "operator", "admin"},
 }
 
 CALLERS = ("anonymous", "viewer", "operator", "admin", "ingest")

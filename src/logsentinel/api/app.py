@@ -11,8 +11,9 @@ from psycopg_pool import ConnectionPool
 
 from logsentinel import __version__
 from logsentinel.api import security
+from logsentinel.api.ingest import DatabaseSink, KafkaSink
 from logsentinel.api.ratelimit import RateLimiter
-from logsentinel.api.routes import auth, health
+from logsentinel.api.routes import auth, health, ingest
 from logsentinel.api.settings import ApiSettings
 from logsentinel.api.state import AppState
 from logsentinel.domain.access import Role
@@ -51,10 +52,21 @@ def create_app(settings: ApiSettings) -> FastAPI:
             kwargs={"autocommit": True},
             open=True,
         )
+        sink: KafkaSink | DatabaseSink = (
+            KafkaSink(
+                settings.kafka_bootstrap,
+                settings.kafka_topic,
+                settings.kafka_security,
+                settings.ingest_timeout.total_seconds(),
+            )
+            if settings.kafka_bootstrap
+            else DatabaseSink(pool)
+        )
         state = AppState(
             settings=settings,
             pool=pool,
             requests=RateLimiter(settings.requests_per_second, settings.request_burst),
+            sink=sink,
             logins=RateLimiter(
                 settings.login_attempts_per_minute / 60, settings.login_attempts_per_minute
             ),
@@ -64,6 +76,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         try:
             yield
         finally:
+            sink.close()
             pool.close()
 
     app = FastAPI(
@@ -78,4 +91,5 @@ def create_app(settings: ApiSettings) -> FastAPI:
     )
     app.include_router(health.router)
     app.include_router(auth.router)
+    app.include_router(ingest.router)
     return app

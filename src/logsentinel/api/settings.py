@@ -28,6 +28,15 @@ class ApiSettings(BaseSettings):
     login_attempts_per_minute: int = Field(default=5, ge=1)
     requests_per_second: float = Field(default=50.0, gt=0, description="Per identity.")
     request_burst: int = Field(default=200, ge=1)
+    kafka_bootstrap: str | None = Field(
+        default=None, description="Ingest produces here; without it, ingest writes to PostgreSQL."
+    )
+    kafka_topic: str = "logsentinel-logs"
+    kafka_security: dict[str, str] = Field(default_factory=dict)
+    ingest_timeout: timedelta = Field(default=timedelta(seconds=10))
+    ingest_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, description="Request body.")
+    ingest_max_decompressed_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    ingest_max_records: int = Field(default=10_000, ge=1)
     migrate_on_start: bool = True
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=1, le=65535)

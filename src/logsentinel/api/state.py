@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from psycopg_pool import ConnectionPool
 
+from logsentinel.api.ingest import DatabaseSink, KafkaSink
 from logsentinel.api.ratelimit import RateLimiter
 from logsentinel.api.settings import ApiSettings
 
@@ -16,6 +17,7 @@ class AppState:
     pool: ConnectionPool
     requests: RateLimiter
     logins: RateLimiter
+    sink: KafkaSink | DatabaseSink
 
     @property
     def jwt_secret(self) -> str:

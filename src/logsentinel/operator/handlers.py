@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -49,6 +50,7 @@ class Runtime:
     world: OperatorWorld
     events: EventRecorder
     idle_poll: float
+    acting_from: float = 0.0  # time.monotonic() before which no remediation step runs
 
 
 RUNTIME: Runtime | None = None
@@ -178,6 +180,10 @@ async def remediate(
     state = runtime()
     index: kopf.Index[str, Playbook] = kwargs["playbooks"]  # the index above, by its name
     while not stopped:
+        not_yet = state.acting_from - time.monotonic()
+        if not_yet > 0:  # peering grace after start (see OperatorSettings.peering_grace)
+            await stopped.wait(not_yet)
+            continue
         current = [playbook for store in index.values() for playbook in store]
         try:
             delay = await asyncio.to_thread(

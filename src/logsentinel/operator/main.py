@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,7 +62,14 @@ def build(settings: OperatorSettings) -> handlers.Runtime:
         events,
         now,
     )
-    return handlers.Runtime(remediator, world, events, settings.idle_poll.total_seconds())
+    grace = 0.0 if settings.standalone else settings.peering_grace.total_seconds()
+    return handlers.Runtime(
+        remediator,
+        world,
+        events,
+        settings.idle_poll.total_seconds(),
+        acting_from=time.monotonic() + grace,
+    )
 
 
 def configure_kopf(config: OperatorSettings) -> None:

@@ -35,6 +35,11 @@ class OperatorSettings(BaseSettings):
     peering: str = Field(default="logsentinel", description="Kopf peering object name.")
     priority: int = Field(default_factory=_random_priority, ge=1)
     standalone: bool = Field(default=False, description="No peering (single replica only).")
+    peering_grace: timedelta = Field(
+        default=timedelta(seconds=2),
+        description="After start, wait this long before acting, so that replicas starting "
+        "together see each other's peering records first and only one acts.",
+    )
     migrate_on_start: bool = True
     heartbeat_stale_after: timedelta = Field(default=timedelta(seconds=15))
     idle_poll: timedelta = Field(

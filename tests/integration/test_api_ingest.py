@@ -1,0 +1,171 @@
+"""POST /api/v1/ingest against real PostgreSQL and Kafka: valid, partly invalid, gzip, JSON array
+and NDJSON, size limits, and Kafka unavailable (503, nothing acknowledged)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from devstack.proc import free_port
+from logsentinel.api.app import create_app
+from logsentinel.api.settings import ApiSettings
+from logsentinel.parsing.decoder import RecordDecoder
+from logsentinel.storage.urls import libpq_url
+from support.kafka import create_topic, read_all
+
+pytestmark = pytest.mark.integration
+
+SECRET = "ingest-secret-" + "x" * 40
+ADMIN = ("root", "correct horse battery staple")
+
+
+def app(database_url: str, **overrides: Any) -> TestClient:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "jwt_secret": SECRET,
+        "admin_username": ADMIN[0],
+        "admin_password": ADMIN[1],
+    }
+    values.update(overrides)
+    return TestClient(create_app(ApiSettings(**values)))
+
+
+def key_headers(client: TestClient) -> dict[str, str]:
+    tokens = client.post(
+        "/api/v1/auth/login", json={"username": ADMIN[0], "password": ADMIN[1]}
+    ).json()
+    created = client.post(
+        "/api/v1/api-keys",
+        json={"name": "checkout"},
+        headers={"Authorization": f"Bearer {tokens['access_token']}"},
+    )
+    return {"X-API-Key": created.json()["key"]}
+
+
+def record(n: int, **changes: Any) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "timestamp": datetime.now(UTC).isoformat(),
+        "level": "error" if n % 2 else "info",
+        "message": f"order {n} failed: gateway timeout",
+        "service": "checkout",
+        "namespace": "shop",
+    }
+    document.update(changes)
+    return document
+
+
+def ndjson(documents: list[dict[str, Any]]) -> bytes:
+    return b"\n".join(json.dumps(d).encode() for d in documents) + b"\n"
+
+
+def stored_messages(database_url: str) -> list[str]:
+    with psycopg.connect(libpq_url(database_url)) as connection:
+        return [row[0] for row in connection.execute("SELECT message FROM logs ORDER BY message")]
+
+
+@pytest.fixture
+def local(database_url: str) -> Iterator[TestClient]:
+    with app(database_url) as client:
+        yield client
+
+
+def test_ndjson_partly_invalid_stores_the_valid_lines_and_names_the_bad_ones(
+    local: TestClient, database_url: str
+) -> None:
+    documents = [record(1), record(2, service=""), record(3), {"message": "no time"}]
+    body = ndjson(documents[:2]) + b"{not json\n" + ndjson(documents[2:])
+    answer = local.post("/api/v1/ingest", content=body, headers=key_headers(local))
+    assert answer.status_code == 202, answer.text
+    result = answer.json()
+    assert result["accepted"] == 2
+    assert [r["line"] for r in result["rejected"]] == [2, 3, 5]
+    assert "service" in result["rejected"][0]["error"]
+    assert "not valid JSON" in result["rejected"][1]["error"]
+    assert "timestamp" in result["rejected"][2]["error"]
+    assert stored_messages(database_url) == [
+        "order 1 failed: gateway timeout",
+        "order 3 failed: gateway timeout",
+    ], "202 means the valid records are stored"
+
+
+def test_gzipped_json_array(local: TestClient, database_url: str) -> None:
+    body = gzip.compress(json.dumps([record(n) for n in range(50)]).encode())
+    answer = local.post(
+        "/api/v1/ingest",
+        content=body,
+        headers={
+            **key_headers(local),
+            "Content-Encoding": "gzip",
+            "Content-Type": "application/json",
+        },
+    )
+    assert answer.status_code == 202, answer.text
+    assert answer.json() == {"accepted": 50, "rejected": []}
+    assert len(stored_messages(database_url)) == 50
+
+
+def test_limits_and_unreadable_bodies(database_url: str) -> None:
+    with app(database_url, ingest_max_bytes=2048, ingest_max_decompressed_bytes=4096) as client:
+        headers = key_headers(client)
+        big = ndjson([record(n) for n in range(40)])
+        assert client.post("/api/v1/ingest", content=big, headers=headers).status_code == 413
+        bomb = gzip.compress(b" " * 100_000)
+        answer = client.post(
+            "/api/v1/ingest", content=bomb, headers={**headers, "Content-Encoding": "gzip"}
+        )
+        assert answer.status_code == 413, "decompressed size is limited too"
+        not_gzip = client.post(
+            "/api/v1/ingest", content=b"plain", headers={**headers, "Content-Encoding": "gzip"}
+        )
+        assert not_gzip.status_code == 400
+        assert "gzip" in not_gzip.text
+        broken_array = client.post("/api/v1/ingest", content=b"[{", headers=headers)
+        assert broken_array.status_code == 400
+        nothing_valid = client.post(
+            "/api/v1/ingest", content=ndjson([{"message": "x"}]), headers=headers
+        )
+        assert nothing_valid.status_code == 400
+        assert nothing_valid.json()["detail"]["rejected"][0]["line"] == 1
+    assert stored_messages(database_url) == []
+
+
+def test_kafka_mode_answers_after_kafka_has_the_records(
+    database_url: str, kafka_bootstrap: str
+) -> None:
+    topic = f"ingest-{uuid.uuid4().hex[:8]}"
+    create_topic(kafka_bootstrap, topic, partitions=2)
+    with app(database_url, kafka_bootstrap=kafka_bootstrap, kafka_topic=topic) as client:
+        answer = client.post(
+            "/api/v1/ingest",
+            content=ndjson([record(n) for n in range(10)]),
+            headers=key_headers(client),
+        )
+        assert answer.status_code == 202, answer.text
+        assert answer.json()["accepted"] == 10
+    messages: list[Any] = read_all(kafka_bootstrap, topic, 10)
+    decoder = RecordDecoder()
+    decoded = [decoder.decode(m.value(), dict(m.headers() or [])) for m in messages]
+    assert sorted(r.message for r in decoded) == sorted(
+        f"order {n} failed: gateway timeout" for n in range(10)
+    )
+    assert {m.key() for m in messages} == {b"shop/checkout"}, "keyed by namespace/service"
+    assert stored_messages(database_url) == [], "the processors store them, not the API"
+
+
+def test_kafka_unavailable_is_503_with_retry_after(database_url: str) -> None:
+    nowhere = f"127.0.0.1:{free_port()}"
+    with app(database_url, kafka_bootstrap=nowhere, ingest_timeout=timedelta(seconds=2)) as client:
+        answer = client.post(
+            "/api/v1/ingest", content=ndjson([record(1)]), headers=key_headers(client)
+        )
+        assert answer.status_code == 503
+        assert answer.headers["Retry-After"] == "5"
+        assert "Kafka" in answer.json()["detail"]
