@@ -229,6 +229,8 @@ MATRIX: dict[str, set[str]] = {
     "create_key": {"admin"},
     "revoke_key": {"admin"},
     "ingest": {"ingest", "operator", "admin"},
+    "search_logs": {"viewer", "operator", "admin"},
+    "stats": {"viewer", "operator", "admin"},
 }
 
 CALLERS = ("anonymous", "viewer", "operator", "admin", "ingest")

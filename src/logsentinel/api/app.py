@@ -13,7 +13,7 @@ from logsentinel import __version__
 from logsentinel.api import security
 from logsentinel.api.ingest import DatabaseSink, KafkaSink
 from logsentinel.api.ratelimit import RateLimiter
-from logsentinel.api.routes import auth, health, ingest
+from logsentinel.api.routes import auth, health, ingest, logs, stats
 from logsentinel.api.settings import ApiSettings
 from logsentinel.api.state import AppState
 from logsentinel.domain.access import Role
@@ -92,4 +92,6 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(ingest.router)
+    app.include_router(logs.router)
+    app.include_router(stats.router)
     return app

@@ -1,0 +1,84 @@
+"""GET /api/v1/logs: search stored logs, newest first, with a cursor for the next page."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from pydantic import AwareDatetime, BaseModel
+
+from logsentinel.api.deps import Database, Principal, allow
+from logsentinel.domain.logrecord import Level
+from logsentinel.storage.search import LogQuery, search
+
+router = APIRouter(prefix="/api/v1", tags=["logs"])
+
+
+class LogItem(BaseModel):
+    id: int
+    timestamp: datetime
+    level: str
+    service: str
+    namespace: str
+    pod: str
+    message: str
+    template_id: str | None
+    trace_id: str | None
+    attributes: dict[str, Any]
+
+
+class LogPage(BaseModel):
+    items: list[LogItem]
+    next_cursor: str | None
+
+
+def encode_cursor(timestamp: datetime, row_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{timestamp.isoformat()}|{row_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        stamp, row_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        return datetime.fromisoformat(stamp), int(row_id)
+    except (ValueError, UnicodeDecodeError):
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, "cursor: not a cursor this API returned"
+        ) from None
+
+
+@router.get("/logs", response_model=LogPage)
+def search_logs(
+    connection: Database,
+    who: Annotated[Principal, Depends(allow("viewer"))],
+    q: Annotated[str | None, Query(max_length=500, description="Full-text query.")] = None,
+    service: Annotated[list[str] | None, Query(max_length=50)] = None,
+    namespace: Annotated[list[str] | None, Query(max_length=50)] = None,
+    level: Annotated[list[Level] | None, Query(max_length=10)] = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> LogPage:
+    """Logs matching every given filter, newest first; pass next_cursor for the next page."""
+    if since is not None and until is not None and since >= until:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "since: must be before until")
+    found = search(
+        connection,
+        LogQuery(
+            text=q,
+            services=service or (),
+            namespaces=namespace or (),
+            levels=[lv.value for lv in level or ()],
+            since=since,
+            until=until,
+            after=decode_cursor(cursor) if cursor else None,
+            limit=limit,
+        ),
+    )
+    items = [LogItem(**vars(row)) for row in found]
+    last = found[-1] if len(found) == limit else None
+    return LogPage(
+        items=items, next_cursor=encode_cursor(last.timestamp, last.id) if last else None
+    )

@@ -1,0 +1,82 @@
+"""GET /api/v1/stats: volume and error rate per service per interval, and the top templates."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from pydantic import AwareDatetime, BaseModel
+
+from logsentinel.api.deps import Database, Principal, allow
+from logsentinel.storage.search import top_templates, volume
+
+router = APIRouter(prefix="/api/v1", tags=["stats"])
+MAX_POINTS = 2000
+
+
+class Point(BaseModel):
+    service: str
+    start: datetime
+    total: int
+    errors: int
+    error_rate: float
+
+
+class Template(BaseModel):
+    template_id: str
+    count: int
+    example: str
+
+
+class Stats(BaseModel):
+    since: datetime
+    until: datetime
+    interval_seconds: int
+    series: list[Point]
+    top_templates: list[Template]
+
+
+@router.get("/stats", response_model=Stats)
+def stats(
+    connection: Database,
+    who: Annotated[Principal, Depends(allow("viewer"))],
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+    interval: Annotated[int, Query(ge=1, le=86_400, description="Seconds per point.")] = 60,
+    service: Annotated[list[str] | None, Query(max_length=50)] = None,
+    top: Annotated[int, Query(ge=0, le=100)] = 10,
+) -> Stats:
+    """Per service and interval: lines, error lines (error and fatal) and their ratio; and the
+    most frequent templates. Defaults to the last hour."""
+    end = until or datetime.now(UTC)
+    start = since or end - timedelta(hours=1)
+    if start >= end:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "since: must be before until")
+    if (end - start).total_seconds() / interval > MAX_POINTS:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            f"interval: {interval} s gives more than {MAX_POINTS} points per service",
+        )
+    services = service or ()
+    series = [
+        Point(
+            service=v.service,
+            start=v.start,
+            total=v.total,
+            errors=v.errors,
+            error_rate=v.errors / v.total if v.total else 0.0,
+        )
+        for v in volume(connection, start, end, interval, services)
+    ]
+    templates = (
+        [
+            Template(template_id=t.template_id, count=t.count, example=t.example)
+            for t in top_templates(connection, start, end, top, services)
+        ]
+        if top
+        else []
+    )
+    return Stats(
+        since=start, until=end, interval_seconds=interval, series=series, top_templates=templates
+    )

@@ -1,0 +1,188 @@
+"""GET /api/v1/logs on data written by a real processor (Kafka -> processor -> PostgreSQL):
+full text, filters, newest first, and cursor pages that neither skip nor repeat."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from logsentinel.api.app import create_app
+from logsentinel.api.settings import ApiSettings
+from logsentinel.processors.main import build
+from logsentinel.processors.settings import ProcessorSettings
+from logsentinel.storage import migrate
+from logsentinel.storage.urls import libpq_url
+from support.kafka import container_line, create_topic, produce
+from support.running import Running, eventually
+
+pytestmark = pytest.mark.integration
+
+SECRET = "search-secret-" + "x" * 40
+ADMIN = ("root", "correct horse battery staple")
+
+
+@pytest.fixture
+def stored(database_url: str, kafka_bootstrap: str, kafka_topic: str) -> Iterator[None]:
+    migrate.upgrade(database_url)
+    create_topic(kafka_bootstrap, kafka_topic, partitions=2)
+    create_topic(kafka_bootstrap, f"{kafka_topic}-dead", partitions=1)
+    processor = Running(
+        build(
+            ProcessorSettings(
+                database_url=database_url,
+                kafka_bootstrap=kafka_bootstrap,
+                kafka_topic=kafka_topic,
+                kafka_group=f"group-{kafka_topic}",
+                dead_letter_topic=f"{kafka_topic}-dead",
+                batch_wait=timedelta(milliseconds=50),
+                metrics_port=0,
+            )
+        )
+    )
+    try:
+        lines = []
+        for n in range(15):
+            lines.append(
+                (b"shop/web", container_line("shop", "web-1", "web", f"request {n} served", "info"))
+            )
+            lines.append(
+                (
+                    b"shop/checkout",
+                    container_line(
+                        "shop",
+                        "checkout-1",
+                        "checkout",
+                        f"payment {n} failed: gateway timeout",
+                        "error",
+                    ),
+                )
+            )
+        produce(kafka_bootstrap, kafka_topic, lines)
+
+        def all_stored() -> bool:
+            with psycopg.connect(libpq_url(database_url)) as connection:
+                row = connection.execute("SELECT count(*) FROM logs").fetchone()
+            return bool(row and row[0] == 30)
+
+        eventually("30 records stored by the processor", all_stored, 60)
+        yield
+    finally:
+        processor.stop()
+
+
+@pytest.fixture
+def viewer(database_url: str, stored: None) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    settings = ApiSettings(
+        database_url=database_url,
+        jwt_secret=SECRET,
+        admin_username=ADMIN[0],
+        admin_password=ADMIN[1],
+    )
+    with TestClient(create_app(settings)) as client:
+        admin = client.post(
+            "/api/v1/auth/login", json={"username": ADMIN[0], "password": ADMIN[1]}
+        ).json()["access_token"]
+        client.post(
+            "/api/v1/users",
+            json={"username": "vera", "password": "vera-password-123", "role": "viewer"},
+            headers={"Authorization": f"Bearer {admin}"},
+        )
+        token = client.post(
+            "/api/v1/auth/login", json={"username": "vera", "password": "vera-password-123"}
+        ).json()["access_token"]
+        yield client, {"Authorization": f"Bearer {token}"}
+
+
+def get(client: TestClient, headers: dict[str, str], **params: Any) -> dict[str, Any]:
+    answer = client.get("/api/v1/logs", params=params, headers=headers)
+    assert answer.status_code == 200, answer.text
+    page: dict[str, Any] = answer.json()
+    return page
+
+
+def test_full_text_and_filters(viewer: tuple[TestClient, dict[str, str]]) -> None:
+    client, headers = viewer
+    found = get(client, headers, q="gateway timeout")["items"]
+    assert len(found) == 15
+    assert {item["service"] for item in found} == {"checkout"}
+    stamps = [item["timestamp"] for item in found]
+    assert stamps == sorted(stamps, reverse=True), "newest first"
+    web_info = get(client, headers, service="web", level="info")["items"]
+    assert len(web_info) == 15
+    assert all(item["message"].startswith("request ") for item in web_info)
+    assert get(client, headers, service="web", level="error")["items"] == []
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    assert get(client, headers, since=future)["items"] == []
+
+
+def test_cursor_pages_cover_everything_once(viewer: tuple[TestClient, dict[str, str]]) -> None:
+    client, headers = viewer
+    seen: list[int] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        params: dict[str, Any] = {"limit": 7}
+        if cursor:
+            params["cursor"] = cursor
+        page = get(client, headers, **params)
+        seen.extend(item["id"] for item in page["items"])
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == 30
+    assert len(set(seen)) == 30, "no row twice"
+    assert pages == 5
+
+
+def test_bad_requests_say_what_is_wrong(viewer: tuple[TestClient, dict[str, str]]) -> None:
+    client, headers = viewer
+    bad_cursor = client.get("/api/v1/logs", params={"cursor": "nonsense"}, headers=headers)
+    assert bad_cursor.status_code == 400
+    assert "cursor" in bad_cursor.text
+    now = datetime.now(UTC)
+    backwards = client.get(
+        "/api/v1/logs",
+        params={"since": now.isoformat(), "until": (now - timedelta(hours=1)).isoformat()},
+        headers=headers,
+    )
+    assert backwards.status_code == 400
+    assert "since" in backwards.text
+    assert client.get("/api/v1/logs", params={"level": "loud"}, headers=headers).status_code == 422
+
+
+def test_stats_per_service_and_top_templates(viewer: tuple[TestClient, dict[str, str]]) -> None:
+    client, headers = viewer
+    answer = client.get("/api/v1/stats", params={"interval": 3600}, headers=headers)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    by_service: dict[str, dict[str, float]] = {}
+    for point in body["series"]:
+        totals = by_service.setdefault(point["service"], {"total": 0, "errors": 0})
+        totals["total"] += point["total"]
+        totals["errors"] += point["errors"]
+    assert by_service == {
+        "checkout": {"total": 15, "errors": 15},
+        "web": {"total": 15, "errors": 0},
+    }
+    checkout = [p for p in body["series"] if p["service"] == "checkout"]
+    assert all(p["error_rate"] == 1.0 for p in checkout)
+    counts = {t["example"].split()[0]: t["count"] for t in body["top_templates"]}
+    assert counts == {"payment": 15, "request": 15}, "one template per kind of line"
+    only_web = client.get(
+        "/api/v1/stats", params={"service": "web", "top": 0}, headers=headers
+    ).json()
+    assert {p["service"] for p in only_web["series"]} == {"web"}
+    assert only_web["top_templates"] == []
+    too_fine = client.get(
+        "/api/v1/stats",
+        params={"interval": 1, "since": "2026-01-01T00:00:00Z", "until": "2026-02-01T00:00:00Z"},
+        headers=headers,
+    )
+    assert too_fine.status_code == 400
+    assert "interval" in too_fine.text
