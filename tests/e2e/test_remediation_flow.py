@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from logsentinel.api.app import create_app
+from logsentinel.api.settings import ApiSettings
 from logsentinel.processors.main import build
 from logsentinel.processors.settings import ProcessorSettings
 from support.kafka import container_line, create_topic, produce
@@ -46,6 +50,26 @@ def processor(
     running = Running(build(settings))
     yield running
     running.stop()
+
+
+@contextmanager
+def api(cluster: Cluster, kube_config: str) -> Iterator[TestClient]:
+    """The API in Kubernetes mode on the cluster's database, logged in as its admin."""
+    settings = ApiSettings(
+        database_url=cluster.database_url,
+        jwt_secret="flow-secret-" + "x" * 40,
+        admin_username="root",
+        admin_password="correct horse battery staple",
+        kubernetes=True,
+        kubeconfig=kube_config,
+    )
+    with TestClient(create_app(settings)) as client:
+        token = client.post(
+            "/api/v1/auth/login",
+            json={"username": "root", "password": "correct horse battery staple"},
+        ).json()["access_token"]
+        client.headers["Authorization"] = f"Bearer {token}"
+        yield client
 
 
 def rule(namespace: str) -> dict[str, Any]:
@@ -150,7 +174,7 @@ def test_bad_rollout_is_rolled_back_verified_and_resolved(
 
 
 def test_dry_run_of_the_same_flow_changes_nothing(
-    cluster: Cluster, processor: Running, kafka_bootstrap: str, kafka_topic: str
+    cluster: Cluster, processor: Running, kafka_bootstrap: str, kafka_topic: str, kube_config: str
 ) -> None:
     name = bad_rollout_opens_an_incident(cluster, processor, kafka_bootstrap, kafka_topic, "dryRun")
 
@@ -168,9 +192,16 @@ def test_dry_run_of_the_same_flow_changes_nothing(
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == V2
     assert "logsentinel.io/last-action" not in deployment["metadata"].get("annotations", {})
 
+    # a person closes it through the API: the operator resolves the object
+    with api(cluster, kube_config) as client:
+        answer = client.post(f"/api/v1/incidents/{name}/resolve", json={"resolution": "known"})
+        assert answer.status_code == 202, answer.text
+    resolved = cluster.wait_phase(name, {"Resolved"})
+    assert resolved["resolution"] == "resolved by root"
+
 
 def test_approval_of_the_same_flow_acts_only_once_approved(
-    cluster: Cluster, processor: Running, kafka_bootstrap: str, kafka_topic: str
+    cluster: Cluster, processor: Running, kafka_bootstrap: str, kafka_topic: str, kube_config: str
 ) -> None:
     name = bad_rollout_opens_an_incident(
         cluster, processor, kafka_bootstrap, kafka_topic, "approval"
@@ -179,16 +210,13 @@ def test_approval_of_the_same_flow_acts_only_once_approved(
     deployment = cluster.deployment(APP)
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == V2
     assert not cluster.incident_status(name).get("actions")
-    cluster.kubectl(
-        "annotate",
-        "incident",
-        name,
-        "-n",
-        cluster.namespace,
-        "logsentinel.io/approved=true",
-        "logsentinel.io/approved-by=alice@example.test",
-    )
+    with api(cluster, kube_config) as client:  # the API writes the approval on the object
+        answer = client.post(f"/api/v1/incidents/{name}/approve")
+        assert answer.status_code == 202, answer.text
     cluster.wait_rolled_out(APP, V1, timeout=60)
     status = cluster.wait_phase(name, {"Resolved", "Escalated"}, timeout=150)
     assert status["phase"] == "Resolved", json.dumps(status)
-    assert ("approve", "Succeeded") in [(a[0], a[1]) for a in cluster.audit(name)]
+    approvals = [a for a in cluster.audit(name) if a[0] == "approve"]
+    assert approvals, "the approval is audited"
+    incident = cluster.get("incident", name)
+    assert incident["metadata"]["annotations"]["logsentinel.io/approved-by"] == "root"

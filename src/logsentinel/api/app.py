@@ -13,10 +13,13 @@ from logsentinel import __version__
 from logsentinel.api import security
 from logsentinel.api.ingest import DatabaseSink, KafkaSink
 from logsentinel.api.ratelimit import RateLimiter
-from logsentinel.api.routes import auth, health, ingest, logs, stats
+from logsentinel.api.routes import audit, auth, health, incidents, ingest, logs, stats
 from logsentinel.api.settings import ApiSettings
 from logsentinel.api.state import AppState
 from logsentinel.domain.access import Role
+from logsentinel.domain.resources import Incident
+from logsentinel.kube.client import api_client
+from logsentinel.kube.objects import ObjectStore
 from logsentinel.storage import access, migrate
 from logsentinel.storage.urls import libpq_url
 
@@ -67,6 +70,13 @@ def create_app(settings: ApiSettings) -> FastAPI:
             pool=pool,
             requests=RateLimiter(settings.requests_per_second, settings.request_burst),
             sink=sink,
+            incidents=(
+                ObjectStore(
+                    api_client(settings.kubeconfig), Incident.INFO.plural, Incident.INFO.kind
+                )
+                if settings.kubernetes
+                else None
+            ),
             logins=RateLimiter(
                 settings.login_attempts_per_minute / 60, settings.login_attempts_per_minute
             ),
@@ -94,4 +104,6 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(ingest.router)
     app.include_router(logs.router)
     app.include_router(stats.router)
+    app.include_router(audit.router)
+    app.include_router(incidents.router)
     return app

@@ -37,6 +37,11 @@ class ApiSettings(BaseSettings):
     ingest_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, description="Request body.")
     ingest_max_decompressed_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     ingest_max_records: int = Field(default=10_000, ge=1)
+    kubernetes: bool = Field(
+        default=False,
+        description="Incident actions go to the Incident objects (the operator acts on them).",
+    )
+    kubeconfig: str | None = None
     migrate_on_start: bool = True
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=1, le=65535)

@@ -9,6 +9,7 @@ from psycopg_pool import ConnectionPool
 from logsentinel.api.ingest import DatabaseSink, KafkaSink
 from logsentinel.api.ratelimit import RateLimiter
 from logsentinel.api.settings import ApiSettings
+from logsentinel.kube.objects import ObjectStore
 
 
 @dataclass
@@ -18,6 +19,7 @@ class AppState:
     requests: RateLimiter
     logins: RateLimiter
     sink: KafkaSink | DatabaseSink
+    incidents: ObjectStore | None = None  # Kubernetes mode: the Incident objects
 
     @property
     def jwt_secret(self) -> str:

@@ -17,6 +17,10 @@ from logsentinel.domain.playbook import PlaybookMode
 
 PROGRESS_ANNOTATION = "logsentinel.io/remediation"
 APPROVED_BY_ANNOTATION = "logsentinel.io/approved-by"
+ACKNOWLEDGED_BY_ANNOTATION = "logsentinel.io/acknowledged-by"
+RESOLVE_REQUESTED_BY_ANNOTATION = "logsentinel.io/resolve-requested-by"
+"""Set by the API (or kubectl annotate): the operator, the single actor on incidents, carries
+the acknowledgement into status and resolves the incident."""
 CIRCUIT_RESET_ANNOTATION = "logsentinel.io/reset-circuit"
 """kubectl annotate playbook X logsentinel.io/reset-circuit=true closes an open breaker."""
 
@@ -60,9 +64,11 @@ class RemediationProgress(SchemaModel):
 
 
 __all__ = [
+    "ACKNOWLEDGED_BY_ANNOTATION",
     "APPROVED_BY_ANNOTATION",
     "CIRCUIT_RESET_ANNOTATION",
     "PROGRESS_ANNOTATION",
+    "RESOLVE_REQUESTED_BY_ANNOTATION",
     "RemediationProgress",
     "RunOutcome",
     "RunState",

@@ -16,9 +16,14 @@ from typing import Any
 
 import structlog
 
+from logsentinel.domain.audit import AuditEntry
 from logsentinel.domain.common import GROUP_VERSION
 from logsentinel.domain.incident import IncidentPhase
-from logsentinel.domain.remediation import PROGRESS_ANNOTATION
+from logsentinel.domain.remediation import (
+    ACKNOWLEDGED_BY_ANNOTATION,
+    PROGRESS_ANNOTATION,
+    RESOLVE_REQUESTED_BY_ANNOTATION,
+)
 from logsentinel.domain.resources import Incident, Playbook
 from logsentinel.kube.errors import KubeError, KubeNotFoundError
 from logsentinel.kube.events import EventRecorder
@@ -26,7 +31,7 @@ from logsentinel.kube.objects import ObjectStore
 from logsentinel.operator import metrics
 from logsentinel.operator.validation import manifest
 from logsentinel.operator.world import OperatorWorld
-from logsentinel.remediation.engine import Outcome, RemediationEngine
+from logsentinel.remediation.engine import Event, Outcome, RemediationEngine
 
 log = structlog.get_logger("logsentinel.operator")
 
@@ -74,9 +79,49 @@ class Remediator:
         except Exception as error:  # an invalid incident is reported, never acted on
             log.warning("incident not valid", incident=f"{namespace}/{name}", error=str(error))
             return None
+        if self._human_requests(incident):
+            return 0
         outcome = self.engine.advance(incident, playbooks, self.clock())
         self.persist(incident, outcome)
         return outcome.recheck_after
+
+    def _human_requests(self, incident: Incident) -> bool:
+        """Carry an acknowledgement into status; resolve on request. True when resolved."""
+        namespace = incident.metadata.namespace or "default"
+        name = incident.metadata.name
+        annotations = incident.metadata.annotations
+        status = incident.status
+        acknowledged = annotations.get(ACKNOWLEDGED_BY_ANNOTATION)
+        if acknowledged and (status is None or status.acknowledged_by != acknowledged):
+            self.incidents.patch_status(
+                namespace,
+                name,
+                {"acknowledgedBy": acknowledged, "acknowledgedAt": stamp(self.clock())},
+            )
+        requester = annotations.get(RESOLVE_REQUESTED_BY_ANNOTATION)
+        if not requester:
+            return False
+        message = f"resolved by {requester}"
+        self.engine.release(f"{namespace}/{name}")
+        self.persist(
+            incident,
+            Outcome(
+                phase=IncidentPhase.RESOLVED,
+                resolution=message,
+                audit=[
+                    AuditEntry(
+                        at=self.clock(),
+                        actor=requester,
+                        action="resolve",
+                        result="Succeeded",
+                        incident=f"{namespace}/{name}",
+                        message=message,
+                    )
+                ],
+                events=[Event("Resolved", message)],
+            ),
+        )
+        return True
 
     def persist(self, incident: Incident, outcome: Outcome) -> None:
         namespace = incident.metadata.namespace or "default"
@@ -89,6 +134,11 @@ class Remediator:
             self.incidents.patch(
                 namespace, name, {"metadata": {"annotations": {PROGRESS_ANNOTATION: text}}}
             )
+        if outcome.phase is not None:
+            try:
+                self.world.set_phase(namespace, name, outcome.phase.value)
+            except Exception as error:  # the CR is the record; the table follows it
+                log.error("phase write failed", incident=f"{namespace}/{name}", error=str(error))
         if outcome.audit:
             try:
                 self.world.record(outcome.audit)

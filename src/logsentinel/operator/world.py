@@ -14,7 +14,7 @@ import psycopg
 import structlog
 
 from logsentinel.detection.engine import window_of
-from logsentinel.domain.audit import AuditEntry
+from logsentinel.domain.audit import OPERATOR_ACTOR, AuditEntry
 from logsentinel.domain.playbook import CHANGING_STEPS, Step
 from logsentinel.domain.resources import DetectionRule, Incident, Playbook
 from logsentinel.kube.objects import ObjectStore
@@ -22,7 +22,7 @@ from logsentinel.remediation import notify
 from logsentinel.remediation.executor import Executor
 from logsentinel.remediation.guards import Health
 from logsentinel.remediation.verify import Bucket, Verdict, assess
-from logsentinel.storage import audit, buckets, health
+from logsentinel.storage import audit, buckets, health, incidents
 from logsentinel.storage.urls import libpq_url
 
 log = structlog.get_logger("logsentinel.operator")
@@ -154,6 +154,10 @@ class OperatorWorld:
         if key not in data:
             raise notify.NotifyError(f"Secret {namespace}/{name} has no key {key!r}")
         return data[key]
+
+    def set_phase(self, namespace: str, name: str, phase: str) -> None:
+        with self.database.connection() as connection:
+            incidents.set_phase(connection, namespace, name, phase, OPERATOR_ACTOR)
 
     def record(self, entries: Sequence[AuditEntry]) -> None:
         with self.database.connection() as connection:

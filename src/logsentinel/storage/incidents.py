@@ -243,15 +243,85 @@ def events(connection: psycopg.Connection[Any], incident: str) -> list[dict[str,
     ]
 
 
+def set_phase(
+    connection: psycopg.Connection[Any], namespace: str, name: str, phase: str, actor: str
+) -> bool:
+    """The phase the operator moved an incident to; recorded in the timeline too."""
+    cursor = connection.execute(
+        "UPDATE incidents SET phase = %s, updated_at = now() WHERE name = %s AND namespace = %s",
+        (phase, name, namespace),
+    )
+    if cursor.rowcount:
+        add_event(connection, name, "phase", actor, {"phase": phase})
+    return cursor.rowcount == 1
+
+
+LISTED = (
+    "name, namespace, rule, service, incident_type, severity, phase, summary, first_seen, "
+    "last_seen, occurrences, target, opened_at, resolved_at, resolution"
+)
+
+
+def _listed(row: Any) -> dict[str, Any]:
+    keys = [column.strip() for column in LISTED.split(",")]
+    return dict(zip(keys, row, strict=True))
+
+
+def list_incidents(
+    connection: psycopg.Connection[Any],
+    *,
+    open_only: bool = False,
+    namespace: str | None = None,
+    severity: str | None = None,
+    rule: str | None = None,
+    phase: str | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Newest first."""
+    conditions: list[str] = []
+    parameters: list[Any] = []
+    if open_only:
+        conditions.append("resolved_at IS NULL")
+    for column, value in (("namespace", namespace), ("severity", severity), ("phase", phase)):
+        if value:
+            conditions.append(f"{column} = %s")
+            parameters.append(value)
+    if rule:
+        conditions.append("(rule = %s OR rule LIKE %s)")
+        parameters.extend([rule, f"%/{rule}"])
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    rows = connection.execute(
+        f"SELECT {LISTED} FROM incidents {where} ORDER BY opened_at DESC, name LIMIT %s",
+        [*parameters, limit],
+    ).fetchall()
+    return [_listed(row) for row in rows]
+
+
+def get_incident(connection: psycopg.Connection[Any], name: str) -> dict[str, Any] | None:
+    """One incident with its evidence and fingerprint."""
+    row = connection.execute(
+        f"SELECT {LISTED}, evidence, fingerprint FROM incidents WHERE name = %s", (name,)
+    ).fetchone()
+    if row is None:
+        return None
+    found = _listed(row[:-2])
+    found["evidence"] = row[-2]
+    found["fingerprint"] = row[-1]
+    return found
+
+
 __all__ = [
     "StoredIncident",
     "add_event",
     "events",
+    "get_incident",
     "is_open",
     "last_resolutions",
+    "list_incidents",
     "open_incident",
     "open_incidents",
     "record_recurrence",
     "resolve_incident",
+    "set_phase",
     "set_target",
 ]

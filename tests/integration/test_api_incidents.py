@@ -1,0 +1,120 @@
+"""Incident workflows through the API without Kubernetes (PostgreSQL only): list, read with the
+timeline, acknowledge, comment, resolve; approve needs the operator (Kubernetes mode)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from logsentinel.api.app import create_app
+from logsentinel.api.settings import ApiSettings
+from logsentinel.domain.incident import IncidentSpec
+from logsentinel.storage import incidents, migrate
+from logsentinel.storage.urls import libpq_url
+
+pytestmark = pytest.mark.integration
+
+SECRET = "incident-secret-" + "x" * 40
+ADMIN = ("root", "correct horse battery staple")
+
+
+def opened(database_url: str, name: str, severity: str, minutes_ago: int) -> None:
+    seen = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    spec = IncidentSpec.model_validate(
+        {
+            "rule": "error-burst",
+            "incidentType": "ErrorBurst",
+            "severity": severity,
+            "fingerprint": (name.encode().hex() + "0" * 32)[:32],
+            "service": "checkout",
+            "firstSeen": seen,
+            "lastSeen": seen,
+        }
+    )
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
+        incidents.open_incident(
+            connection,
+            name=name,
+            namespace="shop",
+            rule="shop/error-burst",
+            group_key={"service": "checkout"},
+            spec=spec,
+            source=("logs", 0),
+        )
+
+
+@pytest.fixture
+def client(database_url: str) -> Iterator[TestClient]:
+    migrate.upgrade(database_url)
+    opened(database_url, "burst-old", "medium", 30)
+    opened(database_url, "burst-new", "high", 1)
+    settings = ApiSettings(
+        database_url=database_url,
+        jwt_secret=SECRET,
+        admin_username=ADMIN[0],
+        admin_password=ADMIN[1],
+    )
+    with TestClient(create_app(settings)) as running:
+        admin = running.post(
+            "/api/v1/auth/login", json={"username": ADMIN[0], "password": ADMIN[1]}
+        ).json()["access_token"]
+        running.headers["Authorization"] = f"Bearer {admin}"
+        yield running
+
+
+def test_list_filter_and_read_with_timeline(client: TestClient) -> None:
+    listed = client.get("/api/v1/incidents").json()
+    assert [i["name"] for i in listed] == ["burst-new", "burst-old"], "newest first"
+    high = client.get("/api/v1/incidents", params={"severity": "high"}).json()
+    assert [i["name"] for i in high] == ["burst-new"]
+    one = client.get("/api/v1/incidents/burst-new").json()
+    assert (
+        one["evidence"] == {"samples": [], "templateIds": [], "offsets": []}
+        or "samples" in one["evidence"]
+    )
+    assert [event["kind"] for event in one["timeline"]] == ["opened"]
+    assert client.get("/api/v1/incidents/nope").status_code == 404
+
+
+def test_acknowledge_comment_resolve_are_in_the_timeline_and_audit(client: TestClient) -> None:
+    assert client.post("/api/v1/incidents/burst-new/acknowledge").status_code == 202
+    commented = client.post(
+        "/api/v1/incidents/burst-new/comments", json={"text": "rolled back the release"}
+    )
+    assert commented.status_code == 201
+    resolved = client.post(
+        "/api/v1/incidents/burst-new/resolve", json={"resolution": "bad release rolled back"}
+    )
+    assert resolved.status_code == 202
+    again = client.post("/api/v1/incidents/burst-new/resolve", json={})
+    assert again.status_code == 409
+    one = client.get("/api/v1/incidents/burst-new").json()
+    assert [(e["kind"], e["actor"]) for e in one["timeline"]] == [
+        ("opened", "logsentinel-processor"),
+        ("acknowledge", "root"),
+        ("comment", "root"),
+        ("resolved", "root"),
+    ]
+    assert one["resolution"] == "bad release rolled back"
+    assert [i["name"] for i in client.get("/api/v1/incidents", params={"open": True}).json()] == [
+        "burst-old"
+    ]
+    trail = client.get("/api/v1/audit", params={"incident": "shop/burst-new"}).json()
+    assert [(e["action"], e["actor"]) for e in trail] == [
+        ("resolve", "root"),
+        ("comment", "root"),
+        ("acknowledge", "root"),
+    ]
+
+
+def test_approve_needs_the_operator_and_bad_input_is_refused(client: TestClient) -> None:
+    refused = client.post("/api/v1/incidents/burst-new/approve")
+    assert refused.status_code == 409
+    assert "Kubernetes mode" in refused.text
+    empty = client.post("/api/v1/incidents/burst-new/comments", json={"text": ""})
+    assert empty.status_code == 422
+    assert client.get("/api/v1/incidents", params={"phase": "Sleeping"}).status_code == 422
