@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +26,7 @@ ADMIN = ("root", "correct horse battery staple")
 
 def settings(database_url: str, **overrides: Any) -> ApiSettings:
     values: dict[str, Any] = {
+        "manifests_directory": tempfile.mkdtemp(prefix="manifests-"),
         "database_url": database_url,
         "jwt_secret": SECRET,
         "admin_username": ADMIN[0],
@@ -238,6 +240,14 @@ MATRIX: dict[str, set[str]] = {
     "approve": {"operator", "admin"},
     "resolve": {"operator", "admin"},
     "comment": {"operator", "admin"},
+    "list_rules": {"viewer", "operator", "admin"},
+    "get_rule": {"viewer", "operator", "admin"},
+    "put_rule": {"operator", "admin"},
+    "delete_rule": {"operator", "admin"},
+    "list_playbooks": {"viewer", "operator", "admin"},
+    "get_playbook": {"viewer", "operator", "admin"},
+    "put_playbook": {"admin"},
+    "delete_playbook": {"admin"},
 }
 
 CALLERS = ("anonymous", "viewer", "operator", "admin", "ingest")
@@ -273,7 +283,11 @@ def test_role_matrix(client: TestClient) -> None:
     for name, method, template in routes(client):
         if name in PUBLIC:
             continue
-        path = template.replace("{key_id}", "does-not-exist").replace("{name}", "does-not-exist")
+        path = (
+            template.replace("{key_id}", "does-not-exist")
+            .replace("{name}", "does-not-exist")
+            .replace("{namespace}", "nowhere")
+        )
         for caller in CALLERS:
             code = client.request(method, path, headers=headers[caller], json={}).status_code
             checked += 1

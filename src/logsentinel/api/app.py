@@ -12,12 +12,22 @@ from psycopg_pool import ConnectionPool
 from logsentinel import __version__
 from logsentinel.api import security
 from logsentinel.api.ingest import DatabaseSink, KafkaSink
+from logsentinel.api.manifests import DirectoryStore, KubernetesStore
 from logsentinel.api.ratelimit import RateLimiter
-from logsentinel.api.routes import audit, auth, health, incidents, ingest, logs, stats
+from logsentinel.api.routes import (
+    audit,
+    auth,
+    health,
+    incidents,
+    ingest,
+    logs,
+    resources,
+    stats,
+)
 from logsentinel.api.settings import ApiSettings
 from logsentinel.api.state import AppState
 from logsentinel.domain.access import Role
-from logsentinel.domain.resources import Incident
+from logsentinel.domain.resources import DetectionRule, Incident, Playbook
 from logsentinel.kube.client import api_client
 from logsentinel.kube.objects import ObjectStore
 from logsentinel.storage import access, migrate
@@ -65,16 +75,30 @@ def create_app(settings: ApiSettings) -> FastAPI:
             if settings.kafka_bootstrap
             else DatabaseSink(pool)
         )
+        kube = api_client(settings.kubeconfig) if settings.kubernetes else None
         state = AppState(
+            rules=(
+                KubernetesStore(
+                    ObjectStore(kube, DetectionRule.INFO.plural, DetectionRule.INFO.kind),
+                    DetectionRule,
+                )
+                if kube is not None
+                else DirectoryStore(settings.manifests_directory, DetectionRule)
+            ),
+            playbooks=(
+                KubernetesStore(
+                    ObjectStore(kube, Playbook.INFO.plural, Playbook.INFO.kind), Playbook
+                )
+                if kube is not None
+                else DirectoryStore(settings.manifests_directory, Playbook)
+            ),
             settings=settings,
             pool=pool,
             requests=RateLimiter(settings.requests_per_second, settings.request_burst),
             sink=sink,
             incidents=(
-                ObjectStore(
-                    api_client(settings.kubeconfig), Incident.INFO.plural, Incident.INFO.kind
-                )
-                if settings.kubernetes
+                ObjectStore(kube, Incident.INFO.plural, Incident.INFO.kind)
+                if kube is not None
                 else None
             ),
             logins=RateLimiter(
@@ -106,4 +130,5 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(stats.router)
     app.include_router(audit.router)
     app.include_router(incidents.router)
+    app.include_router(resources.router)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,6 +43,11 @@ class ApiSettings(BaseSettings):
         description="Incident actions go to the Incident objects (the operator acts on them).",
     )
     kubeconfig: str | None = None
+    manifests_directory: Path = Field(
+        default=Path("manifests"),
+        description="Local mode: DetectionRules and Playbooks as YAML files here (point the "
+        "processors' LOGSENTINEL_RULES_DIRECTORY at it).",
+    )
     migrate_on_start: bool = True
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=1, le=65535)

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from psycopg_pool import ConnectionPool
 
 from logsentinel.api.ingest import DatabaseSink, KafkaSink
+from logsentinel.api.manifests import ManifestStore
 from logsentinel.api.ratelimit import RateLimiter
 from logsentinel.api.settings import ApiSettings
+from logsentinel.domain.resources import DetectionRule, Playbook
 from logsentinel.kube.objects import ObjectStore
 
 
@@ -19,6 +21,8 @@ class AppState:
     requests: RateLimiter
     logins: RateLimiter
     sink: KafkaSink | DatabaseSink
+    rules: ManifestStore[DetectionRule]
+    playbooks: ManifestStore[Playbook]
     incidents: ObjectStore | None = None  # Kubernetes mode: the Incident objects
 
     @property

@@ -52,6 +52,49 @@ class ObjectStore:
             )
         return [dict(item) for item in cast(Json, answer).get("items", [])]
 
+    def create(self, namespace: str, body: Json) -> Json:
+        answer = call(
+            f"create {self.kind} {namespace}/{body['metadata']['name']}",
+            lambda: self._api.create_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                namespace,
+                self.plural,
+                body,
+                field_manager=FIELD_MANAGER,
+                _request_timeout=10,
+            ),
+        )
+        return cast(Json, answer)
+
+    def replace_spec(self, namespace: str, name: str, spec: Json) -> Json:
+        """Set the spec as a whole: a JSON patch (a merge patch would merge nested maps; the
+        client sends a list body as application/json-patch+json)."""
+        body = [{"op": "replace", "path": "/spec", "value": spec}]
+        answer = call(
+            f"replace {self.kind} {namespace}/{name}",
+            lambda: self._api.patch_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                namespace,
+                self.plural,
+                name,
+                body,
+                field_manager=FIELD_MANAGER,
+                _request_timeout=10,
+                _content_type="application/json-patch+json",
+            ),
+        )
+        return cast(Json, answer)
+
+    def delete(self, namespace: str, name: str) -> None:
+        call(
+            f"delete {self.kind} {namespace}/{name}",
+            lambda: self._api.delete_namespaced_custom_object(
+                GROUP, VERSION, namespace, self.plural, name, _request_timeout=10
+            ),
+        )
+
     def patch(self, namespace: str, name: str, body: Json) -> Json:
         """A merge patch of the object (metadata and spec; status is ignored by the server)."""
         answer = call(
