@@ -34,33 +34,11 @@ from kubernetes import client, config, watch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
 
-from logsentinel.storage import migrate  # noqa: E402 (after the path set-up)
-from logsentinel.storage.urls import libpq_url  # noqa: E402
+from benchkit import fresh_database, kubectl, percentile, say, wait_for  # noqa: E402
+
 from sampledata import fluent_bit_value  # noqa: E402
 
 THRESHOLD = 5
-
-
-def say(message: str) -> None:
-    print(f"[bench] {message}", flush=True)
-
-
-def kubectl(*args: str, stdin: str | None = None) -> str:
-    done = subprocess.run(
-        ["kubectl", *args], input=stdin, capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"kubectl {' '.join(args)} failed: {done.stderr.strip()}")
-    return done.stdout
-
-
-def fresh_database(server_url: str, name: str) -> str:
-    with psycopg.connect(libpq_url(server_url), autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{name}"')
-    url = libpq_url(server_url).rsplit("/", 1)[0] + f"/{name}"
-    migrate.upgrade(url)
-    return url
 
 
 def rule_manifest(namespace: str) -> str:
@@ -138,20 +116,6 @@ def stored(url: str, service: str) -> int:
 def error_line(namespace: str, service: str, n: int) -> bytes:
     line = json.dumps({"level": "error", "msg": f"request {n} failed: upstream timeout"})
     return fluent_bit_value(namespace=namespace, service=service, log=line, when=datetime.now(UTC))
-
-
-def wait_for(what: str, check: Any, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.005)  # polling a condition with a deadline
-
-
-def percentile(values: list[float], percent: float) -> float:
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * percent // 100))
-    return ordered[int(rank) - 1]
 
 
 def main() -> None:

@@ -32,33 +32,11 @@ from kubernetes import client, config, watch
 
 REPO = Path(__file__).resolve().parents[1]
 
-from logsentinel.storage import migrate  # noqa: E402
+from benchkit import fresh_database, kubectl, percentile, say, wait_for  # noqa: E402
+
 from logsentinel.storage.health import PartitionLag, write_heartbeats  # noqa: E402
-from logsentinel.storage.urls import libpq_url  # noqa: E402
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
-
-
-def say(message: str) -> None:
-    print(f"[bench] {message}", flush=True)
-
-
-def kubectl(*args: str, stdin: str | None = None) -> str:
-    done = subprocess.run(
-        ["kubectl", *args], input=stdin, capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"kubectl {' '.join(args)} failed: {done.stderr.strip()}")
-    return done.stdout
-
-
-def fresh_database(server_url: str, name: str) -> str:
-    with psycopg.connect(libpq_url(server_url), autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{name}"')
-    url = libpq_url(server_url).rsplit("/", 1)[0] + f"/{name}"
-    migrate.upgrade(url)
-    return url
 
 
 def deployment(namespace: str, name: str) -> dict[str, Any]:
@@ -166,20 +144,6 @@ class Heartbeats:
 
     def stop(self) -> None:
         self._stop.set()
-
-
-def wait_for(what: str, check: Any, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.005)  # polling a condition with a deadline
-
-
-def percentile(values: list[float], percent: float) -> float:
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(percent / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
 
 
 def main() -> None:

@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from fastapi.testclient import TestClient
 
 from devstack.pytest_plugin import Kubectl
-from logsentinel.api.app import create_app
-from logsentinel.api.settings import ApiSettings
+from support.api import logged_in_api
 
 pytestmark = pytest.mark.e2e
 
@@ -24,20 +22,7 @@ RULE = {
 def test_rules_written_through_the_api_are_detection_rule_objects(
     crds: Kubectl, kube_namespace: str, kube_config: str, database_url: str
 ) -> None:
-    settings = ApiSettings(
-        database_url=database_url,
-        jwt_secret="kube-api-secret-" + "x" * 40,
-        admin_username="root",
-        admin_password="correct horse battery staple",
-        kubernetes=True,
-        kubeconfig=kube_config,
-    )
-    with TestClient(create_app(settings)) as client:
-        token = client.post(
-            "/api/v1/auth/login",
-            json={"username": "root", "password": "correct horse battery staple"},
-        ).json()["access_token"]
-        client.headers["Authorization"] = f"Bearer {token}"
+    with logged_in_api(database_url, kube_config) as client:
         path = f"/api/v1/rules/{kube_namespace}/error-burst"
         assert client.put(path, json=RULE).status_code == 201
         stored = json.loads(

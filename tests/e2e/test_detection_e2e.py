@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from logsentinel.processors.main import build
 from logsentinel.processors.settings import ProcessorSettings
 from logsentinel.storage import migrate
 from logsentinel.storage.urls import libpq_url
-from support.kafka import create_topic, produce
+from support.kafka import container_line, create_topic, produce
 from support.running import Running, eventually
 
 pytestmark = pytest.mark.e2e
@@ -84,27 +84,6 @@ def rule(namespace: str) -> dict[str, Any]:
     }
 
 
-def container_line(namespace: str, pod: str, message: str, level: str) -> bytes:
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return json.dumps(
-        {
-            "@timestamp": stamp,
-            "time": stamp,
-            "stream": "stdout",
-            "_p": "F",
-            "log": json.dumps({"level": level, "msg": message}),
-            "kubernetes": {
-                "pod_name": pod,
-                "namespace_name": namespace,
-                "labels": {"app": APP},
-                "host": "node-1",
-                "container_name": APP,
-            },
-            "logsentinel_key": f"{namespace}/{APP}",
-        }
-    ).encode()
-
-
 @pytest.fixture
 def processor(
     database_url: str, kafka_bootstrap: str, kafka_topic: str, kube_config: str, kube_namespace: str
@@ -142,9 +121,9 @@ def test_kafka_records_open_an_incident_resource_with_evidence_and_target(
     stage: Any = processor.processor.stages[0]
     eventually("the rule reaches the processor", lambda: stage.engine.rules, 10)
 
-    lines = [container_line(kube_namespace, pod, "order ok", "info") for _ in range(5)]
+    lines = [container_line(kube_namespace, pod, APP, "order ok", "info") for _ in range(5)]
     lines += [
-        container_line(kube_namespace, pod, f"payment {n} failed: gateway timeout", "error")
+        container_line(kube_namespace, pod, APP, f"payment {n} failed: gateway timeout", "error")
         for n in range(12)
     ]
     key = f"{kube_namespace}/{APP}".encode()

@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
-from logsentinel.api.app import create_app
-from logsentinel.api.settings import ApiSettings
 from logsentinel.processors.main import build
 from logsentinel.processors.settings import ProcessorSettings
+from support.api import logged_in_api
 from support.kafka import container_line, create_topic, produce
 from support.operator import V1, V2, Cluster
 from support.running import Running, eventually
@@ -50,26 +47,6 @@ def processor(
     running = Running(build(settings))
     yield running
     running.stop()
-
-
-@contextmanager
-def api(cluster: Cluster, kube_config: str) -> Iterator[TestClient]:
-    """The API in Kubernetes mode on the cluster's database, logged in as its admin."""
-    settings = ApiSettings(
-        database_url=cluster.database_url,
-        jwt_secret="flow-secret-" + "x" * 40,
-        admin_username="root",
-        admin_password="correct horse battery staple",
-        kubernetes=True,
-        kubeconfig=kube_config,
-    )
-    with TestClient(create_app(settings)) as client:
-        token = client.post(
-            "/api/v1/auth/login",
-            json={"username": "root", "password": "correct horse battery staple"},
-        ).json()["access_token"]
-        client.headers["Authorization"] = f"Bearer {token}"
-        yield client
 
 
 def rule(namespace: str) -> dict[str, Any]:
@@ -193,7 +170,7 @@ def test_dry_run_of_the_same_flow_changes_nothing(
     assert "logsentinel.io/last-action" not in deployment["metadata"].get("annotations", {})
 
     # a person closes it through the API: the operator resolves the object
-    with api(cluster, kube_config) as client:
+    with logged_in_api(cluster.database_url, kube_config) as client:
         answer = client.post(f"/api/v1/incidents/{name}/resolve", json={"resolution": "known"})
         assert answer.status_code == 202, answer.text
     resolved = cluster.wait_phase(name, {"Resolved"})
@@ -210,7 +187,9 @@ def test_approval_of_the_same_flow_acts_only_once_approved(
     deployment = cluster.deployment(APP)
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == V2
     assert not cluster.incident_status(name).get("actions")
-    with api(cluster, kube_config) as client:  # the API writes the approval on the object
+    with logged_in_api(
+        cluster.database_url, kube_config
+    ) as client:  # the API writes the approval on the object
         answer = client.post(f"/api/v1/incidents/{name}/approve")
         assert answer.status_code == 202, answer.text
     cluster.wait_rolled_out(APP, V1, timeout=60)

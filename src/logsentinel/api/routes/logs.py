@@ -4,33 +4,20 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import AwareDatetime, BaseModel
 
 from logsentinel.api.deps import Database, Principal, allow
 from logsentinel.domain.logrecord import Level
-from logsentinel.storage.search import LogQuery, search
+from logsentinel.storage.search import FoundLog, LogQuery, search
 
 router = APIRouter(prefix="/api/v1", tags=["logs"])
 
 
-class LogItem(BaseModel):
-    id: int
-    timestamp: datetime
-    level: str
-    service: str
-    namespace: str
-    pod: str
-    message: str
-    template_id: str | None
-    trace_id: str | None
-    attributes: dict[str, Any]
-
-
 class LogPage(BaseModel):
-    items: list[LogItem]
+    items: list[FoundLog]
     next_cursor: str | None
 
 
@@ -77,8 +64,7 @@ def search_logs(
             limit=limit,
         ),
     )
-    items = [LogItem(**vars(row)) for row in found]
     last = found[-1] if len(found) == limit else None
     return LogPage(
-        items=items, next_cursor=encode_cursor(last.timestamp, last.id) if last else None
+        items=found, next_cursor=encode_cursor(last.timestamp, last.id) if last else None
     )

@@ -1,0 +1,49 @@
+"""Helpers the latency benchmarks share: progress lines, kubectl, a fresh database, waiting on
+a condition with a deadline, nearest-rank percentiles."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from typing import Any
+
+import psycopg
+
+from logsentinel.storage import migrate
+from logsentinel.storage.urls import libpq_url
+
+
+def say(message: str) -> None:
+    print(f"[bench] {message}", flush=True)
+
+
+def kubectl(*args: str, stdin: str | None = None) -> str:
+    done = subprocess.run(
+        ["kubectl", *args], input=stdin, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"kubectl {' '.join(args)} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+def fresh_database(server_url: str, name: str) -> str:
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    url = libpq_url(server_url).rsplit("/", 1)[0] + f"/{name}"
+    migrate.upgrade(url)
+    return url
+
+
+def wait_for(what: str, check: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(0.005)  # polling a condition with a deadline
+
+
+def percentile(values: list[float], percent: float) -> float:
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * percent // 100))
+    return ordered[int(rank) - 1]
