@@ -33,6 +33,7 @@ def opened(database_url: str, name: str, severity: str, minutes_ago: int) -> Non
             "service": "checkout",
             "firstSeen": seen,
             "lastSeen": seen,
+            "evidence": {"samples": [{"timestamp": seen, "message": f"{name}: gateway timeout"}]},
         }
     )
     with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
@@ -72,10 +73,9 @@ def test_list_filter_and_read_with_timeline(client: TestClient) -> None:
     high = client.get("/api/v1/incidents", params={"severity": "high"}).json()
     assert [i["name"] for i in high] == ["burst-new"]
     one = client.get("/api/v1/incidents/burst-new").json()
-    assert (
-        one["evidence"] == {"samples": [], "templateIds": [], "offsets": []}
-        or "samples" in one["evidence"]
-    )
+    assert [sample["message"] for sample in one["evidence"]["samples"]] == [
+        "burst-new: gateway timeout"
+    ]
     assert [event["kind"] for event in one["timeline"]] == ["opened"]
     assert client.get("/api/v1/incidents/nope").status_code == 404
 

@@ -55,11 +55,6 @@ class RemediationProgress(SchemaModel):
     started_at: AwareDatetime
     finished_at: AwareDatetime | None = None
     outcome: RunOutcome | None = None
-    last_seen_at_start: AwareDatetime | None = Field(
-        default=None,
-        description="The incident's lastSeen when the run started: a later one is "
-        "a recurrence that may start another attempt.",
-    )
     waiting_for: Annotated[str, Field(max_length=512)] | None = None
 
 

@@ -172,7 +172,6 @@ class RemediationEngine:
             mode=spec.mode,
             attempt=attempt,
             started_at=now,
-            last_seen_at_start=incident.spec.last_seen,
         )
         outcome = Outcome(progress=progress, playbook=playbook.metadata.name, recheck_after=0)
         refusal = guards.attempts_left(spec.guards, attempt)
@@ -348,15 +347,7 @@ class _Run:
         last = self.actions[-1] if self.actions else None
         if not (last and last.step == step.step_name and last.result is ActionResult.PENDING):
             # (a pending record is already there when the intent's annotation was lost)
-            self.actions.append(
-                ActionRecord(
-                    playbook=self.playbook.metadata.name,
-                    step=step.step_name,
-                    type=step.type,
-                    started_at=self.now,
-                    result=ActionResult.PENDING,
-                )
-            )
+            self.actions.append(self._action(step, ActionResult.PENDING))
         return Outcome(progress=self.progress, actions=self.actions, recheck_after=0)
 
     def _dry_run(self, step: Step) -> Outcome:
@@ -368,18 +359,7 @@ class _Run:
             for a in self.actions
         ):
             return outcome  # recorded before the progress annotation was lost
-        self.actions.append(
-            ActionRecord(
-                playbook=self.playbook.metadata.name,
-                step=step.step_name,
-                type=step.type,
-                started_at=self.now,
-                finished_at=self.now,
-                result=ActionResult.DRY_RUN,
-                message=message,
-                dry_run=True,
-            )
-        )
+        self.actions.append(self._action(step, ActionResult.DRY_RUN, message))
         outcome.audit.append(self._audit(step, ActionResult.DRY_RUN, message))
         outcome.events.append(Event("DryRun", f"{step.step_name}: {message}"))
         return outcome
@@ -551,19 +531,24 @@ class _Run:
             for a in self.actions
         ):
             return False
-        self.actions.append(
-            ActionRecord(
-                playbook=self.playbook.metadata.name,
-                step=step.step_name,
-                type=step.type,
-                started_at=self.now,
-                finished_at=self.now,
-                result=result,
-                message=message[:1024],
-                guard=guard,
-            )
-        )
+        self.actions.append(self._action(step, result, message, guard))
         return True
+
+    def _action(
+        self, step: Step, result: ActionResult, message: str = "", guard: str | None = None
+    ) -> ActionRecord:
+        """A record of step in status.actions; finished unless it is still pending."""
+        return ActionRecord(
+            playbook=self.playbook.metadata.name,
+            step=step.step_name,
+            type=step.type,
+            started_at=self.now,
+            finished_at=None if result is ActionResult.PENDING else self.now,
+            result=result,
+            message=message[:1024],
+            guard=guard,
+            dry_run=result is ActionResult.DRY_RUN,
+        )
 
     @property
     def run_started(self) -> datetime:
