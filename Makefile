@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVSTACK := PYTHONPATH=tools $(BIN)/python -m devstack
 
-.PHONY: help install lint test test-unit crds check-generated demo up down env clean bench-processor bench-parsing bench-detect-latency bench-detection-quality bench-remediation-latency
+.PHONY: help install lint test test-unit crds check-generated demo up down env clean bench-processor bench-parsing bench-detect-latency bench-detection-quality bench-remediation-latency bench-ingest
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -63,6 +63,10 @@ bench-detect-latency: install ## Record produced -> Incident readable from the a
 bench-remediation-latency: install ## Incident created -> restart patch accepted, 50 Deployments (starts the stack)
 	$(DEVSTACK) up
 	eval "$$($(DEVSTACK) env)" && $(BIN)/python bench/bench_remediation_latency.py
+
+bench-ingest: install ## API ingest throughput, one uvicorn worker -> local Kafka, wrk on loopback (starts Kafka, PostgreSQL)
+	$(DEVSTACK) up postgres kafka
+	eval "$$($(DEVSTACK) env postgres kafka)" && $(BIN)/python bench/bench_ingest.py
 
 bench-detection-quality: install ## Precision, recall and delay per detector on simulated traffic with faults
 	$(BIN)/python bench/bench_detection_quality.py

@@ -1,12 +1,18 @@
-"""Rules and playbooks through the API in Kubernetes mode: they are the custom resources."""
+"""Rules and playbooks through the API in Kubernetes mode: they are the custom resources; an
+incident is read with its phase and actions from the Incident object's status."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
+import psycopg
 import pytest
 
 from devstack.pytest_plugin import Kubectl
+from logsentinel.domain.incident import IncidentSpec
+from logsentinel.storage import incidents
+from logsentinel.storage.urls import libpq_url
 from support.api import logged_in_api
 
 pytestmark = pytest.mark.e2e
@@ -42,3 +48,56 @@ def test_rules_written_through_the_api_are_detection_rule_objects(
         gone = crds("get", "dr", "error-burst", "-n", kube_namespace, check=False)
         assert gone.returncode != 0
         assert client.get(path).status_code == 404
+
+
+def test_an_incident_is_read_with_the_phase_and_actions_of_its_object(
+    crds: Kubectl, kube_namespace: str, kube_config: str, database_url: str
+) -> None:
+    now = datetime.now(UTC).isoformat()
+    spec = IncidentSpec.model_validate(
+        {
+            "rule": "error-burst",
+            "incidentType": "ErrorBurst",
+            "severity": "high",
+            "fingerprint": "0123456789abcdef",
+            "service": "checkout",
+            "firstSeen": now,
+            "lastSeen": now,
+        }
+    )
+    incident = {
+        "apiVersion": "logsentinel.io/v1alpha1",
+        "kind": "Incident",
+        "metadata": {"name": "burst", "namespace": kube_namespace},
+        "spec": spec.to_wire(),
+    }
+    crds("apply", "-f", "-", stdin=json.dumps(incident))
+    status = {
+        "phase": "Remediating",
+        "actions": [
+            {
+                "playbook": "restart",
+                "step": "restart",
+                "type": "rolloutRestart",
+                "startedAt": now,
+                "result": "Succeeded",
+            }
+        ],
+    }
+    patch = ["--subresource=status", "--type=merge", "-p", json.dumps({"status": status})]
+    crds("patch", "incident", "burst", "-n", kube_namespace, *patch)
+    with logged_in_api(database_url, kube_config) as client:
+        with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
+            incidents.open_incident(
+                connection,
+                name="burst",
+                namespace=kube_namespace,
+                rule=f"{kube_namespace}/error-burst",
+                group_key={"service": "checkout"},
+                spec=spec,
+                source=None,
+            )
+        answer = client.get("/api/v1/incidents/burst")
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["phase"] == "Remediating", "the object's phase, not the table's"
+        assert [a["type"] for a in answer.json()["actions"]] == ["rolloutRestart"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import tempfile
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -216,6 +217,38 @@ def test_api_keys_authenticate_until_revoked_and_are_stored_hashed(
         == 204
     )
     assert client.get("/api/v1/auth/me", headers={"X-API-Key": key}).status_code == 401
+
+
+def test_a_key_revoked_on_one_replica_is_refused_by_another_within_the_cache_time(
+    database_url: str,
+) -> None:
+    cached = settings(database_url, identity_cache_seconds=0.5)
+    with TestClient(create_app(cached)) as first, TestClient(create_app(cached)) as second:
+        key_id, key = make_key(first)
+        assert second.get("/api/v1/auth/me", headers={"X-API-Key": key}).status_code == 200
+        revoked = first.delete(f"/api/v1/api-keys/{key_id}", headers=admin_headers(first))
+        assert revoked.status_code == 204
+        assert first.get("/api/v1/auth/me", headers={"X-API-Key": key}).status_code == 401
+        # the second replica still trusts what it read (at most 0.5 s ago), then asks again
+        deadline = time.monotonic() + 5
+        while second.get("/api/v1/auth/me", headers={"X-API-Key": key}).status_code != 401:
+            assert time.monotonic() < deadline, "the revoked key was still accepted after 5 s"
+            time.sleep(0.05)  # polling a condition with a deadline
+
+
+def test_without_the_cache_a_disabled_user_is_refused_at_once(database_url: str) -> None:
+    import psycopg
+
+    from logsentinel.storage.urls import libpq_url
+
+    with TestClient(create_app(settings(database_url, identity_cache_seconds=0))) as client:
+        headers = make_user(client, "mallory", "operator")
+        assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
+        with psycopg.connect(libpq_url(database_url)) as connection:
+            connection.execute("UPDATE users SET disabled = true WHERE username = 'mallory'")
+        refused = client.get("/api/v1/auth/me", headers=headers)
+        assert refused.status_code == 401
+        assert "disabled" in refused.text
 
 
 # --- the role matrix --------------------------------------------------------------------------

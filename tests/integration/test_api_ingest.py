@@ -33,6 +33,7 @@ def app(database_url: str, **overrides: Any) -> TestClient:
         "jwt_secret": SECRET,
         "admin_username": ADMIN[0],
         "admin_password": ADMIN[1],
+        "kafka_bootstrap": None,  # not from the environment: local mode unless a test says
     }
     values.update(overrides)
     return TestClient(create_app(ApiSettings(**values)))
@@ -62,7 +63,7 @@ def record(n: int, **changes: Any) -> dict[str, Any]:
     return document
 
 
-def ndjson(documents: list[dict[str, Any]]) -> bytes:
+def ndjson(documents: list[Any]) -> bytes:
     return b"\n".join(json.dumps(d).encode() for d in documents) + b"\n"
 
 
@@ -80,16 +81,25 @@ def local(database_url: str) -> Iterator[TestClient]:
 def test_ndjson_partly_invalid_stores_the_valid_lines_and_names_the_bad_ones(
     local: TestClient, database_url: str
 ) -> None:
-    documents = [record(1), record(2, service=""), record(3), {"message": "no time"}]
+    documents = [
+        record(1),
+        record(2, service=""),
+        record(3),
+        {"message": "no time"},
+        record(6, source={"topic": "logs", "partition": 0, "offset": 7}),
+        [record(7)],
+    ]
     body = ndjson(documents[:2]) + b"{not json\n" + ndjson(documents[2:])
     answer = local.post("/api/v1/ingest", content=body, headers=key_headers(local))
     assert answer.status_code == 202, answer.text
     result = answer.json()
     assert result["accepted"] == 2
-    assert [r["line"] for r in result["rejected"]] == [2, 3, 5]
+    assert [r["line"] for r in result["rejected"]] == [2, 3, 5, 6, 7]
     assert "service" in result["rejected"][0]["error"]
     assert "not valid JSON" in result["rejected"][1]["error"]
     assert "timestamp" in result["rejected"][2]["error"]
+    assert "source: set by Log Sentinel" in result["rejected"][3]["error"]
+    assert result["rejected"][4]["error"] == "a record must be a JSON object"
     assert stored_messages(database_url) == [
         "order 1 failed: gateway timeout",
         "order 3 failed: gateway timeout",

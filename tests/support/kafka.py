@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
@@ -81,3 +83,45 @@ def container_line(namespace: str, pod: str, app: str, message: str, level: str)
             "logsentinel_key": f"{namespace}/{app}",
         }
     ).encode()
+
+
+END_MARK = b"--end-of-test--"
+
+
+def read_committed(bootstrap: str, topic: str, timeout: float = 60) -> list[Any]:
+    """Every committed message of the topic (isolation.level=read_committed).
+
+    An end mark is first written to each partition; a read_committed consumer can only reach
+    it after every transaction before it ended, so the read is complete once each partition
+    returned its mark (a transaction left open fails the deadline instead)."""
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    partitions = list(producer.list_topics(topic, timeout=10).topics[topic].partitions)
+    for partition in partitions:
+        producer.produce(topic, value=END_MARK, partition=partition)
+    assert producer.flush(30) == 0
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"committed-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+    messages: list[Any] = []
+    unfinished = set(partitions)
+    deadline = time.monotonic() + timeout
+    try:
+        while unfinished:
+            assert time.monotonic() < deadline, f"no end mark read from partitions {unfinished}"
+            message = consumer.poll(0.5)
+            if message is None or message.error() is not None:
+                continue
+            if message.value() == END_MARK:
+                unfinished.discard(message.partition())
+            else:
+                messages.append(message)
+    finally:
+        consumer.close()
+    return messages

@@ -62,6 +62,8 @@ def test_log_record_wire_form() -> None:
     [
         ({"timestamp": "2026-11-22T12:00:00"}, "timestamp"),
         ({"timestamp": "yesterday"}, "timestamp"),
+        ({"timestamp": "0001-01-01T00:00:00+01:00"}, "timestamp"),  # before year 1 in UTC
+        ({"timestamp": "9999-12-31T23:59:59-01:00"}, "timestamp"),  # after 9999 in UTC
         ({"level": "loud"}, "level"),
         ({"service": ""}, "service"),
         ({"message": "x" * (256 * 1024 + 1)}, "message"),

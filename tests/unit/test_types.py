@@ -11,6 +11,7 @@ from logsentinel.domain.types import (
     Duration,
     Quantity,
     Regex,
+    StorableText,
     format_duration,
     parse_duration,
     quantity_value,
@@ -62,6 +63,8 @@ def test_duration_field_serialises_as_text_and_bounds() -> None:
         Holder(duration="400d")
     with pytest.raises(ValidationError, match="duration string"):
         Holder(duration=30)
+    with pytest.raises(ValidationError, match="too long"):
+        Holder(duration="10000000000000m")  # beyond timedelta: a validation error, not a crash
 
 
 @pytest.mark.parametrize(
@@ -83,7 +86,19 @@ def test_regex_must_compile_and_be_bounded() -> None:
     assert Holder(regex=r"timeout after \d+ms").regex
     with pytest.raises(ValidationError, match="invalid regular expression"):
         Holder(regex="[a-")
+    with pytest.raises(ValidationError, match="too large"):
+        Holder(regex="a{4294967296}")  # re raises OverflowError: still a validation error
     with pytest.raises(ValidationError, match="at most 1024"):
         Holder(regex="a" * 1025)
     with pytest.raises(ValidationError, match="at least 1"):
         Holder(regex="")
+
+
+def test_storable_text_refuses_nul_and_says_so_in_its_schema() -> None:
+    class Note(BaseModel):
+        text: StorableText
+
+    assert Note(text="fine \u00e9").text == "fine \u00e9"
+    with pytest.raises(ValidationError, match="NUL"):
+        Note(text="a\x00b")
+    assert Note.model_json_schema()["properties"]["text"]["pattern"] == r"^[^\x00]*$"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
 from fastapi import FastAPI
@@ -11,7 +12,7 @@ from psycopg_pool import ConnectionPool
 
 from logsentinel import __version__
 from logsentinel.api import security
-from logsentinel.api.ingest import DatabaseSink, KafkaSink
+from logsentinel.api.identities import Identities
 from logsentinel.api.manifests import DirectoryStore, KubernetesStore
 from logsentinel.api.ratelimit import RateLimiter
 from logsentinel.api.routes import (
@@ -25,6 +26,7 @@ from logsentinel.api.routes import (
     stats,
 )
 from logsentinel.api.settings import ApiSettings
+from logsentinel.api.sinks import DatabaseSink, KafkaSink, Sink
 from logsentinel.api.state import AppState
 from logsentinel.domain.access import Role
 from logsentinel.domain.resources import DetectionRule, Incident, Playbook
@@ -65,12 +67,13 @@ def create_app(settings: ApiSettings) -> FastAPI:
             kwargs={"autocommit": True},
             open=True,
         )
-        sink: KafkaSink | DatabaseSink = (
+        sink: Sink = (
             KafkaSink(
                 settings.kafka_bootstrap,
                 settings.kafka_topic,
                 settings.kafka_security,
                 settings.ingest_timeout.total_seconds(),
+                settings.ingest_producers,
             )
             if settings.kafka_bootstrap
             else DatabaseSink(pool)
@@ -96,6 +99,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
             pool=pool,
             requests=RateLimiter(settings.requests_per_second, settings.request_burst),
             sink=sink,
+            identities=Identities(settings.identity_cache_seconds),
             incidents=(
                 ObjectStore(kube, Incident.INFO.plural, Incident.INFO.kind)
                 if kube is not None
@@ -131,4 +135,14 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(incidents.router)
     app.include_router(resources.router)
+    generate_openapi = app.openapi
+
+    def openapi_with_record_schemas() -> dict[str, Any]:
+        schema = generate_openapi()  # cached by FastAPI after the first call
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for name, definition in ingest.RECORD_SCHEMAS.items():
+            components.setdefault(name, definition)
+        return schema
+
+    app.openapi = openapi_with_record_schemas  # type: ignore[method-assign]
     return app

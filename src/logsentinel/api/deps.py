@@ -8,18 +8,20 @@ authenticated request also takes a token from the caller's rate-limit bucket.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import psycopg
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
 
 from logsentinel.api import security
+from logsentinel.api.identities import KnownKey
 from logsentinel.api.ratelimit import retry_after
 from logsentinel.api.state import AppState
-from logsentinel.domain.access import ROLE_RANK, Role
+from logsentinel.domain.access import ROLE_RANK, Role, User
 from logsentinel.storage import access
 
 INGEST = "ingest"
@@ -58,7 +60,10 @@ def _unauthorized(message: str) -> HTTPException:
     )
 
 
-def principal(request: Request, connection: Database) -> Principal:
+async def principal(request: Request) -> Principal:
+    """Who is calling. Async, and without a pooled connection of its own unless the identity
+    must be read from the database (see identities.py): routes that need none, like ingest,
+    run entirely on the event loop."""
     state = app_state(request)
     header = request.headers.get("authorization", "")
     key = request.headers.get("x-api-key")
@@ -71,25 +76,49 @@ def principal(request: Request, connection: Database) -> Principal:
                 claims = security.read_token(state.jwt_secret, credential, "access")
             except security.TokenError as error:
                 raise _unauthorized(str(error)) from None
-            found = access.find_user(connection, claims.subject)
-            if found is None or found.user.disabled:
+            known, user = state.identities.users.get(claims.subject)
+            if not known:
+                user = await run_in_threadpool(_load_user, state, claims.subject)
+            if user is None or user.disabled:
                 raise _unauthorized("the user no longer exists or is disabled")
-            return _limited(state, Principal(claims.subject, found.user.role, "token"))
+            return _limited(state, Principal(claims.subject, user.role, "token"))
     if key:
-        return _limited(state, _key_principal(connection, key))
+        return _limited(state, await _key_principal(state, key))
     raise _unauthorized("authentication required: a bearer token or an X-API-Key")
 
 
-def _key_principal(connection: psycopg.Connection[Any], key: str) -> Principal:
+def _load_user(state: AppState, username: str) -> User | None:
+    with state.pool.connection() as connection:
+        found = access.find_user(connection, username)
+    user = found.user if found else None
+    state.identities.users.put(username, user)
+    return user
+
+
+async def _key_principal(state: AppState, key: str) -> Principal:
     parts = security.split_api_key(key)
-    found = access.find_api_key(connection, parts[0]) if parts else None
-    if parts is None or found is None or not security.api_secret_matches(parts[1], found[1]):
+    if parts is None:
         raise _unauthorized("invalid API key")
-    info, _ = found
-    if info.revoked_at is not None:
+    key_id, secret = parts
+    known, found = state.identities.keys.get(key_id)
+    if not known:
+        found = await run_in_threadpool(_load_key, state, key_id)
+    if found is None or not security.api_secret_matches(secret, found.secret_hash):
+        raise _unauthorized("invalid API key")
+    if found.info.revoked_at is not None:
         raise _unauthorized("the API key was revoked")
-    access.touch_api_key(connection, info.id, datetime.now(UTC))
-    return Principal(f"key:{info.id}", None, "key")
+    return Principal(f"key:{key_id}", None, "key")
+
+
+def _load_key(state: AppState, key_id: str) -> KnownKey | None:
+    """Read a key and note its use (so last_used_at is as fresh as the cache allows)."""
+    with state.pool.connection() as connection:
+        found = access.find_api_key(connection, key_id)
+        if found is not None and found[0].revoked_at is None:
+            access.touch_api_key(connection, key_id, datetime.now(UTC))
+    known = KnownKey(found[0], found[1]) if found else None
+    state.identities.keys.put(key_id, known)
+    return known
 
 
 def _limited(state: AppState, who: Principal) -> Principal:
@@ -103,11 +132,11 @@ def _limited(state: AppState, who: Principal) -> Principal:
     return who
 
 
-def allow(*grants: Grant) -> Callable[..., Principal]:
+def allow(*grants: Grant) -> Callable[..., Awaitable[Principal]]:
     """A dependency admitting only these roles (and the roles above them) or ingest keys."""
     allowed = frozenset(grants)
 
-    def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    async def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
         if not who.may(allowed):
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,

@@ -1,5 +1,4 @@
-"""Ingest: turn a request body into validated LogRecords, then hand them to a sink that says
-"stored" only when they are durable (Kafka acknowledged them, or the database committed them).
+"""Ingest: turn a request body into validated LogRecords (the sinks module stores them).
 
 Bodies are a JSON array or NDJSON, optionally gzip-compressed. Each item is validated against
 the domain's LogRecord; an invalid item is reported by its line (NDJSON) or position (array)
@@ -8,21 +7,18 @@ with the reason, and does not stop the valid ones.
 
 from __future__ import annotations
 
-import threading
 import zlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-import psycopg
-from confluent_kafka import KafkaError, Message, Producer
 from pydantic import ValidationError
 
 from logsentinel.domain.errors import describe
 from logsentinel.domain.logrecord import LogRecord
-from logsentinel.parsing.decoder import FORMAT_HEADER, LOGRECORD_FORMAT
-from logsentinel.storage.writer import Batch, LogWriter
+
+NOT_AN_OBJECT = "a record must be a JSON object"
+SOURCE_IS_OURS = "source: set by Log Sentinel from the record's Kafka position; leave it out"
 
 
 class BodyTooLargeError(Exception):
@@ -33,10 +29,6 @@ class BadBodyError(Exception):
     """The body cannot be read at all (not gzip, not JSON); the message says where."""
 
 
-class SinkUnavailableError(Exception):
-    """The records could not be made durable; nothing was acknowledged."""
-
-
 @dataclass(frozen=True)
 class Rejected:
     line: int
@@ -44,8 +36,18 @@ class Rejected:
 
 
 @dataclass(frozen=True)
+class Valid:
+    """A record that passed validation, and its JSON exactly as the client sent it: that is
+    what goes to Kafka (the processors validate it with the same model), so a request's
+    records are not serialised a second time."""
+
+    record: LogRecord
+    payload: bytes
+
+
+@dataclass(frozen=True)
 class Parsed:
-    records: list[LogRecord]
+    valid: list[Valid]
     rejected: list[Rejected]
 
 
@@ -73,142 +75,50 @@ def parse(body: bytes) -> Parsed:
             items = orjson.loads(stripped)
         except orjson.JSONDecodeError as error:
             raise BadBodyError(f"not valid JSON: {error}") from None
-        numbered = list(enumerate(items, start=1))
-        return _validate(numbered, [])
-    numbered_items: list[tuple[int, Any]] = []
+        return _array(items)
+    valid: list[Valid] = []
     rejected: list[Rejected] = []
     for number, line in enumerate(body.split(b"\n"), start=1):
         if not line.strip():
             continue
         try:
-            numbered_items.append((number, orjson.loads(line)))
-        except orjson.JSONDecodeError as error:
-            rejected.append(Rejected(number, f"not valid JSON: {error}"))
-    return _validate(numbered_items, rejected)
+            record = LogRecord.model_validate_json(line)
+        except ValidationError as error:
+            rejected.append(Rejected(number, _reason(error)))
+            continue
+        _accept(valid, rejected, number, record, line)
+    return Parsed(valid, rejected)
 
 
-def _validate(items: list[tuple[int, Any]], rejected: list[Rejected]) -> Parsed:
-    records = []
-    for number, item in items:
+def _array(items: list[Any]) -> Parsed:
+    valid: list[Valid] = []
+    rejected: list[Rejected] = []
+    for number, item in enumerate(items, start=1):
         if not isinstance(item, dict):
-            rejected.append(Rejected(number, "a record must be a JSON object"))
+            rejected.append(Rejected(number, NOT_AN_OBJECT))
             continue
         try:
-            records.append(LogRecord.model_validate(item))
+            record = LogRecord.model_validate(item)
         except ValidationError as error:
-            problems = "; ".join(str(p) for p in describe(error)[:5])
-            rejected.append(Rejected(number, problems))
-    rejected.sort(key=lambda r: r.line)
-    return Parsed(records, rejected)
+            rejected.append(Rejected(number, _reason(error)))
+            continue
+        _accept(valid, rejected, number, record, orjson.dumps(item))
+    return Parsed(valid, rejected)
 
 
-def value_of(record: LogRecord) -> bytes:
-    return orjson.dumps(record.to_wire())
+def _accept(
+    valid: list[Valid], rejected: list[Rejected], number: int, record: LogRecord, payload: bytes
+) -> None:
+    if record.source is not None:  # the idempotency key: a sender must not choose it
+        rejected.append(Rejected(number, SOURCE_IS_OURS))
+    else:
+        valid.append(Valid(record, payload))
 
 
-class KafkaSink:
-    """Produces records and waits until Kafka acknowledged every one (acks=all, idempotent)."""
-
-    def __init__(
-        self,
-        bootstrap: str,
-        topic: str,
-        security: dict[str, str] | None = None,
-        timeout: float = 10.0,
-    ) -> None:
-        self.topic = topic
-        self.timeout = timeout
-        self._producer = Producer(
-            {
-                "bootstrap.servers": bootstrap,
-                "acks": "all",
-                "enable.idempotence": True,
-                "linger.ms": 2,
-                "compression.type": "lz4",
-                "message.timeout.ms": int(timeout * 1000),
-                **(security or {}),
-            }
-        )
-        self._stop = threading.Event()
-        self._poller = threading.Thread(target=self._poll, name="ingest-acks", daemon=True)
-        self._poller.start()
-
-    def _poll(self) -> None:
-        while not self._stop.is_set():
-            self._producer.poll(0.05)
-
-    def store(self, records: Sequence[LogRecord]) -> None:
-        """Returns once Kafka has every record; raises SinkUnavailableError otherwise."""
-        if not records:
-            return
-        pending = _Pending(len(records))
-        headers: dict[str, str | bytes | None] = {FORMAT_HEADER: LOGRECORD_FORMAT}
-        try:
-            for record in records:
-                self._producer.produce(
-                    self.topic,
-                    key=record.partition_key.encode(),
-                    value=value_of(record),
-                    headers=headers,
-                    on_delivery=pending.delivered,
-                )
-        except BufferError:
-            raise SinkUnavailableError("the Kafka producer queue is full") from None
-        if not pending.done.wait(self.timeout + 1):
-            raise SinkUnavailableError(f"Kafka did not acknowledge within {self.timeout:g} s")
-        if pending.failure is not None:
-            raise SinkUnavailableError(f"Kafka refused records: {pending.failure}")
-
-    def reachable(self, timeout: float = 2.0) -> bool:
-        try:
-            self._producer.list_topics(self.topic, timeout=timeout)
-        except Exception:
-            return False
-        return True
-
-    def close(self) -> None:
-        self._stop.set()
-        self._poller.join(timeout=5)
-        self._producer.flush(5)
-
-
-class DatabaseSink:
-    """Without Kafka (local mode): the records are stored once the transaction commits."""
-
-    def __init__(self, pool: Any) -> None:
-        self._pool = pool
-        self._writer = LogWriter("api-ingest")
-        self._lock = threading.Lock()  # the writer's partition cache is not thread-safe
-
-    def store(self, records: Sequence[LogRecord]) -> None:
-        if not records:
-            return
-        try:
-            with self._lock, self._pool.connection() as connection:
-                self._writer.write(connection, Batch(records=list(records)))
-        except psycopg.OperationalError as error:
-            raise SinkUnavailableError(f"the database is unavailable: {error}") from None
-
-    def reachable(self, timeout: float = 2.0) -> bool:
-        return True  # the database is checked by /readyz itself
-
-    def close(self) -> None:
-        pass
-
-
-class _Pending:
-    """Counts one request's delivery reports."""
-
-    def __init__(self, count: int) -> None:
-        self.remaining = count
-        self.failure: str | None = None
-        self.done = threading.Event()
-        self._lock = threading.Lock()
-
-    def delivered(self, error: KafkaError | None, _message: Message) -> None:
-        with self._lock:
-            if error is not None and self.failure is None:
-                self.failure = error.str()
-            self.remaining -= 1
-            if self.remaining == 0:
-                self.done.set()
+def _reason(error: ValidationError) -> str:
+    first = error.errors(include_url=False)[0]
+    if first["type"] == "json_invalid":
+        return f"not valid JSON: {first['msg']}"
+    if first["type"] == "model_type" and not first["loc"]:
+        return NOT_AN_OBJECT
+    return "; ".join(str(problem) for problem in describe(error)[:5])

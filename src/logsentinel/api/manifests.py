@@ -4,6 +4,7 @@ reads). Both stores take and give validated domain resources."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
@@ -15,6 +16,8 @@ from logsentinel.kube.errors import KubeNotFoundError
 from logsentinel.kube.objects import ObjectStore
 
 ResourceT = TypeVar("ResourceT", bound=CustomResource[Any, Any])
+MAX_FILE_NAME = 255
+"""Bytes in a file name, on every common filesystem."""
 
 
 class NotFoundError(Exception):
@@ -58,14 +61,24 @@ def _parse(model: type[ResourceT], document: dict[str, Any]) -> ResourceT:
 
 
 class DirectoryStore(Generic[ResourceT]):
-    """One file per object: <directory>/<kind>-<namespace>-<name>.yaml, written atomically."""
+    """One file per object: <directory>/<kind>-<namespace>_<name>.yaml, written atomically
+    (no namespace or name holds "_", so a-b/c and a/b-c get different files).
+
+    A name too long for a file name (a namespace and a name together may have 317 characters)
+    is cut, and a hash of the whole keeps it unique; readers go by the content, not the name.
+    """
 
     def __init__(self, directory: Path, model: type[ResourceT]) -> None:
         self.directory = directory
         self.model = model
 
     def _path(self, namespace: str, name: str) -> Path:
-        return self.directory / f"{self.model.INFO.singular}-{namespace}-{name}.yaml"
+        stem = f"{self.model.INFO.singular}-{namespace}_{name}"
+        room = MAX_FILE_NAME - len(".yaml")
+        if len(stem.encode()) > room:
+            digest = hashlib.sha256(stem.encode()).hexdigest()[:16]
+            stem = f"{stem.encode()[: room - len(digest) - 1].decode(errors='ignore')}-{digest}"
+        return self.directory / f"{stem}.yaml"
 
     def list(self, namespace: str | None) -> list[ResourceT]:
         found = []

@@ -29,12 +29,24 @@ class ApiSettings(BaseSettings):
     login_attempts_per_minute: int = Field(default=5, ge=1)
     requests_per_second: float = Field(default=50.0, gt=0, description="Per identity.")
     request_burst: int = Field(default=200, ge=1)
+    identity_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a user's role or an API key is trusted without asking the "
+        "database again (another replica refuses a revoked key within this time).",
+    )
     kafka_bootstrap: str | None = Field(
         default=None, description="Ingest produces here; without it, ingest writes to PostgreSQL."
     )
     kafka_topic: str = "logsentinel-logs"
     kafka_security: dict[str, str] = Field(default_factory=dict)
     ingest_timeout: timedelta = Field(default=timedelta(seconds=10))
+    ingest_producers: int = Field(
+        default=3,
+        ge=1,
+        le=32,
+        description="Transactional Kafka producers committing ingest groups side by side.",
+    )
     ingest_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, description="Request body.")
     ingest_max_decompressed_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     ingest_max_records: int = Field(default=10_000, ge=1)

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 from psycopg_pool import ConnectionPool
 
-from logsentinel.api.ingest import DatabaseSink, KafkaSink
+from logsentinel.api.identities import Identities
 from logsentinel.api.manifests import ManifestStore
 from logsentinel.api.ratelimit import RateLimiter
 from logsentinel.api.settings import ApiSettings
+from logsentinel.api.sinks import Sink
 from logsentinel.domain.resources import DetectionRule, Playbook
 from logsentinel.kube.objects import ObjectStore
 
@@ -20,7 +21,8 @@ class AppState:
     pool: ConnectionPool
     requests: RateLimiter
     logins: RateLimiter
-    sink: KafkaSink | DatabaseSink
+    sink: Sink
+    identities: Identities
     rules: ManifestStore[DetectionRule]
     playbooks: ManifestStore[Playbook]
     incidents: ObjectStore | None = None  # Kubernetes mode: the Incident objects

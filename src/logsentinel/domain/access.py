@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import AwareDatetime, Field, StringConstraints
 
 from logsentinel.domain.base import SchemaModel
+from logsentinel.domain.types import StorableText
 
 
 class Role(StrEnum):
@@ -52,7 +53,7 @@ class ApiKeyInfo(SchemaModel):
 
 
 class NewApiKey(SchemaModel):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    name: Annotated[StorableText, StringConstraints(min_length=1, max_length=128)]
 
 
 class CreatedApiKey(ApiKeyInfo):

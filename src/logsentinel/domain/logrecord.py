@@ -75,7 +75,10 @@ class LogRecord(SchemaModel):
     @field_validator("timestamp")
     @classmethod
     def _to_utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
+            raise ValueError("must be within years 1 to 9999 in UTC") from None
 
     @property
     def partition_key(self) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, ClassVar, Self
@@ -12,7 +11,7 @@ from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 from logsentinel.domain.base import SchemaModel, field_error
 from logsentinel.domain.common import Condition, Selector, Severity
 from logsentinel.domain.logrecord import Level
-from logsentinel.domain.types import Duration, Identifier, Regex, ShortText
+from logsentinel.domain.types import Duration, Identifier, Regex, ShortText, regex_problem
 from logsentinel.domain.union import TaggedUnion
 
 # --- what to match ---------------------------------------------------------------------------
@@ -84,10 +83,9 @@ class FieldCondition(SchemaModel):
                     "value", f"must be a number for op {op.value!r}, got {self.value!r}"
                 ) from None
         if op is FieldOperator.REGEX:
-            try:
-                re.compile(self.value)
-            except re.error as error:
-                raise field_error("value", f"invalid regular expression: {error}") from None
+            problem = regex_problem(self.value)
+            if problem is not None:
+                raise field_error("value", problem)
         return self
 
 

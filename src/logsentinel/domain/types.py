@@ -14,10 +14,13 @@ from typing import Annotated
 from pydantic import (
     AfterValidator,
     BeforeValidator,
+    GetJsonSchemaHandler,
     PlainSerializer,
     StringConstraints,
     WithJsonSchema,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 # --- durations -------------------------------------------------------------------------------
 
@@ -38,7 +41,10 @@ def parse_duration(value: object) -> timedelta:
     if not text or "".join(number + unit for number, unit in parts) != text:
         raise ValueError(f"invalid duration {value!r}: expected like 30s, 5m, 1h or 1h30m")
     seconds = sum(int(number) * _DURATION_UNITS[unit] for number, unit in parts)
-    return timedelta(seconds=seconds)
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:  # a ValueError is what validation reports; OverflowError would escape
+        raise ValueError(f"invalid duration {value!r}: too long") from None
 
 
 def format_duration(value: timedelta) -> str:
@@ -78,11 +84,23 @@ Duration = Annotated[
 MAX_REGEX_LENGTH = 1024
 
 
-def _compiles(pattern: str) -> str:
+def regex_problem(pattern: str) -> str | None:
+    """Why ``pattern`` is not a usable regular expression, or None when it compiles."""
     try:
         re.compile(pattern)
     except re.error as error:
-        raise ValueError(f"invalid regular expression: {error}") from None
+        return f"invalid regular expression: {error}"
+    except RecursionError:  # groups nested hundreds deep
+        return "invalid regular expression: nested too deeply"
+    except OverflowError as error:  # a{4294967296}
+        return f"invalid regular expression: {error}"
+    return None
+
+
+def _compiles(pattern: str) -> str:
+    problem = regex_problem(pattern)
+    if problem is not None:
+        raise ValueError(problem)
     return pattern
 
 
@@ -167,11 +185,47 @@ ObjectName = Annotated[str, StringConstraints(max_length=253, pattern=DNS_SUBDOM
 ServiceName = Annotated[str, StringConstraints(min_length=1, max_length=253)]
 """The logical service a record belongs to (usually the ``app.kubernetes.io/name`` label)."""
 
+QualifiedName = Annotated[
+    str,
+    StringConstraints(
+        max_length=317,
+        pattern=f"^({DNS_LABEL_PATTERN[1:-1]}/)?{DNS_SUBDOMAIN_PATTERN[1:-1]}$",
+    ),
+]
+"""``namespace/name`` of an object, or just its ``name``."""
+
 Identifier = Annotated[str, StringConstraints(max_length=63, pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")]
 """A short identifier: letters, digits, ``-`` and ``_``, starting with a letter."""
 
 ShortText = Annotated[str, StringConstraints(max_length=1024)]
 """Free text for descriptions and messages, bounded so that objects stay small."""
+
+# --- text ------------------------------------------------------------------------------------
+
+NO_NUL_PATTERN = r"^[^\x00]*$"
+
+
+def _without_nul(text: str) -> str:
+    if "\x00" in text:
+        raise ValueError("must not contain NUL (\\u0000) characters")
+    return text
+
+
+class _PublishNoNul:
+    """Puts NO_NUL_PATTERN in the JSON schema, so clients know before they are refused."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema.setdefault("pattern", NO_NUL_PATTERN)
+        return json_schema
+
+
+StorableText = Annotated[str, AfterValidator(_without_nul), _PublishNoNul]
+"""Text PostgreSQL can store (in text and jsonb): anything but NUL. Lone surrogates, which UTF-8
+cannot encode, are refused by pydantic for every ``str`` already."""
 
 LabelValue = Annotated[str, StringConstraints(max_length=63)]
 LabelMap = dict[str, LabelValue]

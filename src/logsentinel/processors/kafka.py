@@ -16,6 +16,8 @@ def consumer(bootstrap: str, group: str, extra: Mapping[str, str] | None = None)
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
+            # the API's ingest transactions are all or nothing only for committed reads
+            "isolation.level": "read_committed",
             # Bounded prefetch keeps the processor's memory small under backlog.
             "queued.max.messages.kbytes": 8192,
             "fetch.max.bytes": 16 * 1024 * 1024,

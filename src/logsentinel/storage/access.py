@@ -12,6 +12,12 @@ import psycopg
 from logsentinel.domain.access import ApiKeyInfo, Role, User
 
 
+def _findable(key: str) -> bool:
+    """PostgreSQL text cannot hold NUL, so a key with one names nothing stored (and would make
+    the query fail): callers look up names and ids straight from requests."""
+    return "\x00" not in key
+
+
 @dataclass(frozen=True)
 class StoredUser:
     user: User
@@ -31,6 +37,8 @@ def create_user(
 
 
 def find_user(connection: psycopg.Connection[Any], username: str) -> StoredUser | None:
+    if not _findable(username):
+        return None
     row = connection.execute(
         "SELECT username, role, disabled, created_at, password_hash FROM users WHERE username = %s",
         (username,),
@@ -68,6 +76,8 @@ def create_api_key(
 
 def find_api_key(connection: psycopg.Connection[Any], key_id: str) -> tuple[ApiKeyInfo, str] | None:
     """The key and its secret hash, or None."""
+    if not _findable(key_id):
+        return None
     row = connection.execute(
         "SELECT id, name, created_by, created_at, revoked_at, last_used_at, secret_hash "
         "FROM api_keys WHERE id = %s",
@@ -87,6 +97,8 @@ def list_api_keys(connection: psycopg.Connection[Any]) -> list[ApiKeyInfo]:
 
 
 def revoke_api_key(connection: psycopg.Connection[Any], key_id: str, at: datetime) -> bool:
+    if not _findable(key_id):
+        return False
     cursor = connection.execute(
         "UPDATE api_keys SET revoked_at = %s WHERE id = %s AND revoked_at IS NULL", (at, key_id)
     )

@@ -7,17 +7,19 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from logsentinel.api.deps import Database, Principal, allow
+from logsentinel.api.responses import AUTHENTICATED
 from logsentinel.domain.audit import AuditEntry
+from logsentinel.domain.types import QualifiedName
 from logsentinel.storage import audit
 
-router = APIRouter(prefix="/api/v1", tags=["audit"])
+router = APIRouter(prefix="/api/v1", tags=["audit"], responses=AUTHENTICATED)
 
 
 @router.get("/audit", response_model=list[AuditEntry])
 def audit_log(
     connection: Database,
     who: Annotated[Principal, Depends(allow("operator"))],
-    incident: Annotated[str | None, Query(max_length=317, description="namespace/name")] = None,
+    incident: Annotated[QualifiedName | None, Query(description="namespace/name")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AuditEntry]:
     """Newest first; only one incident's entries when incident is given."""

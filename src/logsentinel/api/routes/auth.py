@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from logsentinel.api import security
 from logsentinel.api.deps import Database, Principal, allow, app_state
 from logsentinel.api.ratelimit import retry_after
+from logsentinel.api.responses import AUTHENTICATED, BAD_BODY, errors
 from logsentinel.domain.access import ApiKeyInfo, CreatedApiKey, NewApiKey, NewUser, Role, User
 from logsentinel.storage import access
 
@@ -57,7 +58,7 @@ def _tokens(request: Request, connection: Database, user: User) -> Tokens:
     )
 
 
-@router.post("/auth/login", response_model=Tokens)
+@router.post("/auth/login", response_model=Tokens, responses={**BAD_BODY, **errors(401, 429)})
 def login(body: Login, request: Request, connection: Database) -> Tokens:
     """Exchange a username and password for an access token and a refresh token."""
     state = app_state(request)
@@ -78,7 +79,7 @@ def login(body: Login, request: Request, connection: Database) -> Tokens:
     return _tokens(request, connection, found.user)
 
 
-@router.post("/auth/refresh", response_model=Tokens)
+@router.post("/auth/refresh", response_model=Tokens, responses={**BAD_BODY, **errors(401)})
 def refresh(body: Refresh, request: Request, connection: Database) -> Tokens:
     """A new token pair for a refresh token, which is used up (rotation)."""
     state = app_state(request)
@@ -94,13 +95,18 @@ def refresh(body: Refresh, request: Request, connection: Database) -> Tokens:
     return _tokens(request, connection, found.user)
 
 
-@router.get("/auth/me", response_model=Me)
+@router.get("/auth/me", response_model=Me, responses=AUTHENTICATED)
 def me(who: Annotated[Principal, Depends(allow("viewer", "ingest"))]) -> Me:
     """Who the credentials belong to."""
     return Me(identity=who.identity, role=who.role, via=who.via)
 
 
-@router.post("/users", response_model=User, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/users",
+    response_model=User,
+    status_code=status.HTTP_201_CREATED,
+    responses={**AUTHENTICATED, **BAD_BODY, **errors(409)},
+)
 def create_user(
     body: NewUser,
     connection: Database,
@@ -116,7 +122,7 @@ def create_user(
     return found.user
 
 
-@router.get("/api-keys", response_model=list[ApiKeyInfo])
+@router.get("/api-keys", response_model=list[ApiKeyInfo], responses=AUTHENTICATED)
 def list_keys(
     connection: Database, who: Annotated[Principal, Depends(allow("admin"))]
 ) -> list[ApiKeyInfo]:
@@ -124,7 +130,12 @@ def list_keys(
     return access.list_api_keys(connection)
 
 
-@router.post("/api-keys", response_model=CreatedApiKey, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/api-keys",
+    response_model=CreatedApiKey,
+    status_code=status.HTTP_201_CREATED,
+    responses={**AUTHENTICATED, **BAD_BODY},
+)
 def create_key(
     body: NewApiKey,
     connection: Database,
@@ -136,12 +147,20 @@ def create_key(
     return CreatedApiKey(**info.model_dump(), key=key)
 
 
-@router.delete("/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/api-keys/{key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**AUTHENTICATED, **errors(404)},
+)
 def revoke_key(
     key_id: str,
+    request: Request,
     connection: Database,
     who: Annotated[Principal, Depends(allow("admin"))],
 ) -> None:
-    """Revoke an ingest key at once (admin)."""
-    if not access.revoke_api_key(connection, key_id, datetime.now(UTC)):
+    """Revoke an ingest key (admin): refused at once here, by other replicas within
+    LOGSENTINEL_IDENTITY_CACHE_SECONDS."""
+    revoked = access.revoke_api_key(connection, key_id, datetime.now(UTC))
+    app_state(request).identities.keys.forget(key_id)
+    if not revoked:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no active API key {key_id}")

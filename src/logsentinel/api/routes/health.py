@@ -2,33 +2,56 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Request, Response, status
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 
 from logsentinel.api.deps import app_state
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
-def healthz() -> dict[str, str]:
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ok", "unavailable"]
+    database: str = Field(description='"ok", or why the database is not reachable.')
+    ingest: str = Field(description='"ok", or why ingest cannot store (Kafka unreachable).')
+
+
+@router.get("/healthz", response_model=Health)
+def healthz() -> Health:
     """The process is alive."""
-    return {"status": "ok"}
+    return Health(status="ok")
 
 
-@router.get("/readyz")
-def readyz(request: Request, response: Response) -> dict[str, str]:
-    """The database (and Kafka, once ingest is configured) answer."""
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "A dependency does not answer"}},
+)
+def readyz(request: Request, response: Response) -> Readiness:
+    """The database answers, and Kafka does when ingest produces to it."""
+    state = app_state(request)
+    database = "ok"
     try:
-        with app_state(request).pool.connection(timeout=2) as connection:
+        with state.pool.connection(timeout=2) as connection:
             connection.execute("SELECT 1")
-    except Exception as error:
+    except Exception as error:  # whatever stops it answering means not ready
+        database = f"unreachable: {type(error).__name__}"
+    ingest = state.sink.reachable(timeout=2) or "ok"
+    ready = database == ingest == "ok"
+    if not ready:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-        return {"status": "unavailable", "database": f"unreachable: {type(error).__name__}"}
-    return {"status": "ok", "database": "ok"}
+    return Readiness(status="ok" if ready else "unavailable", database=database, ingest=ingest)
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 def metrics() -> Response:
     """Prometheus exposition."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -8,31 +8,81 @@ recorded in PostgreSQL directly. Every human action is in the timeline and the a
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from pydantic import BaseModel, Field, ValidationError
 
 from logsentinel.api.deps import Database, Principal, allow, app_state
+from logsentinel.api.responses import AUTHENTICATED, BAD_BODY, errors
 from logsentinel.domain.audit import AuditEntry
-from logsentinel.domain.incident import APPROVED_ANNOTATION, IncidentPhase
+from logsentinel.domain.common import Severity, WorkloadRef
+from logsentinel.domain.incident import (
+    APPROVED_ANNOTATION,
+    ActionRecord,
+    Evidence,
+    IncidentPhase,
+    IncidentStatus,
+)
 from logsentinel.domain.remediation import (
     ACKNOWLEDGED_BY_ANNOTATION,
     APPROVED_BY_ANNOTATION,
     RESOLVE_REQUESTED_BY_ANNOTATION,
 )
+from logsentinel.domain.types import NamespaceName, ObjectName, QualifiedName, StorableText
 from logsentinel.kube.errors import KubeError, KubeNotFoundError
 from logsentinel.storage import audit, incidents
 
-router = APIRouter(prefix="/api/v1", tags=["incidents"])
+router = APIRouter(prefix="/api/v1", tags=["incidents"], responses=AUTHENTICATED)
+IncidentName = Annotated[ObjectName, Path(description="The incident's name.")]
+
+
+class IncidentSummary(BaseModel):
+    """An incident as listed: the facts the processors recorded and where it stands."""
+
+    name: str
+    namespace: str
+    rule: str = Field(description="namespace/name of the DetectionRule")
+    service: str
+    incident_type: str
+    severity: Severity
+    phase: IncidentPhase
+    summary: str
+    first_seen: datetime
+    last_seen: datetime
+    occurrences: int
+    target: WorkloadRef | None
+    opened_at: datetime
+    resolved_at: datetime | None
+    resolution: str
+
+
+class TimelineEvent(BaseModel):
+    at: datetime
+    kind: str
+    actor: str
+    detail: dict[str, Any]
+
+
+class IncidentDetail(IncidentSummary):
+    """An incident with its evidence, its timeline and the remediation steps taken."""
+
+    fingerprint: str
+    evidence: Evidence
+    timeline: list[TimelineEvent]
+    actions: list[ActionRecord] = Field(description="Kubernetes mode: the operator's steps.")
+
+
+class Accepted(BaseModel):
+    status: Literal["acknowledged", "approved", "resolved", "commented"]
 
 
 class Comment(BaseModel):
-    text: str = Field(min_length=1, max_length=4000)
+    text: StorableText = Field(min_length=1, max_length=4000)
 
 
 class Resolution(BaseModel):
-    resolution: str = Field(default="", max_length=1000)
+    resolution: StorableText = Field(default="", max_length=1000)
 
 
 def _found(connection: Any, name: str) -> dict[str, Any]:
@@ -87,73 +137,84 @@ def _record(
     )
 
 
-@router.get("/incidents")
+@router.get("/incidents", response_model=list[IncidentSummary])
 def list_incidents(
     connection: Database,
     who: Annotated[Principal, Depends(allow("viewer"))],
     open_only: Annotated[bool, Query(alias="open")] = False,
-    namespace: str | None = None,
-    severity: str | None = None,
-    rule: str | None = None,
+    namespace: NamespaceName | None = None,
+    severity: Severity | None = None,
+    rule: Annotated[QualifiedName | None, Query(description="namespace/name, or name")] = None,
     phase: IncidentPhase | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[dict[str, Any]]:
+) -> list[IncidentSummary]:
     """Newest first, filtered."""
-    return incidents.list_incidents(
+    found = incidents.list_incidents(
         connection,
         open_only=open_only,
         namespace=namespace,
-        severity=severity,
+        severity=severity.value if severity else None,
         rule=rule,
         phase=phase.value if phase else None,
         limit=limit,
     )
+    return [IncidentSummary.model_validate(row) for row in found]
 
 
-@router.get("/incidents/{name}")
+@router.get("/incidents/{name}", response_model=IncidentDetail, responses=errors(404))
 def get_incident(
-    name: str,
+    name: IncidentName,
     request: Request,
     connection: Database,
     who: Annotated[Principal, Depends(allow("viewer"))],
-) -> dict[str, Any]:
+) -> IncidentDetail:
     """The incident with its evidence, the actions taken and its timeline."""
     found = _found(connection, name)
     found["timeline"] = incidents.events(connection, name)
+    found["actions"] = []
     store = app_state(request).incidents
-    actions: list[Any] = []
     if store is not None:
         try:
-            status_ = store.get(found["namespace"], name).get("status") or {}
-            actions = list(status_.get("actions") or [])
-            found["phase"] = status_.get("phase", found["phase"])
-        except KubeError:
-            pass  # the database copy is still worth answering with
-    found["actions"] = actions
-    return found
+            status_ = IncidentStatus.model_validate(store.get(found["namespace"], name)["status"])
+            found["actions"] = status_.actions
+            if "phase" in status_.model_fields_set:
+                found["phase"] = status_.phase
+        except (KubeError, KeyError, ValidationError):
+            pass  # no (readable) status yet: the database copy is still worth answering with
+    return IncidentDetail.model_validate(found)
 
 
-@router.post("/incidents/{name}/acknowledge", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/incidents/{name}/acknowledge",
+    response_model=Accepted,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=errors(404, 503),
+)
 def acknowledge(
-    name: str,
+    name: IncidentName,
     request: Request,
     connection: Database,
     who: Annotated[Principal, Depends(allow("operator"))],
-) -> dict[str, str]:
+) -> Accepted:
     """Someone is on it."""
     found = _found(connection, name)
     _annotate(request, found, {ACKNOWLEDGED_BY_ANNOTATION: who.identity})
     _record(connection, who, found, "acknowledge", {})
-    return {"status": "acknowledged"}
+    return Accepted(status="acknowledged")
 
 
-@router.post("/incidents/{name}/approve", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/incidents/{name}/approve",
+    response_model=Accepted,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=errors(404, 409, 503),
+)
 def approve(
-    name: str,
+    name: IncidentName,
     request: Request,
     connection: Database,
     who: Annotated[Principal, Depends(allow("operator"))],
-) -> dict[str, str]:
+) -> Accepted:
     """Let a pending remediation (approval mode) run; the operator carries it out."""
     found = _found(connection, name)
     if app_state(request).incidents is None:
@@ -162,17 +223,22 @@ def approve(
         )
     _annotate(request, found, {APPROVED_ANNOTATION: "true", APPROVED_BY_ANNOTATION: who.identity})
     _record(connection, who, found, "approve", {})
-    return {"status": "approved"}
+    return Accepted(status="approved")
 
 
-@router.post("/incidents/{name}/resolve", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/incidents/{name}/resolve",
+    response_model=Accepted,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={**BAD_BODY, **errors(404, 409, 503)},
+)
 def resolve(
-    name: str,
+    name: IncidentName,
     body: Resolution,
     request: Request,
     connection: Database,
     who: Annotated[Principal, Depends(allow("operator"))],
-) -> dict[str, str]:
+) -> Accepted:
     """Close the incident (the operator resolves the object; the table is closed here)."""
     found = _found(connection, name)
     if found["resolved_at"] is not None:
@@ -184,17 +250,22 @@ def resolve(
     )
     # (resolve_incident wrote the timeline entry)
     _record(connection, who, found, "resolve", {"resolution": resolution}, timeline=False)
-    return {"status": "resolved"}
+    return Accepted(status="resolved")
 
 
-@router.post("/incidents/{name}/comments", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/incidents/{name}/comments",
+    response_model=Accepted,
+    status_code=status.HTTP_201_CREATED,
+    responses={**BAD_BODY, **errors(404)},
+)
 def comment(
-    name: str,
+    name: IncidentName,
     body: Comment,
     connection: Database,
     who: Annotated[Principal, Depends(allow("operator"))],
-) -> dict[str, str]:
+) -> Accepted:
     """A note in the incident's timeline."""
     found = _found(connection, name)
     _record(connection, who, found, "comment", {"text": body.text})
-    return {"status": "commented"}
+    return Accepted(status="commented")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
-from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, TypeAdapter
 
 from logsentinel.api import ingest as ingesting
+from logsentinel.api import metrics
 from logsentinel.api.deps import Principal, allow, app_state
+from logsentinel.api.responses import AUTHENTICATED, ErrorMessage
+from logsentinel.api.sinks import SinkOutcomeUnknownError, SinkUnavailableError
+from logsentinel.domain.logrecord import LogRecord
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 RETRY_AFTER = "5"
@@ -23,6 +26,38 @@ class RejectedLine(BaseModel):
 class IngestResult(BaseModel):
     accepted: int
     rejected: list[RejectedLine]
+
+
+class IngestRefusal(BaseModel):
+    message: str
+    rejected: list[RejectedLine] = Field(description="Each invalid line and why (may be empty).")
+
+
+class IngestRefused(BaseModel):
+    """The body of a 400: nothing was stored."""
+
+    detail: IngestRefusal
+
+
+_RECORDS = TypeAdapter(list[LogRecord]).json_schema(ref_template="#/components/schemas/{model}")
+RECORD_SCHEMAS: dict[str, Any] = _RECORDS.pop("$defs")
+"""The LogRecord schema and what it refers to, for the OpenAPI components (app.py adds them:
+the route reads its body itself, so FastAPI does not see the model)."""
+
+REQUEST_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": _RECORDS},
+        "application/x-ndjson": {
+            "schema": {"type": "string", "description": "One LogRecord JSON object per line."}
+        },
+    },
+}
+
+
+def _refused(message: str, rejected: list[RejectedLine] | None = None) -> HTTPException:
+    refusal = IngestRefusal(message=message, rejected=rejected or [])
+    return HTTPException(status.HTTP_400_BAD_REQUEST, refusal.model_dump())
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:
@@ -44,10 +79,21 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     "/ingest",
     response_model=IngestResult,
     status_code=status.HTTP_202_ACCEPTED,
+    openapi_extra={"requestBody": REQUEST_BODY},
     responses={
-        400: {"description": "no valid record, or an unreadable body"},
-        413: {"description": "body too large"},
-        503: {"description": "Kafka (or the database) did not take the records; retry"},
+        **AUTHENTICATED,
+        400: {"model": IngestRefused, "description": "No valid record, or an unreadable body"},
+        413: {"model": ErrorMessage, "description": "Body (or records) over the limit"},
+        503: {
+            "model": ErrorMessage,
+            "description": "Kafka (or the database) did not take the records; none is stored; "
+            "retry after Retry-After",
+        },
+        504: {
+            "model": ErrorMessage,
+            "description": "Kafka stopped answering during the commit: the records were "
+            "stored all together or not at all (a retry may duplicate them)",
+        },
     },
 )
 async def ingest(
@@ -67,23 +113,26 @@ async def ingest(
     except ingesting.BodyTooLargeError as error:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(error)) from None
     except ingesting.BadBodyError as error:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
-    count = len(parsed.records) + len(parsed.rejected)
+        raise _refused(str(error)) from None
+    count = len(parsed.valid) + len(parsed.rejected)
     if count > settings.ingest_max_records:
         raise HTTPException(
             status.HTTP_413_CONTENT_TOO_LARGE,
             f"{count} records; at most {settings.ingest_max_records} per request",
         )
     rejected = [RejectedLine(line=r.line, error=r.error) for r in parsed.rejected]
-    if not parsed.records:
-        raise HTTPException(
-            status.HTTP_400_BAD_REQUEST,
-            {"message": "no valid record", "rejected": [r.model_dump() for r in rejected]},
-        )
+    metrics.INGEST_RECORDS.labels("rejected").inc(len(rejected))
+    if not parsed.valid:
+        raise _refused("no valid record", rejected)
     try:
-        await run_in_threadpool(state.sink.store, parsed.records)
-    except ingesting.SinkUnavailableError as error:
+        await state.sink.store(parsed.valid)
+    except SinkUnavailableError as error:
+        metrics.INGEST_RECORDS.labels("unavailable").inc(len(parsed.valid))
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, str(error), headers={"Retry-After": RETRY_AFTER}
         ) from None
-    return IngestResult(accepted=len(parsed.records), rejected=rejected)
+    except SinkOutcomeUnknownError as error:
+        metrics.INGEST_RECORDS.labels("unknown").inc(len(parsed.valid))
+        raise HTTPException(status.HTTP_504_GATEWAY_TIMEOUT, str(error)) from None
+    metrics.INGEST_RECORDS.labels("accepted").inc(len(parsed.valid))
+    return IngestResult(accepted=len(parsed.valid), rejected=rejected)

@@ -10,10 +10,13 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import AwareDatetime, BaseModel
 
 from logsentinel.api.deps import Database, Principal, allow
+from logsentinel.api.responses import AUTHENTICATED, errors
 from logsentinel.domain.logrecord import Level
+from logsentinel.domain.types import StorableText
 from logsentinel.storage.search import FoundLog, LogQuery, search
 
-router = APIRouter(prefix="/api/v1", tags=["logs"])
+router = APIRouter(prefix="/api/v1", tags=["logs"], responses=AUTHENTICATED)
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]*={0,2}$"
 
 
 class LogPage(BaseModel):
@@ -29,23 +32,25 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         stamp, row_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
         return datetime.fromisoformat(stamp), int(row_id)
-    except (ValueError, UnicodeDecodeError):
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST, "cursor: not a cursor this API returned"
         ) from None
 
 
-@router.get("/logs", response_model=LogPage)
+@router.get("/logs", response_model=LogPage, responses=errors(400))
 def search_logs(
     connection: Database,
     who: Annotated[Principal, Depends(allow("viewer"))],
-    q: Annotated[str | None, Query(max_length=500, description="Full-text query.")] = None,
-    service: Annotated[list[str] | None, Query(max_length=50)] = None,
-    namespace: Annotated[list[str] | None, Query(max_length=50)] = None,
+    q: Annotated[StorableText | None, Query(max_length=500, description="Full-text query.")] = None,
+    service: Annotated[list[StorableText] | None, Query(max_length=50)] = None,
+    namespace: Annotated[list[StorableText] | None, Query(max_length=50)] = None,
     level: Annotated[list[Level] | None, Query(max_length=10)] = None,
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=200, pattern=CURSOR_PATTERN, description="A next_cursor.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> LogPage:
     """Logs matching every given filter, newest first; pass next_cursor for the next page."""

@@ -2,22 +2,40 @@
 models and kept as custom resources (Kubernetes mode) or YAML files (local mode).
 
 No `from __future__ import annotations` here: the route functions are built in a loop, and
-FastAPI must see their dependencies (which close over the writer role) as real objects.
+FastAPI must see their dependencies (which close over the writer role) and the kind's spec
+model as real objects.
 """
 
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response, status
 
 from logsentinel.api.deps import Grant, Principal, allow, app_state
 from logsentinel.api.manifests import ManifestStore, NotFoundError, as_manifest
-from logsentinel.domain.common import GROUP_VERSION
-from logsentinel.domain.errors import InvalidResourceError
+from logsentinel.api.responses import AUTHENTICATED, BAD_BODY, errors
+from logsentinel.domain.base import model_of
+from logsentinel.domain.common import ObjectMeta
 from logsentinel.domain.resources import CustomResource, DetectionRule, Playbook
+from logsentinel.domain.types import NamespaceName, ObjectName
 from logsentinel.kube.errors import KubeError, KubeRequestError
 
-router = APIRouter(prefix="/api/v1", tags=["rules and playbooks"])
+router = APIRouter(prefix="/api/v1", tags=["rules and playbooks"], responses=AUTHENTICATED)
+Namespace = Annotated[NamespaceName, Path(description="The object's namespace.")]
+Name = Annotated[ObjectName, Path(description="The object's name.")]
+NamespaceFilter = Annotated[NamespaceName | None, Query(description="Only this namespace.")]
+RULE_EXAMPLE = {
+    "selector": {"namespaces": ["shop"]},
+    "match": {"levels": ["error"]},
+    "detector": {"type": "threshold", "threshold": {"count": 5, "window": "1m"}},
+    "severity": "high",
+    "incidentType": "ErrorBurst",
+}
+PLAYBOOK_EXAMPLE = {
+    "triggers": {"incidentTypes": ["ErrorBurst"]},
+    "mode": "dryRun",
+    "steps": [{"type": "rolloutRestart"}],
+}
 
 
 def _kube_failure(error: KubeError) -> HTTPException:
@@ -34,14 +52,22 @@ def register(
     singular: str,
     store_of: Callable[[Request], ManifestStore[Any]],
     writer: Grant,
+    example: dict[str, Any],
 ) -> None:
-    """list_<path>, get_<singular>, put_<singular>, delete_<singular> for one kind."""
+    """list_<path>, get_<singular>, put_<singular>, delete_<singular> for one kind.
+
+    Bodies and answers are the domain models: the PUT body is the spec, the answers are the
+    manifest (apiVersion, kind, metadata, spec) as kubectl would show it, without status.
+    """
+    spec_model = model_of(model.model_fields["spec"].annotation)
     kind = model.INFO.kind
+    spec_model.model_validate(example)  # a documented example that is wrong fails at import
+    spec_body = Body(openapi_examples={kind: {"summary": f"A {kind} spec", "value": example}})
 
     def list_all(
         request: Request,
         who: Annotated[Principal, Depends(allow("viewer"))],
-        namespace: str | None = None,
+        namespace: NamespaceFilter = None,
     ) -> list[dict[str, Any]]:
         try:
             return [as_manifest(r) for r in store_of(request).list(namespace)]
@@ -49,8 +75,8 @@ def register(
             raise _kube_failure(error) from None
 
     def get_one(
-        namespace: str,
-        name: str,
+        namespace: Namespace,
+        name: Name,
         request: Request,
         who: Annotated[Principal, Depends(allow("viewer"))],
     ) -> dict[str, Any]:
@@ -62,26 +88,14 @@ def register(
             raise _kube_failure(error) from None
 
     def put_one(
-        namespace: str,
-        name: str,
-        spec: dict[str, Any],
+        namespace: Namespace,
+        name: Name,
+        spec: Annotated[spec_model, spec_body],  # type: ignore[valid-type]  # known at runtime
         request: Request,
         response: Response,
         who: Annotated[Principal, Depends(allow(writer))],
     ) -> dict[str, Any]:
-        document = {
-            "apiVersion": GROUP_VERSION,
-            "kind": kind,
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": spec,
-        }
-        try:
-            resource = model.from_manifest(document, f"{kind} {namespace}/{name}")
-        except InvalidResourceError as error:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                [{"field": p.path, "message": p.message} for p in error.problems],
-            ) from None
+        resource = model(metadata=ObjectMeta(name=name, namespace=namespace), spec=spec)
         try:
             created = store_of(request).put(resource)
         except KubeError as error:
@@ -90,8 +104,8 @@ def register(
         return as_manifest(resource)
 
     def delete_one(
-        namespace: str,
-        name: str,
+        namespace: Namespace,
+        name: Name,
         request: Request,
         who: Annotated[Principal, Depends(allow(writer))],
     ) -> Response:
@@ -111,14 +125,50 @@ def register(
     ):
         function.__name__ = name
         function.__doc__ = f"{name.replace('_', ' ').capitalize()} ({kind})."
-    router.add_api_route(f"/{path}", list_all, methods=["GET"], name=f"list_{path}")
-    item = f"/{path}/{{namespace}}/{{name}}"
-    router.add_api_route(item, get_one, methods=["GET"], name=f"get_{singular}")
-    router.add_api_route(item, put_one, methods=["PUT"], name=f"put_{singular}")
+    unavailable = errors(503)
     router.add_api_route(
-        item, delete_one, methods=["DELETE"], name=f"delete_{singular}", status_code=204
+        f"/{path}",
+        list_all,
+        methods=["GET"],
+        name=f"list_{path}",
+        response_model=list[model],  # type: ignore[valid-type]
+        response_model_exclude_none=True,
+        responses=unavailable,
+    )
+    item = f"/{path}/{{namespace}}/{{name}}"
+    router.add_api_route(
+        item,
+        get_one,
+        methods=["GET"],
+        name=f"get_{singular}",
+        response_model=model,
+        response_model_exclude_none=True,
+        responses={**errors(404), **unavailable},
+    )
+    router.add_api_route(
+        item,
+        put_one,
+        methods=["PUT"],
+        name=f"put_{singular}",
+        response_model=model,
+        response_model_exclude_none=True,
+        responses={
+            status.HTTP_201_CREATED: {"model": model, "description": "Created"},
+            **BAD_BODY,
+            **unavailable,
+        },
+    )
+    router.add_api_route(
+        item,
+        delete_one,
+        methods=["DELETE"],
+        name=f"delete_{singular}",
+        status_code=status.HTTP_204_NO_CONTENT,
+        responses={**errors(404), **unavailable},
     )
 
 
-register(DetectionRule, "rules", "rule", lambda r: app_state(r).rules, "operator")
-register(Playbook, "playbooks", "playbook", lambda r: app_state(r).playbooks, "admin")
+register(DetectionRule, "rules", "rule", lambda r: app_state(r).rules, "operator", RULE_EXAMPLE)
+register(
+    Playbook, "playbooks", "playbook", lambda r: app_state(r).playbooks, "admin", PLAYBOOK_EXAMPLE
+)

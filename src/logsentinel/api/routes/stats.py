@@ -9,9 +9,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import AwareDatetime, BaseModel
 
 from logsentinel.api.deps import Database, Principal, allow
+from logsentinel.api.responses import AUTHENTICATED, errors
+from logsentinel.domain.types import StorableText
 from logsentinel.storage.search import top_templates, volume
 
-router = APIRouter(prefix="/api/v1", tags=["stats"])
+router = APIRouter(prefix="/api/v1", tags=["stats"], responses=AUTHENTICATED)
+DEFAULT_RANGE = timedelta(hours=1)
 MAX_POINTS = 2000
 
 
@@ -37,20 +40,25 @@ class Stats(BaseModel):
     top_templates: list[Template]
 
 
-@router.get("/stats", response_model=Stats)
+@router.get("/stats", response_model=Stats, responses=errors(400))
 def stats(
     connection: Database,
     who: Annotated[Principal, Depends(allow("viewer"))],
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
     interval: Annotated[int, Query(ge=1, le=86_400, description="Seconds per point.")] = 60,
-    service: Annotated[list[str] | None, Query(max_length=50)] = None,
+    service: Annotated[list[StorableText] | None, Query(max_length=50)] = None,
     top: Annotated[int, Query(ge=0, le=100)] = 10,
 ) -> Stats:
     """Per service and interval: lines, error lines (error and fatal) and their ratio; and the
     most frequent templates. Defaults to the last hour."""
     end = until or datetime.now(UTC)
-    start = since or end - timedelta(hours=1)
+    try:
+        start = since or end - DEFAULT_RANGE
+    except OverflowError:  # until is within an hour of year 1
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, "since: required when until is this early"
+        ) from None
     if start >= end:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "since: must be before until")
     if (end - start).total_seconds() / interval > MAX_POINTS:

@@ -1,0 +1,37 @@
+"""The error answers routes document in the OpenAPI schema, so that it lists every status code
+a route can give and the body that comes with it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class ErrorMessage(BaseModel):
+    """The body of every error but 422: what went wrong, for people."""
+
+    detail: str
+
+
+_WHY = {
+    400: "The request cannot be carried out as sent (the message says why)",
+    401: "No credentials, or invalid ones",
+    403: "The caller's role may not do this",
+    404: "No such object",
+    409: "The object is not in a state that allows this",
+    429: "Rate limit exceeded; retry after Retry-After seconds",
+    503: "A backend (the database or Kubernetes) is unavailable; retry after Retry-After",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for these error status codes, each with an ErrorMessage body."""
+    return {code: {"model": ErrorMessage, "description": _WHY[code]} for code in codes}
+
+
+AUTHENTICATED = errors(401, 403, 429)
+"""What every route behind `allow(...)` may answer besides its own outcomes."""
+
+BAD_BODY = errors(400)
+"""Routes with a JSON body: FastAPI answers 400 when the body is not UTF-8 text."""

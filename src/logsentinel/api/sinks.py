@@ -1,0 +1,341 @@
+"""Where ingested records go, and the promise behind a 202: the sink says "stored" only once
+the records are durable, and a request is stored whole or not at all.
+
+KafkaSink groups the records of concurrent requests into one Kafka transaction (group commit):
+a committer thread takes every request waiting, produces their records inside a transaction
+and commits it; each request's answer is the transaction's outcome. Consumers read with
+isolation.level=read_committed, so the records of an aborted transaction (Kafka stopped, a
+delivery timed out) are never seen, and a client retrying after a 503 cannot duplicate the half
+of a request that happened to arrive. DatabaseSink (no Kafka configured) stores a request in
+one PostgreSQL transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import psycopg
+import structlog
+from confluent_kafka import KafkaError, KafkaException, Producer
+from fastapi.concurrency import run_in_threadpool
+
+from logsentinel.api import metrics
+from logsentinel.api.ingest import Valid
+from logsentinel.domain.logrecord import LogRecord
+from logsentinel.parsing.decoder import FORMAT_HEADER, LOGRECORD_FORMAT, RecordDecoder
+from logsentinel.storage.writer import Batch, LogWriter
+
+log = structlog.get_logger("logsentinel.api.ingest")
+
+HEADERS: list[tuple[str, str | bytes | None]] = [(FORMAT_HEADER, LOGRECORD_FORMAT)]
+
+
+class SinkUnavailableError(Exception):
+    """The records could not be made durable; none of them was stored."""
+
+
+class SinkOutcomeUnknownError(Exception):
+    """Kafka stopped answering while it committed: the request's records were stored all
+    together or not at all, and nobody can tell which yet."""
+
+
+class Sink(Protocol):
+    async def store(self, records: Sequence[Valid]) -> None:
+        """Returns once every record is durable; raises SinkUnavailableError otherwise."""
+
+    def reachable(self, timeout: float = 2.0) -> str | None:
+        """None when the sink answers, else what is wrong."""
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class _Request:
+    """One HTTP request's records, and how to tell it the outcome."""
+
+    messages: list[tuple[bytes, bytes]]  # (key, value)
+    loop: asyncio.AbstractEventLoop
+    outcome: asyncio.Future[None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.outcome = self.loop.create_future()
+
+    def settle(self, error: Exception | None) -> None:
+        self.loop.call_soon_threadsafe(self._settle, error)
+
+    def _settle(self, error: Exception | None) -> None:
+        if self.outcome.done():  # the client went away and the request was cancelled
+            return
+        if error is None:
+            self.outcome.set_result(None)
+        else:
+            self.outcome.set_exception(error)
+
+
+def transactional_id() -> str:
+    """Stable for a pod (its hostname), so a restarted API fences its predecessor's open
+    transaction at once instead of leaving consumers waiting for it to time out."""
+    worker = os.environ.get("LOGSENTINEL_API_WORKER", str(os.getpid()))
+    return f"logsentinel-api-{socket.gethostname()}-{worker}"
+
+
+class KafkaSink:
+    """Group-committed Kafka transactions (acks=all, idempotent): all or nothing per request.
+
+    `producers` committers share one queue of waiting requests; while one commits, the next
+    gathers what arrived meanwhile, so a commit's round trips do not cap the throughput.
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        security: dict[str, str] | None = None,
+        timeout: float = 10.0,
+        producers: int = 3,
+        transaction_id: str | None = None,
+    ) -> None:
+        self.topic = topic
+        self.timeout = timeout
+        self._config: dict[str, Any] = {
+            "bootstrap.servers": bootstrap,
+            # the coordinator aborts a transaction a crashed API left open after this long
+            "transaction.timeout.ms": int(max(timeout * 3, 10) * 1000),
+            "message.timeout.ms": int(timeout * 1000),
+            "linger.ms": 1,
+            "compression.type": "lz4",
+            **(security or {}),
+        }
+        self._probe: Producer | None = None  # readiness checks, outside any transaction
+        self._waiting: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        base_id = transaction_id or transactional_id()
+        self._committers = [
+            _Committer(
+                self._config | {"transactional.id": f"{base_id}-{index}"},
+                topic,
+                timeout,
+                self._waiting,
+            )
+            for index in range(producers)
+        ]
+
+    async def store(self, records: Sequence[Valid]) -> None:
+        if not records:
+            return
+        request = _Request(
+            [(valid.record.partition_key.encode(), valid.payload) for valid in records],
+            asyncio.get_running_loop(),
+        )
+        self._waiting.put(request)
+        await request.outcome
+
+    def reachable(self, timeout: float = 2.0) -> str | None:
+        if self._probe is None:
+            self._probe = Producer(self._config)
+        try:
+            self._probe.list_topics(self.topic, timeout=timeout)
+        except KafkaException as error:
+            return f"Kafka unreachable: {error.args[0].str()}"
+        return None
+
+    def close(self) -> None:
+        self._waiting.put(None)  # each committer puts it back for the next one
+        for committer in self._committers:
+            committer.join(self.timeout * 3)
+        self._probe = None  # librdkafka clients are destroyed with their last reference
+
+
+class _Committer:
+    """One transactional producer and the thread that commits groups of requests with it."""
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        topic: str,
+        timeout: float,
+        waiting: queue.SimpleQueue[_Request | None],
+    ) -> None:
+        self._config = config
+        self._topic = topic
+        self._timeout = timeout
+        self._waiting = waiting
+        self._producer: Producer | None = None
+        self._must_abort = False
+        self._thread = threading.Thread(
+            target=self._loop, name=f"ingest-commit-{config['transactional.id']}"
+        )
+        self._thread.start()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+        if self._producer is not None and self._must_abort:
+            try:  # else consumers wait for the coordinator to time the transaction out
+                self._producer.abort_transaction(self._timeout)
+            except KafkaException as error:
+                log.warning("could not abort on close", error=error.args[0].str())
+        self._producer = None
+
+    def _loop(self) -> None:
+        while True:
+            group = self._gather()
+            if not group:
+                return
+            started = time.monotonic()
+            error = self._commit(group)
+            metrics.INGEST_TRANSACTION_SECONDS.observe(time.monotonic() - started)
+            metrics.INGEST_TRANSACTION_REQUESTS.observe(len(group))
+            metrics.INGEST_TRANSACTIONS.labels("committed" if error is None else "aborted").inc()
+            for request in group:
+                request.settle(error)
+
+    def _gather(self) -> list[_Request]:
+        """The next waiting request and every one that arrived while the last commit ran;
+        empty when the sink closes."""
+        first = self._waiting.get()
+        if first is None:
+            self._waiting.put(None)
+            return []
+        group = [first]
+        while True:
+            try:
+                more = self._waiting.get_nowait()
+            except queue.Empty:
+                return group
+            if more is None:
+                self._waiting.put(None)
+                return group
+            group.append(more)
+
+    def _commit(self, group: list[_Request]) -> Exception | None:
+        """One transaction holding every record of the group; None when it committed."""
+        try:
+            producer = self._ready_producer()
+        except KafkaException as exception:  # no transaction was begun: nothing to abort
+            return self._unavailable(exception.args[0])
+        try:
+            producer.begin_transaction()
+            for request in group:
+                for key, value in request.messages:
+                    self._produce(producer, key, value)
+            self._finish(producer)
+        except KafkaException as exception:
+            return self._abort(exception.args[0], exception.args[0].str())
+        except _QueueFullError:
+            return self._abort(None, "the Kafka producer queue is full")
+        except _CommitUnconfirmedError as unconfirmed:
+            # only a new producer with the same transactional.id learns how it ended (its
+            # init fences this one and the coordinator completes or aborts the transaction)
+            self._drop_producer()
+            log.error("ingest transaction outcome unknown", error=str(unconfirmed))
+            return SinkOutcomeUnknownError(
+                f"Kafka did not confirm the commit within {2 * self._timeout:g} s "
+                f"({unconfirmed}); the records were stored all together or not at all"
+            )
+        return None
+
+    def _ready_producer(self) -> Producer:
+        if self._producer is None:
+            producer = Producer(self._config)
+            producer.init_transactions(self._timeout)
+            self._producer = producer
+        if self._must_abort:
+            self._producer.abort_transaction(self._timeout)
+            self._must_abort = False
+        return self._producer
+
+    def _produce(self, producer: Producer, key: bytes, value: bytes) -> None:
+        for _ in range(2):
+            try:
+                producer.produce(self._topic, value=value, key=key, headers=HEADERS)
+                return
+            except BufferError:
+                producer.poll(0.05)  # serve delivery reports to free queue space
+        raise _QueueFullError
+
+    def _finish(self, producer: Producer) -> None:
+        """Commit. A commit that timed out goes on in the background and may still land, so it
+        is retried until Kafka says how it ended; an answer must never say "not stored" for
+        records that were."""
+        deadline = time.monotonic() + self._timeout * 2
+        while True:
+            try:
+                producer.commit_transaction(self._timeout)
+                return
+            except KafkaException as exception:
+                error: KafkaError = exception.args[0]
+                if not error.retriable() or error.txn_requires_abort():
+                    raise  # the transaction did not commit
+                if time.monotonic() > deadline:
+                    raise _CommitUnconfirmedError(error.str()) from None
+                log.warning("transaction commit retried", error=error.str())
+
+    def _unavailable(self, error: KafkaError) -> SinkUnavailableError:
+        if error.fatal():
+            self._drop_producer()
+        log.warning("Kafka unavailable for ingest", error=error.str())
+        return SinkUnavailableError(f"Kafka is unavailable: {error.str()}")
+
+    def _abort(self, error: KafkaError | None, reason: str) -> SinkUnavailableError:
+        """Abort the failed transaction now: while it stays open, read_committed consumers
+        cannot read past it on its partitions."""
+        if error is not None and error.fatal():
+            self._drop_producer()  # a new producer's init_transactions aborts it
+        elif self._producer is not None:
+            self._must_abort = True
+            try:
+                self._producer.abort_transaction(self._timeout)
+                self._must_abort = False
+            except KafkaException as abort_error:  # retried before the next transaction
+                if abort_error.args[0].fatal():
+                    self._drop_producer()
+        log.warning("ingest transaction aborted; nothing of it was stored", error=reason)
+        return SinkUnavailableError(f"Kafka did not take the records: {reason}")
+
+    def _drop_producer(self) -> None:
+        self._producer = None
+        self._must_abort = False
+
+
+class _CommitUnconfirmedError(Exception):
+    """commit_transaction kept timing out: the commit may or may not have happened."""
+
+
+class _QueueFullError(Exception):
+    """librdkafka's local queue stayed full: Kafka is not taking records fast enough."""
+
+
+class DatabaseSink:
+    """Without Kafka (local mode): the records are normalised as a processor would (cleaned
+    text, inferred level, template id) and stored once the transaction commits."""
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+        self._writer = LogWriter("api-ingest")
+        self._decoder = RecordDecoder()
+        self._lock = threading.Lock()  # the writer's and the decoder's caches are not shared
+
+    async def store(self, records: Sequence[Valid]) -> None:
+        if records:
+            await run_in_threadpool(self._store, [valid.record for valid in records])
+
+    def _store(self, records: list[LogRecord]) -> None:
+        try:
+            with self._lock, self._pool.connection() as connection:
+                normalised = [self._decoder.normalise(record) for record in records]
+                self._writer.write(connection, Batch(records=normalised))
+        except psycopg.OperationalError as error:
+            raise SinkUnavailableError(f"the database is unavailable: {error}") from None
+
+    def reachable(self, timeout: float = 2.0) -> str | None:
+        return None  # the database is checked by /readyz itself
+
+    def close(self) -> None:
+        pass
