@@ -9,7 +9,9 @@
    Incidents it opened (kubectl get incidents) and the evidence of one;
 6. the operator judges the rules and playbooks (Ready) and runs the matching playbook on each
    incident: the on-call webhook (a local receiver here) is notified, and the restart is refused
-   by a guard because the sample services have no workload in this cluster.
+   by a guard because the sample services have no workload in this cluster;
+7. the API: log in as the bootstrap admin, create an ingest key, send records (a Kafka
+   transaction; the processor stores them), search them, list the incidents.
 The stack keeps running afterwards (make down stops it).
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import yaml
 
@@ -40,7 +44,7 @@ from sampledata import fluent_bit_value, sample_logs
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_LOGS = 5000
-STEPS = 6
+STEPS = 7
 BROKEN_RULE = """
 apiVersion: logsentinel.io/v1alpha1
 kind: DetectionRule
@@ -221,6 +225,8 @@ def main() -> int:
             guard = f" [guard {action['guard']}]" if action.get("guard") else ""
             print(f"  {action['step']:<14} {action['result']:<10}{guard} {action['message'][:90]}")
     print(f"webhook notifications received by the local receiver: {len(receiver.bodies)}")
+    step(7, "the API: log in, ingest through Kafka, search, incidents")
+    show_api(demo_database, bootstrap, topic, kubeconfig)
     # Delete the incidents while the operator runs: it releases their finalizers.
     kubectl("delete", "incidents", "--all", "-n", "shop", "--timeout=60s", check=False)
     operator.terminate()
@@ -230,6 +236,100 @@ def main() -> int:
     runner.join(60)
     print('\nThe stack keeps running: eval "$(make -s env)" for kubectl; make down stops it.')
     return 0
+
+
+def show_api(database: str, bootstrap: str, topic: str, kubeconfig: str) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    admin = ("demo-admin", "demo-admin-password-1")
+    api = subprocess.Popen(
+        [sys.executable, "-m", "logsentinel.cli", "api"],
+        env={
+            **os.environ,
+            "LOGSENTINEL_DATABASE_URL": database,
+            "LOGSENTINEL_JWT_SECRET": uuid.uuid4().hex * 2,
+            "LOGSENTINEL_ADMIN_USERNAME": admin[0],
+            "LOGSENTINEL_ADMIN_PASSWORD": admin[1],
+            "LOGSENTINEL_KAFKA_BOOTSTRAP": bootstrap,
+            "LOGSENTINEL_KAFKA_TOPIC": topic,
+            "LOGSENTINEL_KUBERNETES": "true",
+            "LOGSENTINEL_KUBECONFIG": kubeconfig,
+            "LOGSENTINEL_HOST": "127.0.0.1",
+            "LOGSENTINEL_PORT": str(port),
+            "LOGSENTINEL_LOG_LEVEL": "warning",
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not _answers(f"{base}/readyz"):
+            if time.monotonic() > deadline or api.poll() is not None:
+                print("the API did not become ready")
+                return
+            time.sleep(0.2)  # polling a condition with a deadline, shown to a person
+        print(f"logsentinel api on {base} (OpenAPI: {base}/docs)")
+        token = httpx.post(
+            f"{base}/api/v1/auth/login", json={"username": admin[0], "password": admin[1]}
+        ).json()["access_token"]
+        user = {"Authorization": f"Bearer {token}"}
+        key = httpx.post(f"{base}/api/v1/api-keys", json={"name": "demo"}, headers=user).json()
+        print(f"$ POST /api/v1/api-keys -> ingest key {key['id']} (the secret is shown once)")
+        stamp = datetime.now(UTC).isoformat()
+        lines = [
+            {
+                "timestamp": stamp,
+                "level": "error",
+                "message": f"payment {n} declined by card issuer",
+                "service": "payments",
+                "namespace": "shop",
+            }
+            for n in range(20)
+        ] + [{"message": "no timestamp, no service"}]
+        body = "\n".join(json.dumps(line) for line in lines)
+        answer = httpx.post(
+            f"{base}/api/v1/ingest",
+            content=body,
+            headers={"X-API-Key": key["key"], "Content-Type": "application/x-ndjson"},
+        )
+        print(
+            f"$ POST /api/v1/ingest (21 NDJSON lines) -> {answer.status_code} {answer.text[:160]}"
+        )
+        deadline = time.monotonic() + 30
+        found: dict[str, Any] = {"items": []}
+        while len(found["items"]) < 3 and time.monotonic() < deadline:
+            found = httpx.get(
+                f"{base}/api/v1/logs", params={"q": "declined", "limit": 3}, headers=user
+            ).json()
+            time.sleep(0.2)  # polling a condition with a deadline, shown to a person
+        print("$ GET /api/v1/logs?q=declined&limit=3   (stored by the processor)")
+        for item in found["items"]:
+            print(
+                f"  {item['timestamp']} {item['service']:<9} {item['level']:<6} {item['message']}"
+            )
+        incidents = httpx.get(
+            f"{base}/api/v1/incidents", params={"namespace": "shop"}, headers=user
+        ).json()
+        print(f"$ GET /api/v1/incidents?namespace=shop -> {len(incidents)} incidents")
+        for incident in incidents[:3]:
+            print(f"  {incident['name']:<40} {incident['severity']:<8} {incident['phase']}")
+    finally:
+        api.terminate()
+        api.wait(30)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 PEERING = """
