@@ -5,11 +5,14 @@ The test runs its own Kafka broker (the shared one must keep serving other tests
 clients posting batches of uniquely numbered records, freezes the broker with SIGSTOP while
 requests are in flight, lets the API answer them, resumes the broker and waits until ingest
 works again. Then every committed record is read back with isolation.level=read_committed
-(what the processors use) and each request is checked against its answer.
+(what the processors use) and each request is checked against its answer. Finally no committer
+thread and no Kafka producer may outlive the app (a failed call's frames once kept dropped
+producers, with their threads and connections, alive).
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -22,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from confluent_kafka import Producer
 from fastapi.testclient import TestClient
 
 from devstack.kafka import Kafka
@@ -67,6 +71,10 @@ def wait_until(what: str, condition: Any, timeout: float) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting until {what}"
         time.sleep(0.05)  # polling a condition with a deadline
+
+
+def committer_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("ingest-commit")]
 
 
 def batch(request_id: str) -> bytes:
@@ -154,6 +162,11 @@ def test_kafka_stopped_mid_request_acknowledges_nothing_it_did_not_take(
             for sender in senders:
                 sender.join(timeout=60)
 
+    # the committers ended with the app and their producers are gone (no threads left behind)
+    wait_until("the ingest committers ended", lambda: not committer_threads(), 60)
+    gc.collect()
+    assert not [o for o in gc.get_objects() if isinstance(o, Producer)], "a producer leaked"
+
     stored: dict[str, list[str]] = {}
     for message in read_committed(bootstrap, topic, timeout=90):
         document = json.loads(message.value())
@@ -171,4 +184,3 @@ def test_kafka_stopped_mid_request_acknowledges_nothing_it_did_not_take(
             assert kept in (0, RECORDS_PER_REQUEST), f"504 for {request_id}: {kept} kept"
     assert set(stored) <= set(statuses), "records of a request nobody sent"
     assert all(len(set(messages)) == len(messages) for messages in stored.values()), "twice"
-

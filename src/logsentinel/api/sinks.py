@@ -18,9 +18,9 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import psycopg
 import structlog
@@ -64,9 +64,25 @@ class _Request:
     messages: list[tuple[bytes, bytes]]  # (key, value)
     loop: asyncio.AbstractEventLoop
     outcome: asyncio.Future[None] = field(init=False)
+    _taken: bool | None = None  # True: a committer took it; False: the request gave up first
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.outcome = self.loop.create_future()
+
+    def take(self) -> bool:
+        """A committer takes the request unless it gave up waiting."""
+        with self._lock:
+            if self._taken is None:
+                self._taken = True
+            return self._taken
+
+    def give_up(self) -> bool:
+        """True when no committer took it (so none ever will)."""
+        with self._lock:
+            if self._taken is None:
+                self._taken = False
+            return not self._taken
 
     def settle(self, error: Exception | None) -> None:
         self.loop.call_soon_threadsafe(self._settle, error)
@@ -105,6 +121,8 @@ class KafkaSink:
     ) -> None:
         self.topic = topic
         self.timeout = timeout
+        # the longest a transaction can take: init, commit retried for 2 timeouts, abort
+        self._answer_within = timeout * 5
         self._config: dict[str, Any] = {
             "bootstrap.servers": bootstrap,
             # the coordinator aborts a transaction a crashed API left open after this long
@@ -135,21 +153,33 @@ class KafkaSink:
             asyncio.get_running_loop(),
         )
         self._waiting.put(request)
-        await request.outcome
+        try:
+            await asyncio.wait_for(request.outcome, self._answer_within)
+        except TimeoutError:
+            if request.give_up():
+                raise SinkUnavailableError(
+                    f"no Kafka producer was free within {self._answer_within:g} s "
+                    "(Kafka is slow or down); nothing was stored"
+                ) from None
+            raise SinkOutcomeUnknownError(
+                f"the Kafka transaction did not end within {self._answer_within:g} s; the "
+                "records were stored all together or not at all"
+            ) from None
 
     def reachable(self, timeout: float = 2.0) -> str | None:
         if self._probe is None:
             self._probe = Producer(self._config)
+        probe = self._probe
         try:
-            self._probe.list_topics(self.topic, timeout=timeout)
-        except KafkaException as error:
-            return f"Kafka unreachable: {error.args[0].str()}"
+            _kafka(lambda: probe.list_topics(self.topic, timeout=timeout))
+        except _KafkaFailure as failure:
+            return f"Kafka unreachable: {failure}"
         return None
 
     def close(self) -> None:
         self._waiting.put(None)  # each committer puts it back for the next one
         for committer in self._committers:
-            committer.join(self.timeout * 3)
+            committer.join(self._answer_within)
         self._probe = None  # librdkafka clients are destroyed with their last reference
 
 
@@ -170,7 +200,7 @@ class _Committer:
         self._producer: Producer | None = None
         self._must_abort = False
         self._thread = threading.Thread(
-            target=self._loop, name=f"ingest-commit-{config['transactional.id']}"
+            target=self._loop, name=f"ingest-commit-{config['transactional.id']}", daemon=True
         )
         self._thread.start()
 
@@ -178,9 +208,9 @@ class _Committer:
         self._thread.join(timeout)
         if self._producer is not None and self._must_abort:
             try:  # else consumers wait for the coordinator to time the transaction out
-                self._producer.abort_transaction(self._timeout)
-            except KafkaException as error:
-                log.warning("could not abort on close", error=error.args[0].str())
+                _kafka(lambda: self._live.abort_transaction(self._timeout))
+            except _KafkaFailure as failure:
+                log.warning("could not abort on close", error=str(failure))
         self._producer = None
 
     def _loop(self) -> None:
@@ -199,11 +229,14 @@ class _Committer:
     def _gather(self) -> list[_Request]:
         """The next waiting request and every one that arrived while the last commit ran;
         empty when the sink closes."""
-        first = self._waiting.get()
-        if first is None:
-            self._waiting.put(None)
-            return []
-        group = [first]
+        group: list[_Request] = []
+        while not group:
+            first = self._waiting.get()
+            if first is None:
+                self._waiting.put(None)
+                return []
+            if first.take():
+                group.append(first)
         while True:
             try:
                 more = self._waiting.get_nowait()
@@ -212,22 +245,34 @@ class _Committer:
             if more is None:
                 self._waiting.put(None)
                 return group
-            group.append(more)
+            if more.take():
+                group.append(more)
+
+    # No method keeps the producer in a local variable: frames of failed calls can outlive
+    # the call (the exceptions that carry them are not always freed at once), and a frame
+    # holding a dropped producer would keep its threads and connections alive. Methods reach
+    # it through self._live, so dropping it is setting self._producer to None.
+
+    @property
+    def _live(self) -> Producer:
+        if self._producer is None:
+            raise _KafkaFailure(KafkaError(KafkaError._STATE, "the producer was dropped"))
+        return self._producer
 
     def _commit(self, group: list[_Request]) -> Exception | None:
         """One transaction holding every record of the group; None when it committed."""
         try:
-            producer = self._ready_producer()
-        except KafkaException as exception:  # no transaction was begun: nothing to abort
-            return self._unavailable(exception.args[0])
+            self._ready_producer()
+        except _KafkaFailure as failure:  # no transaction was begun: nothing to abort
+            return self._unavailable(failure.error)
         try:
-            producer.begin_transaction()
+            _kafka(lambda: self._live.begin_transaction())
             for request in group:
                 for key, value in request.messages:
-                    self._produce(producer, key, value)
-            self._finish(producer)
-        except KafkaException as exception:
-            return self._abort(exception.args[0], exception.args[0].str())
+                    self._produce(key, value)
+            self._finish()
+        except _KafkaFailure as failure:
+            return self._abort(failure.error, failure.error.str())
         except _QueueFullError:
             return self._abort(None, "the Kafka producer queue is full")
         except _CommitUnconfirmedError as unconfirmed:
@@ -241,36 +286,40 @@ class _Committer:
             )
         return None
 
-    def _ready_producer(self) -> Producer:
+    def _ready_producer(self) -> None:
         if self._producer is None:
-            producer = Producer(self._config)
-            producer.init_transactions(self._timeout)
-            self._producer = producer
+            self._producer = Producer(self._config)
+            try:
+                _kafka(lambda: self._live.init_transactions(self._timeout))
+            except _KafkaFailure:
+                self._drop_producer()
+                raise
         if self._must_abort:
-            self._producer.abort_transaction(self._timeout)
+            _kafka(lambda: self._live.abort_transaction(self._timeout))
             self._must_abort = False
-        return self._producer
 
-    def _produce(self, producer: Producer, key: bytes, value: bytes) -> None:
+    def _produce(self, key: bytes, value: bytes) -> None:
         for _ in range(2):
             try:
-                producer.produce(self._topic, value=value, key=key, headers=HEADERS)
+                _kafka(
+                    lambda: self._live.produce(self._topic, value=value, key=key, headers=HEADERS)
+                )
                 return
             except BufferError:
-                producer.poll(0.05)  # serve delivery reports to free queue space
+                self._live.poll(0.05)  # serve delivery reports to free queue space
         raise _QueueFullError
 
-    def _finish(self, producer: Producer) -> None:
+    def _finish(self) -> None:
         """Commit. A commit that timed out goes on in the background and may still land, so it
         is retried until Kafka says how it ended; an answer must never say "not stored" for
         records that were."""
         deadline = time.monotonic() + self._timeout * 2
         while True:
             try:
-                producer.commit_transaction(self._timeout)
+                _kafka(lambda: self._live.commit_transaction(self._timeout))
                 return
-            except KafkaException as exception:
-                error: KafkaError = exception.args[0]
+            except _KafkaFailure as failure:
+                error = failure.error
                 if not error.retriable() or error.txn_requires_abort():
                     raise  # the transaction did not commit
                 if time.monotonic() > deadline:
@@ -291,10 +340,10 @@ class _Committer:
         elif self._producer is not None:
             self._must_abort = True
             try:
-                self._producer.abort_transaction(self._timeout)
+                _kafka(lambda: self._live.abort_transaction(self._timeout))
                 self._must_abort = False
-            except KafkaException as abort_error:  # retried before the next transaction
-                if abort_error.args[0].fatal():
+            except _KafkaFailure as failure:  # retried before the next transaction
+                if failure.error.fatal():
                     self._drop_producer()
         log.warning("ingest transaction aborted; nothing of it was stored", error=reason)
         return SinkUnavailableError(f"Kafka did not take the records: {reason}")
@@ -302,6 +351,33 @@ class _Committer:
     def _drop_producer(self) -> None:
         self._producer = None
         self._must_abort = False
+
+
+class _KafkaFailure(Exception):  # noqa: N818 (a failure of the client, carried as such)
+    """A KafkaException's error, raised without the KafkaException itself."""
+
+    def __init__(self, error: KafkaError) -> None:
+        super().__init__(error.str())
+        self.error = error
+
+
+T = TypeVar("T")
+
+
+def _kafka(call: Callable[[], T]) -> T:
+    """Run a client call; a KafkaException leaves as a _KafkaFailure.
+
+    confluent-kafka keeps the KafkaExceptions it raised alive; with their tracebacks they would
+    keep the frames of this module, and through them a dropped producer and its threads, alive
+    for good (seen after Kafka outages). So the exception's traceback is cleared and only its
+    error travels on.
+    """
+    try:
+        return call()
+    except KafkaException as exception:
+        error: KafkaError = exception.args[0]
+        exception.__traceback__ = None
+    raise _KafkaFailure(error)
 
 
 class _CommitUnconfirmedError(Exception):
