@@ -39,8 +39,22 @@ PLAYBOOK_EXAMPLE = {
 
 
 def _kube_failure(error: KubeError) -> HTTPException:
-    if isinstance(error, KubeRequestError) and 400 <= error.status < 500:
-        return HTTPException(error.status, f"Kubernetes refused it: {error.message}")
+    """The caller's fault (a conflict, an object the apiserver refuses) keeps its meaning; the
+    API's own (its ServiceAccount may not do this) or the apiserver's is a 503."""
+    if isinstance(error, KubeRequestError):
+        if error.status in (status.HTTP_404_NOT_FOUND, status.HTTP_409_CONFLICT):
+            return HTTPException(error.status, f"Kubernetes: {error.message}")
+        if error.status in (status.HTTP_400_BAD_REQUEST, status.HTTP_422_UNPROCESSABLE_CONTENT):
+            return HTTPException(
+                status.HTTP_400_BAD_REQUEST, f"Kubernetes refused the object: {error.message}"
+            )
+        if error.status in (status.HTTP_401_UNAUTHORIZED, status.HTTP_403_FORBIDDEN):
+            return HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                f"the API's own Kubernetes credentials were refused (check its RBAC): "
+                f"{error.message}",
+                headers={"Retry-After": "5"},
+            )
     return HTTPException(
         status.HTTP_503_SERVICE_UNAVAILABLE, f"Kubernetes: {error}", headers={"Retry-After": "5"}
     )
@@ -155,6 +169,7 @@ def register(
         responses={
             status.HTTP_201_CREATED: {"model": model, "description": "Created"},
             **BAD_BODY,
+            **errors(409),
             **unavailable,
         },
     )
@@ -164,7 +179,7 @@ def register(
         methods=["DELETE"],
         name=f"delete_{singular}",
         status_code=status.HTTP_204_NO_CONTENT,
-        responses={**errors(404), **unavailable},
+        responses={**errors(404, 409), **unavailable},
     )
 
 
