@@ -179,3 +179,18 @@ def test_kafka_unavailable_is_503_with_retry_after(database_url: str) -> None:
         assert answer.status_code == 503
         assert answer.headers["Retry-After"] == "5"
         assert "Kafka" in answer.json()["detail"]
+
+
+def test_readiness_includes_kafka_when_ingest_produces_to_it(
+    database_url: str, kafka_bootstrap: str
+) -> None:
+    with app(database_url, kafka_bootstrap=kafka_bootstrap) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json() == {"status": "ok", "database": "ok", "ingest": "ok"}
+    nowhere = f"127.0.0.1:{free_port()}"
+    with app(database_url, kafka_bootstrap=nowhere) as client:
+        unready = client.get("/readyz")
+        assert unready.status_code == 503
+        assert unready.json()["database"] == "ok"
+        assert unready.json()["ingest"].startswith("Kafka unreachable")
