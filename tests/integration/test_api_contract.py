@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import hypothesis
-import psycopg
 import pytest
 import schemathesis
 from schemathesis.checks import not_a_server_error
@@ -30,9 +29,7 @@ from schemathesis.specs.openapi.checks import (
 
 from logsentinel.api.app import create_app
 from logsentinel.api.settings import ApiSettings
-from logsentinel.domain.incident import IncidentSpec
-from logsentinel.storage import incidents
-from logsentinel.storage.urls import libpq_url
+from support.incidents import open_sample_incident
 
 pytestmark = pytest.mark.integration
 
@@ -86,40 +83,24 @@ schema = schemathesis.openapi.from_dict(
 
 
 def open_incident(database_url: str) -> None:
+    """An incident with a target and full evidence, so its detail answer has every part."""
     seen = datetime.now(UTC) - timedelta(minutes=5)
-    spec = IncidentSpec.model_validate(
-        {
-            "rule": "error-burst",
-            "incidentType": "ErrorBurst",
-            "severity": "high",
-            "fingerprint": "0123456789abcdef0123456789abcdef",
-            "service": "checkout",
-            "target": {"kind": "Deployment", "namespace": "shop", "name": "checkout"},
-            "firstSeen": seen,
-            "lastSeen": seen,
-            "evidence": {
-                "samples": [{"timestamp": seen, "level": "error", "message": "gateway timeout"}],
-                "window": {
-                    "start": seen - timedelta(minutes=1),
-                    "end": seen,
-                    "statistic": "count",
-                    "value": 12,
-                    "threshold": 5,
-                    "matched": 12,
-                },
+    open_sample_incident(
+        database_url,
+        INCIDENT,
+        target={"kind": "Deployment", "namespace": "shop", "name": "checkout"},
+        evidence={
+            "samples": [{"timestamp": seen, "level": "error", "message": "gateway timeout"}],
+            "window": {
+                "start": seen - timedelta(minutes=1),
+                "end": seen,
+                "statistic": "count",
+                "value": 12,
+                "threshold": 5,
+                "matched": 12,
             },
-        }
+        },
     )
-    with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
-        incidents.open_incident(
-            connection,
-            name=INCIDENT,
-            namespace="shop",
-            rule="shop/error-burst",
-            group_key={"service": "checkout"},
-            spec=spec,
-            source=("logs", 0),
-        )
 
 
 def seed(client: ASGIClient) -> None:

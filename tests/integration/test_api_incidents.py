@@ -4,17 +4,14 @@ timeline, acknowledge, comment, resolve; approve needs the operator (Kubernetes 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
 from logsentinel.api.app import create_app
 from logsentinel.api.settings import ApiSettings
-from logsentinel.domain.incident import IncidentSpec
-from logsentinel.storage import incidents, migrate
-from logsentinel.storage.urls import libpq_url
+from logsentinel.storage import migrate
+from support.incidents import open_sample_incident
 
 pytestmark = pytest.mark.integration
 
@@ -22,37 +19,11 @@ SECRET = "incident-secret-" + "x" * 40
 ADMIN = ("root", "correct horse battery staple")
 
 
-def opened(database_url: str, name: str, severity: str, minutes_ago: int) -> None:
-    seen = datetime.now(UTC) - timedelta(minutes=minutes_ago)
-    spec = IncidentSpec.model_validate(
-        {
-            "rule": "error-burst",
-            "incidentType": "ErrorBurst",
-            "severity": severity,
-            "fingerprint": (name.encode().hex() + "0" * 32)[:32],
-            "service": "checkout",
-            "firstSeen": seen,
-            "lastSeen": seen,
-            "evidence": {"samples": [{"timestamp": seen, "message": f"{name}: gateway timeout"}]},
-        }
-    )
-    with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
-        incidents.open_incident(
-            connection,
-            name=name,
-            namespace="shop",
-            rule="shop/error-burst",
-            group_key={"service": "checkout"},
-            spec=spec,
-            source=("logs", 0),
-        )
-
-
 @pytest.fixture
 def client(database_url: str) -> Iterator[TestClient]:
     migrate.upgrade(database_url)
-    opened(database_url, "burst-old", "medium", 30)
-    opened(database_url, "burst-new", "high", 1)
+    open_sample_incident(database_url, "burst-old", "medium", minutes_ago=30)
+    open_sample_incident(database_url, "burst-new", "high", minutes_ago=1)
     settings = ApiSettings(
         database_url=database_url,
         jwt_secret=SECRET,
