@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -35,6 +34,7 @@ import psycopg
 import yaml
 
 from devstack import kubebuild, stack
+from devstack.proc import free_port
 from logsentinel.processors import kafka
 from logsentinel.processors.main import build
 from logsentinel.processors.settings import ProcessorSettings
@@ -323,13 +323,6 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 PEERING = """

@@ -8,15 +8,11 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from logsentinel.api.app import create_app
-from logsentinel.api.settings import ApiSettings
 from logsentinel.storage import migrate
+from support.api import logged_in_api
 from support.incidents import open_sample_incident
 
 pytestmark = pytest.mark.integration
-
-SECRET = "incident-secret-" + "x" * 40
-ADMIN = ("root", "correct horse battery staple")
 
 
 @pytest.fixture
@@ -24,17 +20,7 @@ def client(database_url: str) -> Iterator[TestClient]:
     migrate.upgrade(database_url)
     open_sample_incident(database_url, "burst-old", "medium", minutes_ago=30)
     open_sample_incident(database_url, "burst-new", "high", minutes_ago=1)
-    settings = ApiSettings(
-        database_url=database_url,
-        jwt_secret=SECRET,
-        admin_username=ADMIN[0],
-        admin_password=ADMIN[1],
-    )
-    with TestClient(create_app(settings)) as running:
-        admin = running.post(
-            "/api/v1/auth/login", json={"username": ADMIN[0], "password": ADMIN[1]}
-        ).json()["access_token"]
-        running.headers["Authorization"] = f"Bearer {admin}"
+    with logged_in_api(database_url) as running:
         yield running
 
 

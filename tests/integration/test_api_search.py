@@ -11,19 +11,15 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from logsentinel.api.app import create_app
-from logsentinel.api.settings import ApiSettings
 from logsentinel.processors.main import build
 from logsentinel.processors.settings import ProcessorSettings
 from logsentinel.storage import migrate
 from logsentinel.storage.urls import libpq_url
+from support.api import logged_in_api
 from support.kafka import container_line, create_topic, produce
 from support.running import Running, eventually
 
 pytestmark = pytest.mark.integration
-
-SECRET = "search-secret-" + "x" * 40
-ADMIN = ("root", "correct horse battery staple")
 
 
 @pytest.fixture
@@ -77,20 +73,10 @@ def stored(database_url: str, kafka_bootstrap: str, kafka_topic: str) -> Iterato
 
 @pytest.fixture
 def viewer(database_url: str, stored: None) -> Iterator[tuple[TestClient, dict[str, str]]]:
-    settings = ApiSettings(
-        database_url=database_url,
-        jwt_secret=SECRET,
-        admin_username=ADMIN[0],
-        admin_password=ADMIN[1],
-    )
-    with TestClient(create_app(settings)) as client:
-        admin = client.post(
-            "/api/v1/auth/login", json={"username": ADMIN[0], "password": ADMIN[1]}
-        ).json()["access_token"]
+    with logged_in_api(database_url) as client:  # as the admin, who creates the viewer
         client.post(
             "/api/v1/users",
             json={"username": "vera", "password": "vera-password-123", "role": "viewer"},
-            headers={"Authorization": f"Bearer {admin}"},
         )
         token = client.post(
             "/api/v1/auth/login", json={"username": "vera", "password": "vera-password-123"}

@@ -23,6 +23,7 @@ def logged_in_api(database_url: str, kube_config: str | None = None) -> Iterator
         admin_password=ADMIN[1],
         kubernetes=kube_config is not None,
         kubeconfig=kube_config,
+        kafka_bootstrap=None,  # ingest into PostgreSQL, whatever the environment says
     )
     with TestClient(create_app(settings)) as client:
         token = client.post(

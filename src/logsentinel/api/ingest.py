@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
-from logsentinel.domain.errors import describe
+from logsentinel.domain.errors import summarise
 from logsentinel.domain.logrecord import LogRecord
 
 _RECORDS = TypeAdapter(list[LogRecord])
@@ -140,4 +140,4 @@ def _reason(error: ValidationError) -> str:
         return f"not valid JSON: {first['msg']}"
     if first["type"] == "model_type" and not first["loc"]:
         return NOT_AN_OBJECT
-    return "; ".join(str(problem) for problem in describe(error)[:5])
+    return summarise(error, limit=5)

@@ -51,6 +51,15 @@ def describe(error: ValidationError, prefix: tuple[int | str, ...] = ()) -> list
     return [_problem(detail, prefix) for detail in error.errors(include_url=False)]
 
 
+def summarise(error: ValidationError, limit: int = 3) -> str:
+    """The first `limit` problems on one line ("field: message; ..."), and how many more."""
+    problems = describe(error)
+    summary = "; ".join(str(problem) for problem in problems[:limit])
+    if len(problems) > limit:
+        summary += f"; and {len(problems) - limit} more"
+    return summary
+
+
 class InvalidResourceError(ValueError):
     """A document that does not satisfy its schema; ``problems`` says where and why."""
 

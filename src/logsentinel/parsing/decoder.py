@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import JsonValue, ValidationError
 
 from logsentinel.domain import Level, LogRecord, SourcePosition
-from logsentinel.domain.errors import describe
+from logsentinel.domain.errors import summarise
 from logsentinel.domain.logrecord import MAX_MESSAGE_LENGTH
 from logsentinel.domain.pipeline import CustomParser
 from logsentinel.parsing.attributes import AttributeBuilder, clean_text, may_need_cleaning
@@ -41,19 +41,10 @@ LOGRECORD_FORMAT = b"logrecord.v1"
 _LOGRECORD_FORMATS = (LOGRECORD_FORMAT, LOGRECORD_FORMAT.decode())
 DEFAULT_MAX_RECORD_BYTES = 256 * 1024
 INVALID_UTF8_ATTRIBUTE = "logsentinel.invalid_utf8"
-_MAX_DETAIL_PROBLEMS = 3
 
 
 def _invalid(detail: str) -> DeadLetterError:
     return DeadLetterError(DeadLetterReason.INVALID, detail)
-
-
-def _validation_detail(error: ValidationError) -> str:
-    problems = describe(error)
-    detail = "; ".join(str(problem) for problem in problems[:_MAX_DETAIL_PROBLEMS])
-    if len(problems) > _MAX_DETAIL_PROBLEMS:
-        detail += f"; and {len(problems) - _MAX_DETAIL_PROBLEMS} more"
-    return detail
 
 
 class RecordDecoder:
@@ -194,7 +185,7 @@ class RecordDecoder:
         try:
             record = LogRecord.model_validate(document)
         except ValidationError as error:
-            raise _invalid(_validation_detail(error)) from None
+            raise _invalid(summarise(error)) from None
         return self._normalise(record, clean, attributes_bounded=True)
 
     # --- records from the API ----------------------------------------------------------------
