@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVSTACK := PYTHONPATH=tools $(BIN)/python -m devstack
 
-.PHONY: help install lint test test-unit crds check-generated demo up down env clean bench-processor bench-parsing bench-detect-latency bench-detection-quality bench-remediation-latency bench-ingest
+.PHONY: help install lint test test-unit test-hostile crds check-generated demo up down env clean bench-processor bench-parsing bench-detect-latency bench-detection-quality bench-remediation-latency bench-ingest
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -30,6 +30,10 @@ lint: install ## ruff, mypy --strict on src, import-linter layering contracts
 test: install ## Run unit, integration and e2e tests (integration/e2e start the local stack)
 	$(DEVSTACK) build
 	$(BIN)/pytest
+
+test-hostile: install ## Only the hostile suite (tests/hostile; also part of `make test`); prints a RESULT line
+	$(DEVSTACK) build
+	$(BIN)/pytest tests/hostile
 
 test-unit: install ## Run only the fast unit tests (no servers)
 	$(BIN)/pytest tests/unit

@@ -89,21 +89,24 @@ def run_bare(bootstrap: str, topic: str, url: str, count: int) -> float:
     now = datetime.now(UTC)
     consumed, first = 0, None
     with psycopg.connect(url) as connection:
+        partitions.ensure(connection, [now.date()])  # outside the batch transactions
         while consumed < count:
             messages = [m for m in consumer.consume(5000, 0.1) if m.error() is None]
             if not messages:
                 continue
             first = first or time.monotonic()
-            with connection.transaction():
-                partitions.ensure(connection, [now.date()])
-                with connection.cursor() as cursor, cursor.copy(COPY_LOGS) as copy:
-                    for m in messages:
-                        value: Any = m.value()
-                        copy.write_row(
-                            (now, "unknown", "bare", "", "", "", "", None,
-                             value.decode("utf-8", "replace"), None, None, "{}",
-                             m.topic(), m.partition(), m.offset())
-                        )  # fmt: skip
+            with (
+                connection.transaction(),
+                connection.cursor() as cursor,
+                cursor.copy(COPY_LOGS) as copy,
+            ):
+                for m in messages:
+                    value: Any = m.value()
+                    copy.write_row(
+                        (now, "unknown", "bare", "", "", "", "", None,
+                         value.decode("utf-8", "replace"), None, None, "{}",
+                         m.topic(), m.partition(), m.offset())
+                    )  # fmt: skip
             offsets = {}
             for m in messages:
                 offsets[(m.topic(), m.partition())] = m.offset() + 1

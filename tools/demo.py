@@ -205,6 +205,9 @@ def main() -> int:
             "LOGSENTINEL_NAMESPACES": '["shop"]',
             "LOGSENTINEL_CENTRAL_NAMESPACE": "shop",
             "LOGSENTINEL_METRICS_PORT": "0",
+            # The local on-call receiver is on loopback, which notifications may not reach
+            # unless allowed (docs/remediation.md, Notifications).
+            "LOGSENTINEL_NOTIFY_ALLOWED_TARGETS": '["127.0.0.1"]',
         },
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

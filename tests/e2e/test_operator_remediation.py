@@ -446,7 +446,8 @@ def test_notify_step_posts_a_webhook_and_sends_an_email(cluster: Cluster) -> Non
                 }
             ],
         )
-        cluster.start_operator()
+        # Loopback is not public: allowed the way an in-cluster receiver is.
+        cluster.start_operator(extra_env={"LOGSENTINEL_NOTIFY_ALLOWED_TARGETS": '["127.0.0.1"]'})
         cluster.incident("inc-notify", "checkout")
         status = cluster.wait_phase("inc-notify", {"Mitigated", "Escalated"})
         assert [(a["type"], a["result"]) for a in status["actions"]] == [("notify", "Succeeded")]

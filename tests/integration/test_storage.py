@@ -4,6 +4,7 @@ daily partitions and retention, full-text search."""
 from __future__ import annotations
 
 import threading
+import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,8 +12,9 @@ import psycopg
 import pytest
 
 from logsentinel.domain import Level, LogRecord, SourcePosition
+from logsentinel.domain.logrecord import EventTimeWindow
 from logsentinel.storage import migrate
-from logsentinel.storage.partitions import drop_older_than, existing_partitions
+from logsentinel.storage.partitions import existing_partitions, maintain
 from logsentinel.storage.urls import libpq_url
 from logsentinel.storage.writer import REJECTED_BY_DATABASE, Batch, DeadLetter, LogWriter
 
@@ -115,16 +117,66 @@ def test_partitions_are_created_for_each_day_touched(migrated: str) -> None:
     assert [day.isoformat() for day in days] == ["2026-11-20", "2026-11-22", "2026-11-23"]
 
 
-def test_retention_drops_whole_old_partitions(migrated: str) -> None:
+def test_maintenance_makes_the_window_and_drops_whole_old_partitions(migrated: str) -> None:
     records = [record(i, when=DAY - timedelta(days=days)) for i, days in enumerate([10, 8, 1, 0])]
     with psycopg.connect(migrated) as connection:
         LogWriter("processors").write(connection, batch(records))
-        with connection.transaction():
-            dropped = drop_older_than(connection, timedelta(days=7), now=DAY)
+    window = EventTimeWindow().days(DAY)
+    with psycopg.connect(migrated, autocommit=True) as connection:
+        done = maintain(connection, window, timedelta(days=7), now=DAY)
         remaining = existing_partitions(connection)
-    assert dropped == ["logs_20261112", "logs_20261114"]
-    assert [day.isoformat() for day in remaining] == ["2026-11-21", "2026-11-22"]
+    assert done.complete
+    assert done.dropped == ["logs_20261112", "logs_20261114"]
+    assert len(done.created) == len(window) - 2, "the days that had records had partitions"
+    assert remaining == window
+    assert [window[0].isoformat(), window[-1].isoformat()] == ["2026-11-15", "2026-11-23"]
     assert count(migrated, "SELECT count(*) FROM logs") == 2
+
+
+def test_a_detach_cut_short_by_a_reader_is_finished_by_the_next_run(migrated: str) -> None:
+    old = (DAY - timedelta(days=30)).date()
+    with psycopg.connect(migrated) as connection:
+        LogWriter("processors").write(
+            connection, batch([record(0, when=DAY - timedelta(30)), record(1)])
+        )
+    window = EventTimeWindow().days(DAY)
+    reader = psycopg.connect(migrated)
+    try:
+        reader.execute("SELECT count(*) FROM logs").fetchone()  # sees the old partition
+        with psycopg.connect(migrated, autocommit=True) as connection:
+            first = maintain(connection, window, timedelta(days=7), now=DAY)
+        assert count(migrated, "SELECT count(*) FROM logs") == 1, "new queries do not see it"
+    finally:
+        reader.close()
+    assert not first.complete
+    assert first.problem is not None
+    assert "lock timeout" in first.problem
+    with psycopg.connect(migrated, autocommit=True) as connection:
+        second = maintain(connection, window, timedelta(days=7), now=DAY)
+        assert existing_partitions(connection) == window
+    assert second.complete
+    assert second.dropped == [f"logs_{old:%Y%m%d}"]
+    assert (
+        count(migrated, "SELECT count(*) FROM pg_class WHERE relname = %s", f"logs_{old:%Y%m%d}")
+        == 0
+    )
+
+
+def test_one_maintenance_run_at_a_time(migrated: str) -> None:
+    window = EventTimeWindow().days(DAY)
+    with (
+        psycopg.connect(migrated, autocommit=True) as first,
+        psycopg.connect(migrated, autocommit=True) as second,
+    ):
+        busy = first.execute(
+            "SELECT pg_advisory_lock(%s)", (zlib.crc32(b"logsentinel.partitions.maintenance"),)
+        )
+        assert busy.fetchone() is not None
+        assert maintain(second, window, timedelta(days=7), now=DAY).skipped
+        first.execute("SELECT pg_advisory_unlock_all()")
+        done = maintain(second, window, timedelta(days=7), now=DAY)
+    assert not done.skipped
+    assert len(done.created) == len(window)
 
 
 def test_dead_letters_are_stored_once_with_reason(migrated: str) -> None:

@@ -124,6 +124,20 @@ VARIANTS = [
         None,
     ),
     BrokenVariant(
+        "regex-lookahead-not-re2",
+        THRESHOLD,
+        _set("spec.match.regex", "timeout(?=.*retry)"),
+        "spec.match.regex",
+        None,
+    ),
+    BrokenVariant(
+        "all-namespaces-and-a-list",
+        THRESHOLD,
+        _set("spec.selector.allNamespaces", True),
+        "spec.selector.namespaces",
+        "spec.selector",
+    ),
+    BrokenVariant(
         "regex-too-long",
         THRESHOLD,
         _set("spec.match.regex", "a" * 1025),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,13 @@ import yaml
 from logsentinel.domain import LogRecord
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FIXTURE_TIME = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+"""Around when the fixtures and fluent_bit_value() say their records were written."""
+
+
+def fixture_clock() -> datetime:
+    """A decoder clock for records written at FIXTURE_TIME (inside its event-time window)."""
+    return FIXTURE_TIME
 
 
 def load_fixture(relative: str) -> Any:

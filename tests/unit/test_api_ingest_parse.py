@@ -63,3 +63,13 @@ def test_a_json_array_counts_positions_and_an_unreadable_one_is_refused_whole() 
     assert "service" in parsed.rejected[1].error
     with pytest.raises(BadBodyError, match="not valid JSON"):
         parse(b"[{")
+
+
+def test_a_body_of_mostly_blank_lines_keeps_its_line_numbers() -> None:
+    blank = "\n \t\r" * 60_000  # over the count past which blank lines are passed over
+    parsed = parse(f"{line(1)}{blank}\n{line(2)}\n{blank}{line(3, service='')}".encode())
+    assert [v.record.message for v in parsed.valid] == ["record 1", "record 2"]
+    assert [r.line for r in parsed.rejected] == [120_003]
+    assert parsed.valid[1].payload == line(2).encode()
+    few = parse(f"{line(1)}\n\n  \n{line(2)}\n".encode())
+    assert [v.payload for v in few.valid] == [line(1).encode(), line(2).encode()]

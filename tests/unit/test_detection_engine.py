@@ -151,6 +151,43 @@ def test_selector_and_services_keep_windows_apart() -> None:
     assert [d.service for d in fired] == ["payments"], "search is not selected"
 
 
+def in_namespace(namespace: str, name: str = "errors", **spec: Any) -> DetectionRule:
+    document = rule(name, **spec).to_wire()
+    document["metadata"]["namespace"] = namespace
+    return DetectionRule.from_manifest(document)
+
+
+def test_a_rule_sees_the_records_of_its_own_namespace_only() -> None:
+    engine = RuleEngine()
+    engine.set_rules([rule()])  # in shop, no namespaces in its selector
+    assert engine.observe([record(i, namespace="other") for i in range(5)]) == []
+    assert [d.namespace for d in engine.observe([record(i) for i in range(3)])] == ["shop"]
+
+
+def test_only_rules_in_the_central_namespace_watch_other_namespaces() -> None:
+    engine = RuleEngine(central_namespace="ops")
+    changes = engine.set_rules(
+        [
+            rule("reach", selector={"namespaces": ["other"]}),
+            rule("everywhere", selector={"allNamespaces": True}),
+            in_namespace("ops", "watch-other", selector={"namespaces": ["other"]}),
+            in_namespace("ops", "watch-all", selector={"allNamespaces": True}),
+        ]
+    )
+    assert sorted(changes.refused) == ["shop/everywhere", "shop/reach"]
+    assert changes.refused["shop/reach"].startswith("spec.selector.namespaces: ")
+    assert changes.refused["shop/everywhere"].startswith("spec.selector.allNamespaces: ")
+    fired = engine.observe(
+        [record(i, namespace=ns) for i in range(3) for ns in ("other", "shop", "ops")]
+    )
+    assert sorted((d.rule_id, d.namespace) for d in fired) == [
+        ("ops/watch-all", "ops"),
+        ("ops/watch-all", "other"),
+        ("ops/watch-all", "shop"),
+        ("ops/watch-other", "other"),
+    ]
+
+
 def test_set_rules_keeps_state_of_unchanged_rules_and_resets_changed_ones() -> None:
     engine = RuleEngine()
     engine.set_rules([rule("a"), rule("b")])
@@ -277,6 +314,55 @@ def test_incidents_of_removed_rules_resolve_and_foreign_partitions_are_forgotten
     builder.on_detection(detection, at(1000))
     builder.forget(lambda partition: partition != ("logs", 0))
     assert builder.open == {}
+
+
+def test_a_firing_held_back_by_a_cooldown_opens_when_it_ends_if_the_condition_holds() -> None:
+    engine = RuleEngine()
+    engine.set_rules([rule(autoResolveAfter="1m", cooldown="1m")])
+    builder = IncidentBuilder(engine.ongoing)
+    quiet = lambda name: engine.rules[name].rule.spec.auto_resolve_after  # noqa: E731
+    builder.on_detection(detections_for(engine, 0)[0], at(0))
+    assert [c.kind for c in builder.tick(at(62), quiet)] == [ChangeKind.RESOLVED]
+    held = detections_for(engine, 100)[0]
+    assert builder.on_detection(held, at(100)) is None, "inside the cooldown (until 122)"
+    engine.observe([record(110), record(115), record(120)])  # errors go on: no new crossing
+    assert builder.tick(at(121), quiet) == []
+    [reopened] = builder.tick(at(123), quiet)
+    assert reopened.kind is ChangeKind.OPENED
+    assert reopened.incident.spec.first_seen == held.firing.at
+    assert builder.held_back == {}
+
+
+def test_a_held_back_firing_whose_condition_ended_during_the_cooldown_is_dropped() -> None:
+    engine = RuleEngine()
+    absence = {"type": "absence", "absence": {"silentFor": "30s"}}
+    engine.set_rules([rule(detector=absence, match={}, autoResolveAfter="1m", cooldown="5m")])
+    builder = IncidentBuilder(engine.ongoing)
+    quiet = lambda name: engine.rules[name].rule.spec.auto_resolve_after  # noqa: E731
+    engine.observe([record(0)])
+    [first] = engine.tick(at(31))
+    builder.on_detection(first, at(31))
+    engine.observe([record(40)])  # the silence ends
+    assert [c.kind for c in builder.tick(at(100), quiet)] == [ChangeKind.RESOLVED]
+    [held] = engine.tick(at(101))  # silent again, inside the cooldown
+    assert builder.on_detection(held, at(101)) is None
+    engine.observe([record(120)])  # and back before the cooldown ends
+    assert builder.tick(at(401), quiet) == []
+    assert builder.held_back == {}
+
+
+def test_held_back_firings_of_removed_rules_or_revoked_partitions_are_dropped() -> None:
+    engine = RuleEngine()
+    engine.set_rules([rule(autoResolveAfter="1m", cooldown="10m")])
+    builder = IncidentBuilder(engine.ongoing)
+    builder.on_detection(detections_for(engine, 0)[0], at(0))
+    builder.tick(at(62), lambda _name: timedelta(minutes=1))
+    assert builder.on_detection(detections_for(engine, 100)[0], at(100)) is None
+    builder.forget(lambda partition: partition != ("logs", 0))
+    assert builder.held_back == {}
+    assert builder.on_detection(detections_for(engine, 200)[0], at(200)) is None
+    assert builder.tick(at(1000), lambda _name: None) == [], "the rule is gone"
+    assert builder.held_back == {}
 
 
 def test_rule_id_defaults_the_namespace() -> None:

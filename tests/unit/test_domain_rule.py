@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 
 from logsentinel.domain import DetectionRule, DetectorType, InvalidResourceError
-from logsentinel.domain.rule import FieldCondition, Match, ThresholdParams
+from logsentinel.domain.rule import (
+    FieldCondition,
+    Match,
+    RuleSelector,
+    ThresholdParams,
+    scope_problem,
+    watched_namespaces,
+)
 
 VALID_PARAMETERS: dict[str, dict[str, Any]] = {
     "threshold": {"count": 5},
@@ -217,3 +224,48 @@ def test_wrong_kind_and_version_are_reported() -> None:
     document = rule({"type": "threshold", "threshold": {"count": 1}})
     document["apiVersion"] = "logsentinel.io/v2"
     assert "apiVersion" in problems(document)
+
+
+# --- namespace scope ---------------------------------------------------------------------------
+
+THRESHOLD = {"type": "threshold", "threshold": {"count": 1}}
+
+
+def test_all_namespaces_and_a_namespace_list_exclude_each_other() -> None:
+    found = problems(rule(THRESHOLD, selector={"namespaces": ["a"], "allNamespaces": True}))
+    assert found == {"spec.selector.namespaces": "must be empty when allNamespaces is true"}
+
+
+@pytest.mark.parametrize(
+    ("home", "selector", "watched"),
+    [
+        ("shop", {}, {"shop"}),
+        ("shop", {"namespaces": ["shop"]}, {"shop"}),
+        ("ops", {}, {"ops"}),
+        ("ops", {"namespaces": ["shop", "search"]}, {"shop", "search"}),
+        ("ops", {"allNamespaces": True}, None),
+    ],
+)
+def test_a_rule_watches_its_own_namespace_unless_central_and_explicit(
+    home: str, selector: dict[str, Any], watched: set[str] | None
+) -> None:
+    parsed = RuleSelector.model_validate(selector)
+    assert scope_problem(parsed, home, central_namespace="ops") is None
+    assert watched_namespaces(parsed, home) == (None if watched is None else frozenset(watched))
+
+
+@pytest.mark.parametrize(
+    ("selector", "path", "fragment"),
+    [
+        ({"namespaces": ["shop", "search"]}, "spec.selector.namespaces", "watching search"),
+        ({"allNamespaces": True}, "spec.selector.allNamespaces", "every namespace"),
+    ],
+)
+def test_a_rule_outside_the_central_namespace_may_not_reach_further(
+    selector: dict[str, Any], path: str, fragment: str
+) -> None:
+    problem = scope_problem(RuleSelector.model_validate(selector), "shop", central_namespace="ops")
+    assert problem is not None
+    assert problem.path == path
+    assert fragment in problem.message
+    assert "'ops'" in problem.message, "names the central namespace"

@@ -581,6 +581,7 @@ def test_processor_environment_keys() -> None:
         "LOGSENTINEL_DEAD_LETTER_TOPIC": "logsentinel-logs-dead-letters",
         "LOGSENTINEL_KUBERNETES": "true",
         "LOGSENTINEL_RULES_NAMESPACE": "",
+        "LOGSENTINEL_CENTRAL_NAMESPACE": "logsentinel-system",
         "LOGSENTINEL_MAX_RECORD_BYTES": str(256 * 1024),
         "LOGSENTINEL_METRICS_PORT": "9108",
         "LOGSENTINEL_CUSTOM_PARSERS_FILE": "/etc/logsentinel/parsers/parsers.yaml",
@@ -589,6 +590,14 @@ def test_processor_environment_keys() -> None:
     assert "LOGSENTINEL_CUSTOM_PARSERS_FILE" not in without_parsers
     assert "LOGSENTINEL_KAFKA_SECURITY" not in without_parsers
     assert without_parsers["LOGSENTINEL_MAX_RECORD_BYTES"] == str(2**20)
+
+
+def test_processors_get_the_operators_central_namespace() -> None:
+    """Only rules in the operator's central namespace may watch others: the processors must
+    know which namespace that is, also when the operator is not using the default."""
+    deployment = find(render(example(), central_namespace="observability"), "Deployment")
+    env = {entry["name"]: entry.get("value") for entry in container(deployment)["env"]}
+    assert env["LOGSENTINEL_CENTRAL_NAMESPACE"] == "observability"
 
 
 def test_deployment_env_is_plain_environment_plus_secret_and_pod_name() -> None:

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from logsentinel.domain.regex import RegexError, compile_regex
 from logsentinel.domain.types import (
     Duration,
     Quantity,
@@ -87,11 +88,41 @@ def test_regex_must_compile_and_be_bounded() -> None:
     with pytest.raises(ValidationError, match="invalid regular expression"):
         Holder(regex="[a-")
     with pytest.raises(ValidationError, match="too large"):
-        Holder(regex="a{4294967296}")  # re raises OverflowError: still a validation error
+        Holder(regex=r"\pL{1000}")  # beyond RE2's memory budget for one pattern
     with pytest.raises(ValidationError, match="at most 1024"):
         Holder(regex="a" * 1025)
     with pytest.raises(ValidationError, match="at least 1"):
         Holder(regex="")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "construct"),
+    [
+        (r"a(?=b)", "lookahead"),
+        (r"a(?!b)", "lookahead"),
+        (r"(?<=a)b", "lookbehind"),
+        (r"(?<!a)b", "lookbehind"),
+        (r"(a)\1", "backreferences"),
+        (r"(?P<x>a)(?P=x)", "backreferences"),
+        (r"(?>a+)b", "atomic groups"),
+        (r"a++", "possessive quantifiers"),
+    ],
+)
+def test_regex_is_re2_only_and_says_which_construct_it_lacks(pattern: str, construct: str) -> None:
+    with pytest.raises(ValidationError, match=f"RE2 does not support {construct}"):
+        Holder(regex=pattern)
+    with pytest.raises(RegexError, match=f"RE2 does not support {construct}"):
+        compile_regex(pattern)
+
+
+def test_re2_patterns_match_across_lines_and_keep_named_groups() -> None:
+    pattern = compile_regex(r"panic: (?P<what>.+) at")
+    found = pattern.search("panic: nil map\nwrite at main.go:12")
+    assert found is not None
+    assert found.groupdict() == {"what": "nil map\nwrite"}
+    assert compile_regex(r"(?<id>\d+)").groupindex == {"id": 1}
+    with pytest.raises(RegexError, match=r"write \\z for the end"):
+        compile_regex(r"end\Z")
 
 
 def test_storable_text_refuses_nul_and_says_so_in_its_schema() -> None:

@@ -1,4 +1,5 @@
-"""The FastAPI application: state (database pool, limiters), routes, and first-admin bootstrap."""
+"""The FastAPI application: state (database pool, limiters), middlewares (body limits, security
+headers), routes, and first-admin bootstrap."""
 
 from __future__ import annotations
 
@@ -7,17 +8,23 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import structlog
+from anyio import CapacityLimiter
 from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from logsentinel import __version__
 from logsentinel.api import security
+from logsentinel.api.bodylimit import BodyLimit, BodyLimitMiddleware
+from logsentinel.api.headers import SecurityHeadersMiddleware
 from logsentinel.api.identities import Identities
 from logsentinel.api.manifests import DirectoryStore, KubernetesStore
-from logsentinel.api.ratelimit import RateLimiter
+from logsentinel.api.passwords import PasswordWorkers
+from logsentinel.api.ratelimit import LoginLimits, RateLimiter
 from logsentinel.api.routes import (
     audit,
     auth,
+    docs,
     health,
     incidents,
     ingest,
@@ -105,9 +112,14 @@ def create_app(settings: ApiSettings) -> FastAPI:
                 if kube is not None
                 else None
             ),
-            logins=RateLimiter(
-                settings.login_attempts_per_minute / 60, settings.login_attempts_per_minute
+            logins=LoginLimits(
+                settings.login_client_attempts_per_minute,
+                settings.login_attempts_per_minute,
+                settings.login_account_failures_per_minute,
+                known_for=settings.refresh_token_ttl.total_seconds(),
             ),
+            passwords=PasswordWorkers(settings.login_workers, settings.login_queue),
+            parsing=CapacityLimiter(settings.ingest_parse_threads),
         )
         app.state.logsentinel = state
         bootstrap_admin(state)
@@ -115,18 +127,33 @@ def create_app(settings: ApiSettings) -> FastAPI:
             yield
         finally:
             sink.close()
+            state.passwords.close()
             pool.close()
 
     app = FastAPI(
         title="Log Sentinel API",
         version=__version__,
         lifespan=lifespan,
-        docs_url="/docs",
-        openapi_url="/openapi.json",
+        docs_url=None,  # /docs and /openapi.json come from routes/docs.py, as settings say
+        redoc_url=None,
+        openapi_url=None,
         # operationId = the route function's name: stable, readable, and what the role-matrix
         # test keys on (names must therefore be unique across routes)
         generate_unique_id_function=lambda route: route.name,
     )
+    # inside the proxy-headers middleware (added after): HSTS follows the forwarded scheme
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default=BodyLimit(settings.request_max_bytes, "LOGSENTINEL_REQUEST_MAX_BYTES"),
+        paths={ingest.PATH: BodyLimit(settings.ingest_max_bytes, "LOGSENTINEL_INGEST_MAX_BYTES")},
+    )
+    app.add_middleware(SecurityHeadersMiddleware, behind_tls=settings.behind_tls)
+    if settings.trusted_proxies:
+        # request.client is the forwarding client only behind these (`logsentinel api` turns
+        # uvicorn's own handling, which trusts loopback, off)
+        app.add_middleware(
+            ProxyHeadersMiddleware, trusted_hosts=[str(n) for n in settings.trusted_proxies]
+        )
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(ingest.router)
@@ -135,6 +162,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(incidents.router)
     app.include_router(resources.router)
+    docs.add_docs(app, settings.docs_access)
     generate_openapi = app.openapi
 
     def openapi_with_record_schemas() -> dict[str, Any]:

@@ -46,6 +46,12 @@ def app_state(request: Request) -> AppState:
     return state
 
 
+def client_address(request: Request) -> str:
+    """The caller's address: the connection's peer, or the client a trusted proxy forwarded
+    for (LOGSENTINEL_TRUSTED_PROXIES; see create_app)."""
+    return request.client.host if request.client else "unknown"
+
+
 def database(request: Request) -> Iterator[psycopg.Connection[Any]]:
     with app_state(request).pool.connection() as connection:
         yield connection

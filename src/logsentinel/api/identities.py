@@ -3,8 +3,9 @@
 Authenticating every request against PostgreSQL would cost a round trip (and a pooled
 connection) per request; ingest at thousands of requests per second cannot pay that. A user's
 role and disabled flag, and an API key's hash and revocation, are therefore remembered for
-`ttl` seconds. The replica that revokes a key forgets it at once; other replicas refuse it
-within `ttl` seconds (LOGSENTINEL_IDENTITY_CACHE_SECONDS, 0 turns remembering off).
+`ttl` seconds. The replica that revokes a key or changes a user (disables it, changes its role)
+forgets it at once; other replicas see the change within `ttl` seconds
+(LOGSENTINEL_IDENTITY_CACHE_SECONDS, 0 turns remembering off).
 """
 
 from __future__ import annotations

@@ -17,4 +17,5 @@ def run(settings: ApiSettings) -> None:
         port=settings.port,
         log_level=settings.log_level,
         access_log=False,
+        proxy_headers=False,  # the app applies LOGSENTINEL_TRUSTED_PROXIES itself
     )

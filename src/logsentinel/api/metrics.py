@@ -25,3 +25,8 @@ INGEST_TRANSACTION_REQUESTS = Histogram(
     "Ingest requests grouped into one Kafka transaction.",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
 )
+LOGIN_ATTEMPTS = Counter(
+    "logsentinel_login_attempts_total",
+    "POST /api/v1/auth/login by outcome (succeeded, failed, limited: 429, overloaded: 503).",
+    ["outcome"],
+)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from anyio import CapacityLimiter
 from psycopg_pool import ConnectionPool
 
 from logsentinel.api.identities import Identities
 from logsentinel.api.manifests import ManifestStore
-from logsentinel.api.ratelimit import RateLimiter
+from logsentinel.api.passwords import PasswordWorkers
+from logsentinel.api.ratelimit import LoginLimits, RateLimiter
 from logsentinel.api.settings import ApiSettings
 from logsentinel.api.sinks import Sink
 from logsentinel.domain.resources import DetectionRule, Playbook
@@ -20,11 +22,13 @@ class AppState:
     settings: ApiSettings
     pool: ConnectionPool
     requests: RateLimiter
-    logins: RateLimiter
+    logins: LoginLimits
+    passwords: PasswordWorkers
     sink: Sink
     identities: Identities
     rules: ManifestStore[DetectionRule]
     playbooks: ManifestStore[Playbook]
+    parsing: CapacityLimiter  # threads for large ingest bodies
     incidents: ObjectStore | None = None  # Kubernetes mode: the Incident objects
 
     @property

@@ -6,8 +6,11 @@ evidence gathered for that rule and key (recent matching lines, template ids, of
 engine also counts selected and matched records per rule, key and interval (the stored
 aggregates that rebuild baselines after a rebalance and that remediation verifies against).
 
+A rule sees the records of its own namespace; only a rule in the central namespace may watch
+others, and set_rules refuses one elsewhere that tries (domain.rule.scope_problem).
+
 Rules are replaced as a whole (set_rules); a rule whose spec did not change keeps its state. A
-rule that raises is switched off and reported instead of stopping the processor.
+rule that is refused or raises is switched off and reported instead of stopping the processor.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from logsentinel.detection.matching import (
     compile_match,
     compile_selector,
 )
+from logsentinel.domain.common import DEFAULT_CENTRAL_NAMESPACE
 from logsentinel.domain.incident import (
     MAX_SAMPLES,
     Evidence,
@@ -39,7 +43,7 @@ from logsentinel.domain.incident import (
 )
 from logsentinel.domain.logrecord import LogRecord
 from logsentinel.domain.resources import DetectionRule
-from logsentinel.domain.rule import DetectionRuleSpec
+from logsentinel.domain.rule import DetectionRuleSpec, scope_problem
 
 log = structlog.get_logger("logsentinel.detection")
 
@@ -48,9 +52,14 @@ MAX_TEMPLATE_IDS = 50
 Partition = tuple[str, int]
 
 
+def home_namespace(rule: DetectionRule) -> str:
+    """The namespace a rule lives in (``default`` for a rule file that names none)."""
+    return rule.metadata.namespace or "default"
+
+
 def rule_id(rule: DetectionRule) -> str:
     """How rules are named everywhere (incidents, aggregates, metrics): namespace/name."""
-    return f"{rule.metadata.namespace or 'default'}/{rule.metadata.name}"
+    return f"{home_namespace(rule)}/{rule.metadata.name}"
 
 
 def window_of(spec: DetectionRuleSpec) -> timedelta:
@@ -175,8 +184,13 @@ class RuleChanges:
 class RuleEngine:
     """Evaluates the active rules on batches of stored records."""
 
-    def __init__(self, template_text: TemplateText = lambda _id: None) -> None:
+    def __init__(
+        self,
+        template_text: TemplateText = lambda _id: None,
+        central_namespace: str = DEFAULT_CENTRAL_NAMESPACE,
+    ) -> None:
         self.template_text = template_text
+        self.central_namespace = central_namespace
         self.rules: dict[str, CompiledRule] = {}
         self._buckets: dict[tuple[str, Key, int], list[int]] = {}
         self.evaluations = 0
@@ -189,6 +203,12 @@ class RuleEngine:
         started, refused = [], {}
         compiled: dict[str, CompiledRule] = {}
         for name, rule in wanted.items():
+            problem = scope_problem(
+                rule.spec.selector, home_namespace(rule), self.central_namespace
+            )
+            if problem is not None:
+                refused[name] = str(problem)
+                continue
             current = self.rules.get(name)
             if current is not None and current.rule.spec == rule.spec:
                 current.rule = rule
@@ -210,7 +230,7 @@ class RuleEngine:
         return CompiledRule(
             rule=rule,
             rule_id=name,
-            selects=compile_selector(spec.selector),
+            selects=compile_selector(spec.selector, home_namespace(rule)),
             matches=compile_match(spec.match, self.template_text),
             key_of=compile_key(spec.detector.group_by),
             detector=build(spec.detector),

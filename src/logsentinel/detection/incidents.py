@@ -4,7 +4,10 @@
   fields), the detection's target. While an incident with that fingerprint is open, further
   detections bump its occurrences and lastSeen instead of opening another.
 - Cooldown: after an incident resolves, detections for its fingerprint open nothing for the
-  rule's cooldown.
+  rule's cooldown. A cooldown never hides a condition that still holds: detectors fire once per
+  crossing (a continuing silence does not fire again), so a firing held back is kept, and when
+  the cooldown ends the incident opens (dated from that firing) if the rule's condition still
+  holds for the key; if it no longer does, the firing is dropped.
 - Auto-resolve: an open incident whose detector condition no longer holds (see
   KeyedDetector.ongoing) and has not fired for the rule's autoResolveAfter is resolved.
 
@@ -71,6 +74,16 @@ class IncidentChange:
     resolution: str = ""
 
 
+@dataclass(frozen=True)
+class HeldBack:
+    """Firings a cooldown held back for a fingerprint: the first (when the condition began) and
+    the latest (its evidence)."""
+
+    first: Detection
+    latest: Detection
+    count: int
+
+
 class IncidentBuilder:
     """Keeps the open incidents of the keys this processor owns."""
 
@@ -78,6 +91,7 @@ class IncidentBuilder:
         self.ongoing = ongoing
         self.open: dict[str, TrackedIncident] = {}  # by fingerprint
         self.resolved_at: dict[str, datetime] = {}  # by fingerprint, for cooldowns
+        self.held_back: dict[str, HeldBack] = {}  # by fingerprint, until the cooldown ends
         self.suppressed = 0
 
     def load(self, incidents: Iterable[TrackedIncident], resolved: Mapping[str, datetime]) -> None:
@@ -108,40 +122,57 @@ class IncidentBuilder:
         resolved = self.resolved_at.get(print_)
         if resolved is not None and now < resolved + rule.spec.cooldown:
             self.suppressed += 1
+            held = self.held_back.get(print_)
+            self.held_back[print_] = (
+                HeldBack(detection, detection, 1)
+                if held is None
+                else replace(held, latest=detection, count=held.count + 1)
+            )
             return None
+        held = self.held_back.pop(print_, None)
+        if held is None:
+            return self._open(print_, detection, detection.firing.at, 1, now)
+        return self._open(print_, detection, held.first.firing.at, held.count + 1, now)
+
+    def _open(
+        self, print_: str, latest: Detection, since: datetime, occurrences: int, now: datetime
+    ) -> IncidentChange:
+        rule, firing = latest.rule, latest.firing
         spec = IncidentSpec(
             rule=rule.metadata.name,
             incident_type=rule.spec.incident_type,
             severity=rule.spec.severity,
             fingerprint=print_,
-            service=detection.service or detection.key[-1] or "unknown",
-            summary=_summary(detection),
-            first_seen=firing.at,
+            service=latest.service or latest.key[-1] or "unknown",
+            summary=_summary(latest),
+            first_seen=since,
             last_seen=firing.at,
-            evidence=detection.evidence,
+            occurrences=occurrences,
+            evidence=latest.evidence,
         )
         incident = TrackedIncident(
-            name=incident_name(rule.metadata.name, print_, firing.at),
-            namespace=detection.namespace or rule.metadata.namespace or "default",
-            rule_id=detection.rule_id,
-            key=detection.key,
-            key_fields=detection.key_fields,
+            name=incident_name(rule.metadata.name, print_, since),
+            namespace=latest.namespace or rule.metadata.namespace or "default",
+            rule_id=latest.rule_id,
+            key=latest.key,
+            key_fields=latest.key_fields,
             spec=spec,
-            partition=detection.partition,
+            partition=latest.partition,
             last_active=now,
         )
         self.open[print_] = incident
-        return IncidentChange(ChangeKind.OPENED, incident, now, pod=detection.pod)
+        return IncidentChange(ChangeKind.OPENED, incident, now, pod=latest.pod)
 
     def tick(
         self, now: datetime, quiet_after: Callable[[str], timedelta | None]
     ) -> list[IncidentChange]:
-        """Resolve incidents quiet for their rule's autoResolveAfter.
+        """Resolve incidents quiet for their rule's autoResolveAfter, and open those whose
+        firing a cooldown held back if, now that it is over, the condition still holds.
 
         quiet_after(rule_id) returns the rule's autoResolveAfter (a timedelta), or None when the
-        rule is gone, in which case its incidents resolve at once.
+        rule is gone, in which case its incidents resolve at once (and held-back firings drop).
         """
-        changes = []
+        changes = self._release_held_back(now, quiet_after)
         for print_, incident in list(self.open.items()):
             if self.ongoing(incident.rule_id, incident.key, now):
                 self.open[print_] = replace(incident, last_active=now)
@@ -152,6 +183,23 @@ class IncidentBuilder:
             reason = "rule removed" if quiet is None else "quiet for autoResolveAfter"
             changes.append(self.resolve(print_, now, reason))
         return changes
+
+    def _release_held_back(
+        self, now: datetime, quiet_after: Callable[[str], timedelta | None]
+    ) -> list[IncidentChange]:
+        opened = []
+        for print_, held in list(self.held_back.items()):
+            latest = held.latest
+            if quiet_after(latest.rule_id) is None:  # the rule is gone
+                del self.held_back[print_]
+                continue
+            resolved = self.resolved_at.get(print_)
+            if resolved is not None and now < resolved + latest.rule.spec.cooldown:
+                continue
+            del self.held_back[print_]
+            if print_ not in self.open and self.ongoing(latest.rule_id, latest.key, now):
+                opened.append(self._open(print_, latest, held.first.firing.at, held.count, now))
+        return opened
 
     def resolve(self, print_: str, now: datetime, resolution: str) -> IncidentChange:
         incident = self.open.pop(print_)
@@ -168,6 +216,9 @@ class IncidentBuilder:
         for print_, incident in list(self.open.items()):
             if incident.partition is not None and not owned(incident.partition):
                 del self.open[print_]
+        for print_, held in list(self.held_back.items()):
+            if held.latest.partition is not None and not owned(held.latest.partition):
+                del self.held_back[print_]
 
 
 def _summary(detection: Detection) -> str:

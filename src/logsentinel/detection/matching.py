@@ -1,22 +1,24 @@
 """A rule's selector, match and groupBy compiled into fast functions over a LogRecord.
 
-Regexes are compiled by :mod:`logsentinel.patterns` (RE2 when it can: rules come from cluster
-users and run on every record) and only see the first MAX_SEARCHED characters of a message.
+Regexes are compiled by :mod:`logsentinel.domain.regex` (RE2: linear time, since rules come from
+cluster users and run on every record); a message is searched in its first MAX_SEARCHED
+characters, which bounds the cost of one record.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from logsentinel.domain.common import Selector
 from logsentinel.domain.logrecord import LogRecord
+from logsentinel.domain.regex import compile_regex
 from logsentinel.domain.rule import (
     NUMERIC_OPERATORS,
     FieldCondition,
     FieldOperator,
     Match,
+    RuleSelector,
+    watched_namespaces,
 )
-from logsentinel.patterns import compile_pattern
 
 MAX_SEARCHED = 8 * 1024
 
@@ -75,7 +77,7 @@ def compile_condition(condition: FieldCondition) -> RecordTest:
     if op is FieldOperator.NOT_EQUALS:
         return lambda record: _as_text(field_value(record, path)) != operand
     if op is FieldOperator.REGEX:
-        pattern, _ = compile_pattern(operand)
+        pattern = compile_regex(operand)
 
         def searches(record: LogRecord) -> bool:
             text = _as_text(field_value(record, path))
@@ -99,14 +101,15 @@ def compile_condition(condition: FieldCondition) -> RecordTest:
     raise ValueError(f"unsupported operator {op.value!r}")  # pragma: no cover - enum is closed
 
 
-def compile_selector(selector: Selector) -> RecordTest:
-    """Namespaces, services and pod labels, all of which must match (empty parts match all)."""
-    namespaces = frozenset(selector.namespaces)
+def compile_selector(selector: RuleSelector, home: str) -> RecordTest:
+    """The rule's namespaces (see watched_namespaces: its own unless it says otherwise),
+    services and pod labels, all of which must match (empty services or labels match all)."""
+    namespaces = watched_namespaces(selector, home)
     services = frozenset(selector.services)
     labels = tuple(selector.labels.items())
 
     def selects(record: LogRecord) -> bool:
-        if namespaces and record.namespace not in namespaces:
+        if namespaces is not None and record.namespace not in namespaces:
             return False
         if services and record.service not in services:
             return False
@@ -122,14 +125,14 @@ def compile_match(match: Match, template_text: TemplateText) -> RecordTest:
         levels = frozenset(match.levels)
         tests.append(lambda record: record.level in levels)
     if match.regex is not None:
-        message_pattern, _ = compile_pattern(match.regex)
+        message_pattern = compile_regex(match.regex)
 
         def message_matches(record: LogRecord) -> bool:
             return message_pattern.search(record.message[:MAX_SEARCHED]) is not None
 
         tests.append(message_matches)
     if match.template is not None:
-        template_pattern, _ = compile_pattern(match.template)
+        template_pattern = compile_regex(match.template)
 
         def template_matches(record: LogRecord) -> bool:
             if record.template_id is None:

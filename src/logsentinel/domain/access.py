@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Self
 
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 
-from logsentinel.domain.base import SchemaModel
+from logsentinel.domain.base import SchemaModel, field_error
 from logsentinel.domain.types import StorableText
 
 
@@ -41,6 +41,22 @@ class NewUser(SchemaModel):
     role: Role
 
 
+class UserChange(SchemaModel):
+    """What an admin changes about a user: the role, the disabled flag, or both."""
+
+    role: Role | None = None
+    disabled: bool | None = Field(
+        default=None,
+        description="A disabled user cannot log in or refresh, and its tokens stop working.",
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if self.role is None and self.disabled is None:
+            raise field_error("role", "set role, disabled, or both")
+        return self
+
+
 class ApiKeyInfo(SchemaModel):
     """An ingest key as listed: never the secret, which is shown once at creation."""
 
@@ -68,4 +84,5 @@ __all__ = [
     "NewUser",
     "Role",
     "User",
+    "UserChange",
 ]

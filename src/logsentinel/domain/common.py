@@ -22,6 +22,10 @@ API_GROUP = "logsentinel.io"
 API_VERSION = "v1alpha1"
 GROUP_VERSION = f"{API_GROUP}/{API_VERSION}"
 
+DEFAULT_CENTRAL_NAMESPACE = "logsentinel-system"
+"""The namespace whose Playbooks handle incidents of every namespace and whose DetectionRules may
+watch other namespaces (LOGSENTINEL_CENTRAL_NAMESPACE of the operator and the processors)."""
+
 
 class Severity(StrEnum):
     """How bad an incident is, most severe first."""
@@ -126,6 +130,7 @@ class SecretRef(SchemaModel):
 __all__ = [
     "API_GROUP",
     "API_VERSION",
+    "DEFAULT_CENTRAL_NAMESPACE",
     "GROUP_VERSION",
     "Condition",
     "ConditionStatus",

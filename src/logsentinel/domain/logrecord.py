@@ -1,17 +1,25 @@
-"""The normalised log record: what every parser produces and every detector consumes."""
+"""The normalised log record: what every parser produces and every detector consumes, and the
+event-time rule that decides which time a record may carry."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import AwareDatetime, Field, JsonValue, StringConstraints, field_validator
 
 from logsentinel.domain.base import SchemaModel
-from logsentinel.domain.types import LabelMap
+from logsentinel.domain.types import LabelMap, format_duration
 
 MAX_MESSAGE_LENGTH = 256 * 1024
+ORIGINAL_TIME_ATTRIBUTE = "logsentinel.original_time"
+"""Set when a record's own time was replaced: that time as it was written."""
+TIME_REPLACED_ATTRIBUTE = "logsentinel.time_replaced"
+"""Set with :data:`ORIGINAL_TIME_ATTRIBUTE`: why the time was replaced, and by which."""
+DEFAULT_MAX_EVENT_AGE = timedelta(days=7)
+DEFAULT_MAX_EVENT_LEAD = timedelta(minutes=10)
 
 
 class Level(StrEnum):
@@ -54,7 +62,11 @@ ShortName = Annotated[str, StringConstraints(max_length=253)]
 class LogRecord(SchemaModel):
     """One log line (or one multi-line event such as a stack trace), normalised."""
 
-    timestamp: AwareDatetime = Field(description="When the application wrote it, in UTC.")
+    timestamp: AwareDatetime = Field(
+        description="When the application wrote it, in UTC. A time outside the accepted window "
+        f"is replaced by the arrival time; attributes {ORIGINAL_TIME_ATTRIBUTE} and "
+        f"{TIME_REPLACED_ATTRIBUTE} then hold the original and the reason."
+    )
     level: Level = Level.UNKNOWN
     message: Annotated[str, StringConstraints(max_length=MAX_MESSAGE_LENGTH)]
     service: ShortName = Field(min_length=1)
@@ -84,3 +96,49 @@ class LogRecord(SchemaModel):
     def partition_key(self) -> str:
         """The Kafka key: one consumer owns all records of a namespace/service."""
         return f"{self.namespace}/{self.service}"
+
+
+@dataclass(frozen=True, slots=True)
+class EventTimeWindow:
+    """Which times a record may carry, relative to when it arrived.
+
+    A record's own time is accepted when it is at most ``max_age`` before the receiver's clock
+    (older would fall to retention at once) and at most ``max_lead`` after its arrival time.
+    Otherwise the caller stores the record at a time that is accepted (the collector's, else
+    the arrival time) and marks it with :data:`ORIGINAL_TIME_ATTRIBUTE`. Far-future times would
+    keep silence detection quiet and, like ancient ones, each would make a partition of its own.
+
+    The arrival time is the Kafka timestamp for the processors and the request time for ingest;
+    one that is after the receiver's clock or older than ``max_age`` is not believed either,
+    the receiver's clock stands in for it. So every accepted time lies within
+    [now - max_age, now + max_lead], the days :meth:`days` lists.
+    """
+
+    max_age: timedelta = DEFAULT_MAX_EVENT_AGE
+    max_lead: timedelta = DEFAULT_MAX_EVENT_LEAD
+
+    def __post_init__(self) -> None:
+        if self.max_age <= timedelta(0) or self.max_lead < timedelta(0):
+            raise ValueError("max_age must be positive and max_lead not negative")
+
+    def arrival(self, reported: datetime | None, now: datetime) -> datetime:
+        """The arrival time to go by: reported (a Kafka timestamp) unless it is missing, after
+        now, or older than max_age; then now."""
+        if reported is None or reported > now or reported < now - self.max_age:
+            return now
+        return reported
+
+    def refusal(self, moment: datetime, arrival: datetime, now: datetime) -> str | None:
+        """Why moment cannot be the time of a record that arrived at arrival; None if it can."""
+        if moment < now - self.max_age:
+            return f"more than {format_duration(self.max_age)} old when received"
+        if moment > arrival + self.max_lead:
+            return f"more than {format_duration(self.max_lead)} after it arrived"
+        return None
+
+    def days(self, now: datetime) -> list[date]:
+        """The days an accepted time can fall on, oldest first, and the day after the last: the
+        partitions to have ready."""
+        first = (now - self.max_age).date()
+        last = (now + self.max_lead).date() + timedelta(days=1)
+        return [first + timedelta(days=n) for n in range((last - first).days + 1)]

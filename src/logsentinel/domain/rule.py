@@ -1,4 +1,10 @@
-"""DetectionRule: which logs to watch, which detector decides, and what incident to open."""
+"""DetectionRule: which logs to watch, which detector decides, and what incident to open.
+
+A rule sees the records of its own namespace. Only a rule in the central namespace (a setting of
+the operator and the processors, see DEFAULT_CENTRAL_NAMESPACE) may watch others, and only when
+it says so: spec.selector.namespaces names them, or spec.selector.allNamespaces takes every one.
+scope_problem() says when a rule reaches further than it may; watched_namespaces() what it sees.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +16,77 @@ from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 
 from logsentinel.domain.base import SchemaModel, field_error
 from logsentinel.domain.common import Condition, Selector, Severity
+from logsentinel.domain.errors import FieldProblem
 from logsentinel.domain.logrecord import Level
-from logsentinel.domain.types import Duration, Identifier, Regex, ShortText, regex_problem
+from logsentinel.domain.regex import regex_problem
+from logsentinel.domain.types import Duration, Identifier, NamespaceName, Regex, ShortText
 from logsentinel.domain.union import TaggedUnion
+
+# --- whose records ---------------------------------------------------------------------------
+
+
+class RuleSelector(Selector):
+    """Which records a rule sees: those of its own namespace, narrowed by services and labels.
+    Only a rule in the central namespace may watch other namespaces (namespaces) or every
+    namespace (allNamespaces)."""
+
+    model_config = Selector.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.allNamespaces) || !self.allNamespaces"
+                    " || !has(self.namespaces) || size(self.namespaces) == 0",
+                    "message": "namespaces must be empty when allNamespaces is true",
+                }
+            ]
+        }
+    }
+
+    namespaces: list[NamespaceName] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Namespaces watched; empty: the rule's own. Others: central namespace only.",
+    )
+    all_namespaces: bool = Field(
+        default=False, description="Watch every namespace (rules in the central namespace only)."
+    )
+
+    @model_validator(mode="after")
+    def _namespaces_or_all(self) -> Self:
+        if self.all_namespaces and self.namespaces:
+            raise field_error("namespaces", "must be empty when allNamespaces is true")
+        return self
+
+
+def scope_problem(selector: RuleSelector, home: str, central_namespace: str) -> FieldProblem | None:
+    """Why a rule living in namespace home may not watch what its selector names, or None."""
+    if home == central_namespace:
+        return None
+    if selector.all_namespaces:
+        return FieldProblem(
+            "spec.selector.allNamespaces",
+            f"only rules in the central namespace {central_namespace!r} may watch every "
+            f"namespace; this rule is in {home!r} and sees its own namespace only",
+        )
+    others = sorted(set(selector.namespaces) - {home})
+    if others:
+        return FieldProblem(
+            "spec.selector.namespaces",
+            f"a rule in namespace {home!r} sees its own namespace only; watching "
+            f"{', '.join(others)} takes a rule in the central namespace {central_namespace!r}",
+        )
+    return None
+
+
+def watched_namespaces(selector: RuleSelector, home: str) -> frozenset[str] | None:
+    """The namespaces whose records a rule living in home sees; None for every namespace.
+
+    Only meaningful once scope_problem() found nothing wrong.
+    """
+    if selector.all_namespaces:
+        return None
+    return frozenset(selector.namespaces or (home,))
+
 
 # --- what to match ---------------------------------------------------------------------------
 
@@ -93,9 +167,12 @@ class Match(SchemaModel):
     """Which records count. Every part that is set must hold (AND); an empty match takes all."""
 
     levels: list[Level] = Field(default_factory=list, max_length=len(Level))
-    regex: Regex | None = Field(default=None, description="Searched in the message.")
+    regex: Regex | None = Field(
+        default=None, description="Searched in the message (RE2 syntax: no lookaround)."
+    )
     template: Regex | None = Field(
-        default=None, description="Searched in the mined template text, e.g. 'Timeout after <*>'."
+        default=None,
+        description="Searched in the mined template text, e.g. 'Timeout after <*>' (RE2 syntax).",
     )
     fields: list[FieldCondition] = Field(default_factory=list, max_length=20)
 
@@ -272,7 +349,7 @@ class DetectionRuleSpec(SchemaModel):
     """Desired behaviour of a DetectionRule."""
 
     description: ShortText = ""
-    selector: Selector = Field(default_factory=Selector)
+    selector: RuleSelector = Field(default_factory=RuleSelector)
     match: Match = Field(default_factory=Match)
     detector: Detector
     severity: Severity
@@ -311,6 +388,9 @@ __all__ = [
     "Match",
     "NewPatternParams",
     "RatioParams",
+    "RuleSelector",
     "ThresholdParams",
     "ZScoreParams",
+    "scope_problem",
+    "watched_namespaces",
 ]

@@ -14,6 +14,7 @@ from typing import Annotated
 from pydantic import (
     AfterValidator,
     BeforeValidator,
+    Field,
     GetJsonSchemaHandler,
     PlainSerializer,
     StringConstraints,
@@ -21,6 +22,8 @@ from pydantic import (
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
+
+from logsentinel.domain.regex import MAX_REGEX_LENGTH, compile_regex
 
 # --- durations -------------------------------------------------------------------------------
 
@@ -81,26 +84,9 @@ Duration = Annotated[
 
 # --- regular expressions ---------------------------------------------------------------------
 
-MAX_REGEX_LENGTH = 1024
-
-
-def regex_problem(pattern: str) -> str | None:
-    """Why ``pattern`` is not a usable regular expression, or None when it compiles."""
-    try:
-        re.compile(pattern)
-    except re.error as error:
-        return f"invalid regular expression: {error}"
-    except RecursionError:  # groups nested hundreds deep
-        return "invalid regular expression: nested too deeply"
-    except OverflowError as error:  # a{4294967296}
-        return f"invalid regular expression: {error}"
-    return None
-
 
 def _compiles(pattern: str) -> str:
-    problem = regex_problem(pattern)
-    if problem is not None:
-        raise ValueError(problem)
+    compile_regex(pattern)  # a RegexError is a ValueError: pydantic reports its message
     return pattern
 
 
@@ -108,12 +94,14 @@ Regex = Annotated[
     str,
     StringConstraints(min_length=1, max_length=MAX_REGEX_LENGTH),
     AfterValidator(_compiles),
+    Field(description="A regular expression in RE2 syntax (no lookaround or backreferences)."),
 ]
-"""A Python regular expression that compiles, at most 1024 characters."""
+"""A regular expression in RE2 syntax (no lookaround or backreferences), at most 1024
+characters; see :mod:`logsentinel.domain.regex`."""
 
 
 def _has_named_groups(pattern: str) -> str:
-    if not re.compile(pattern).groupindex:
+    if not compile_regex(pattern).groupindex:
         raise ValueError("must define at least one named group like (?P<status>\\d+)")
     return pattern
 

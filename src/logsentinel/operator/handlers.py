@@ -21,7 +21,7 @@ import kopf
 import structlog
 
 from logsentinel.domain.audit import AuditEntry
-from logsentinel.domain.common import GROUP_VERSION
+from logsentinel.domain.common import DEFAULT_CENTRAL_NAMESPACE, GROUP_VERSION
 from logsentinel.domain.remediation import CIRCUIT_RESET_ANNOTATION
 from logsentinel.domain.resources import DetectionRule, Incident, Playbook
 from logsentinel.kube.events import EventRecorder
@@ -103,7 +103,8 @@ def _publish(kind: str, body: kopf.Body, patch: kopf.Patch, judgement: Judgement
 @kopf.on.create(GROUP, VERSION, DetectionRule.INFO.plural)
 @kopf.on.update(GROUP, VERSION, DetectionRule.INFO.plural)
 def rule_changed(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-    _publish("DetectionRule", body, patch, judge_rule(dict(body)))
+    central = runtime().remediator.engine.central_namespace or DEFAULT_CENTRAL_NAMESPACE
+    _publish("DetectionRule", body, patch, judge_rule(dict(body), central))
 
 
 @kopf.on.resume(GROUP, VERSION, Playbook.INFO.plural)

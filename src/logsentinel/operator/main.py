@@ -28,6 +28,7 @@ from logsentinel.operator.settings import OperatorSettings
 from logsentinel.operator.world import Database, OperatorWorld
 from logsentinel.remediation.engine import RemediationEngine
 from logsentinel.remediation.kubernetes import KubernetesExecutor
+from logsentinel.remediation.outbound import OutboundPolicy
 from logsentinel.storage import migrate
 
 log = structlog.get_logger("logsentinel.operator")
@@ -50,9 +51,10 @@ def build(settings: OperatorSettings) -> handlers.Runtime:
     executor = KubernetesExecutor(client)
     database = Database(settings.database_url)
     rules = ObjectStore(client, DetectionRule.INFO.plural, DetectionRule.INFO.kind)
-    world = OperatorWorld(database, executor, rules, settings.heartbeat_stale_after, now)
+    outbound = OutboundPolicy.allowing(settings.notify_allowed_targets)
+    world = OperatorWorld(database, executor, rules, settings.heartbeat_stale_after, now, outbound)
     events = EventRecorder(client)
-    pipelines.configure(client)
+    pipelines.configure(client, settings.central_namespace)
     engine = RemediationEngine(executor, world, settings.central_namespace)
     remediator = Remediator(
         engine,

@@ -39,20 +39,25 @@ STATUS_INTERVAL = 5.0
 @dataclass
 class PipelineRuntime:
     reconciler: PipelineReconciler
+    central_namespace: str
 
 
 PIPELINE_RUNTIME: PipelineRuntime | None = None
 
 
-def configure(api_client: client.ApiClient) -> None:
+def configure(api_client: client.ApiClient, central_namespace: str) -> None:
     global PIPELINE_RUNTIME
-    PIPELINE_RUNTIME = PipelineRuntime(PipelineReconciler(api_client))
+    PIPELINE_RUNTIME = PipelineRuntime(PipelineReconciler(api_client), central_namespace)
+
+
+def runtime() -> PipelineRuntime:
+    if PIPELINE_RUNTIME is None:
+        raise RuntimeError("the LogPipeline runtime is not configured")
+    return PIPELINE_RUNTIME
 
 
 def reconciler() -> PipelineReconciler:
-    if PIPELINE_RUNTIME is None:
-        raise RuntimeError("the LogPipeline runtime is not configured")
-    return PIPELINE_RUNTIME.reconciler
+    return runtime().reconciler
 
 
 def _now() -> datetime:
@@ -105,7 +110,11 @@ def pipeline_changed(
     patch.status["observedGeneration"] = generation
     try:
         pipeline = LogPipeline.from_manifest(manifest(dict(body)), f"LogPipeline {name}")
-        objects = render(pipeline, client_certificate=_client_certificate(pipeline, namespace))
+        objects = render(
+            pipeline,
+            client_certificate=_client_certificate(pipeline, namespace),
+            central_namespace=runtime().central_namespace,
+        )
     except InvalidResourceError as error:
         _refuse(body, patch, "InvalidSpec", "; ".join(str(p) for p in error.problems))
         return

@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from logsentinel.domain.common import DEFAULT_CENTRAL_NAMESPACE
+from logsentinel.remediation.outbound import parse_allowed_target
 
 
 def _random_priority() -> int:
     # Kopf freezes every operator when two peers share a priority; distinct random priorities
     # let exactly one replica act, and a restarted replica simply joins with a new one.
     return random.randint(1, 1_000_000)
+
+
+def _allowed_target(entry: str) -> str:
+    parse_allowed_target(entry)  # ValueError naming the entry
+    return entry.strip()
+
+
+AllowedTarget = Annotated[str, AfterValidator(_allowed_target)]
 
 
 class OperatorSettings(BaseSettings):
@@ -29,8 +41,9 @@ class OperatorSettings(BaseSettings):
         description="Namespaces to watch; empty: the whole cluster (ClusterKopfPeering).",
     )
     central_namespace: str = Field(
-        default="logsentinel-system",
-        description="Playbooks here handle incidents of every namespace.",
+        default=DEFAULT_CENTRAL_NAMESPACE,
+        description="Playbooks here handle incidents of every namespace; DetectionRules here "
+        "may watch other namespaces.",
     )
     peering: str = Field(default="logsentinel", description="Kopf peering object name.")
     priority: int = Field(default_factory=_random_priority, ge=1)
@@ -47,4 +60,11 @@ class OperatorSettings(BaseSettings):
         description="How often an incident without pending work is looked at again.",
     )
     metrics_port: int = Field(default=9109, ge=0, le=65535)
+    notify_allowed_targets: list[AllowedTarget] = Field(
+        default_factory=list,
+        description="Non-public notification targets the operator may connect to (JSON list): "
+        "addresses or CIDRs (10.0.0.0/8, fd00::/8) and host names as written in webhook URLs "
+        "and SMTP Secrets (alertmanager.monitoring.svc, *.internal.example.org). Empty: public "
+        "addresses only.",
+    )
     log_level: str = "info"

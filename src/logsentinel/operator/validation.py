@@ -1,8 +1,10 @@
 """Judging DetectionRules and Playbooks as written: the Ready condition and its message.
 
 The CRD schema rejects most mistakes at `kubectl apply`; what it cannot express (cross-field
-rules, regular expressions that do not compile, detector parameters that cannot be built) is
-reported here, naming the field, so the author sees it in `kubectl get` and `kubectl describe`.
+rules, regular expressions RE2 does not accept, a rule outside the central namespace watching
+other namespaces, detector parameters that cannot be built) is reported here, naming the field,
+so the author sees it in `kubectl get` and `kubectl describe`. The checks are the domain's and
+the rule engine's, the same the processors apply before they evaluate a rule.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from logsentinel.detection.engine import RuleEngine
-from logsentinel.domain.common import Condition, ConditionStatus
+from logsentinel.detection.engine import RuleEngine, home_namespace
+from logsentinel.domain.common import DEFAULT_CENTRAL_NAMESPACE, Condition, ConditionStatus
 from logsentinel.domain.errors import InvalidResourceError
 from logsentinel.domain.resources import CustomResource, DetectionRule, Playbook
+from logsentinel.domain.rule import scope_problem
 
 READY = "Ready"
 KEPT_METADATA = ("name", "namespace", "labels", "annotations", "generation", "uid")
@@ -43,12 +46,17 @@ def _parse(model: type[CustomResource[Any, Any]], body: dict[str, Any]) -> Any:
     return model.from_manifest(manifest(body), f"{model.INFO.kind} {name}")
 
 
-def judge_rule(body: dict[str, Any]) -> Judgement:
+def judge_rule(
+    body: dict[str, Any], central_namespace: str = DEFAULT_CENTRAL_NAMESPACE
+) -> Judgement:
     try:
         rule: DetectionRule = _parse(DetectionRule, body)
     except InvalidResourceError as error:
         return _invalid(error)
-    refused = RuleEngine().set_rules([rule]).refused
+    problem = scope_problem(rule.spec.selector, home_namespace(rule), central_namespace)
+    if problem is not None:
+        return Judgement(False, "NamespaceNotAllowed", str(problem))
+    refused = RuleEngine(central_namespace=central_namespace).set_rules([rule]).refused
     if refused:
         return Judgement(False, "InvalidDetector", "; ".join(refused.values()))
     if rule.spec.suspend:

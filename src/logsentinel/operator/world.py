@@ -21,6 +21,7 @@ from logsentinel.kube.objects import ObjectStore
 from logsentinel.remediation import notify
 from logsentinel.remediation.executor import Executor
 from logsentinel.remediation.guards import Health
+from logsentinel.remediation.outbound import OutboundPolicy
 from logsentinel.remediation.verify import Bucket, Verdict, assess
 from logsentinel.storage import audit, buckets, health, incidents
 from logsentinel.storage.urls import libpq_url
@@ -82,12 +83,14 @@ class OperatorWorld:
         rules: ObjectStore,
         stale_after: timedelta,
         clock: Callable[[], datetime],
+        outbound: OutboundPolicy,
     ) -> None:
         self.database = database
         self.executor = executor
         self.rules = rules
         self.stale_after = stale_after
         self.clock = clock
+        self.outbound = outbound
 
     def actions_last_hour(self, playbook: str, now: datetime) -> int:
         kinds = [step.value for step in CHANGING_STEPS]
@@ -142,11 +145,15 @@ class OperatorWorld:
                 url = self._secret_key(namespace, ref.name, ref.key)
             if url is None:
                 raise notify.NotifyError("webhook has neither url nor urlSecretRef")
-            done.append(notify.send_webhook(url, n, params.retries))
+            done.append(notify.send_webhook(url, n, params.retries, policy=self.outbound))
         if params.email is not None:
             data = self.executor.read_secret(namespace, params.email.smtp_secret_ref.name)
             settings = notify.SmtpSettings.from_secret(data)
-            done.append(notify.send_email(settings, list(params.email.to), n, params.retries))
+            done.append(
+                notify.send_email(
+                    settings, list(params.email.to), n, params.retries, policy=self.outbound
+                )
+            )
         return "; ".join(done)
 
     def _secret_key(self, namespace: str, name: str, key: str) -> str:

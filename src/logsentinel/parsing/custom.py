@@ -5,9 +5,9 @@ named like the well-known fields (``msg``/``message``, ``level``, ``time``/``tim
 ``trace_id``, ...) fill those; the others become attributes, canonical numbers as numbers.
 Unmatched optional groups are left out.
 
-User regexes are compiled by :mod:`logsentinel.patterns` (RE2 when it can). Patterns that
-fall back to Python's backtracking ``re`` only ever see the first :data:`MAX_INPUT` characters
-of a line, which bounds ordinary patterns but not a catastrophic one such as ``(a+)+$``.
+User regexes are compiled by :mod:`logsentinel.domain.regex`: RE2 only, so matching is linear
+in the text; a line is searched in its first :data:`MAX_INPUT` characters, which bounds the
+cost of one line.
 """
 
 from __future__ import annotations
@@ -16,7 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
+from logsentinel.domain.errors import describe
 from logsentinel.domain.pipeline import CustomParser
+from logsentinel.domain.regex import Pattern, compile_regex
 from logsentinel.parsing.fields import (
     MESSAGE_KEYS,
     TRACE_KEYS,
@@ -24,7 +28,6 @@ from logsentinel.parsing.fields import (
     structured_message,
 )
 from logsentinel.parsing.parsed import ParsedMessage
-from logsentinel.patterns import Pattern, compile_pattern
 
 MAX_INPUT = 8 * 1024
 _TEXT_GROUPS = frozenset(MESSAGE_KEYS + TRACE_KEYS)
@@ -35,19 +38,38 @@ class CompiledParser:
     name: str
     pattern: Pattern
     services: frozenset[str]
-    engine: str
 
     def applies_to(self, service: str) -> bool:
         return not self.services or service in self.services
 
 
+def load_parsers(document: object) -> tuple[list[CustomParser], list[str]]:
+    """The valid parsers of a parsed YAML list, and why each other entry was refused.
+
+    One refused entry (say, a pattern RE2 cannot run, written before patterns were RE2 only)
+    must not keep a processor from starting: the lines it would have parsed fall through to the
+    built-in formats instead.
+    """
+    if document is None:
+        return [], []
+    if not isinstance(document, list):
+        return [], [f"expected a list of custom parsers, got {type(document).__name__}"]
+    parsers: list[CustomParser] = []
+    problems: list[str] = []
+    for index, entry in enumerate(document):
+        try:
+            parsers.append(CustomParser.model_validate(entry))
+        except ValidationError as error:
+            problems.extend(str(problem) for problem in describe(error, (index,)))
+    return parsers, problems
+
+
 def compile_parsers(parsers: Sequence[CustomParser]) -> tuple[CompiledParser, ...]:
     """Compile once per decoder (the domain model already checked that each compiles)."""
-    compiled = []
-    for parser in parsers:
-        pattern, engine = compile_pattern(parser.regex)
-        compiled.append(CompiledParser(parser.name, pattern, frozenset(parser.services), engine))
-    return tuple(compiled)
+    return tuple(
+        CompiledParser(parser.name, compile_regex(parser.regex), frozenset(parser.services))
+        for parser in parsers
+    )
 
 
 def parse_custom(

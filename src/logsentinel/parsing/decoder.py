@@ -11,21 +11,30 @@ Checks happen cheapest first: size before any parsing (oversized), then JSON (un
 then shape (invalid). Invalid UTF-8 is not fatal: the bytes are decoded with U+FFFD in place
 of the bad sequences and the record says so in ``logsentinel.invalid_utf8``; only a value
 that is not JSON even then is undecodable.
+
+Time: a record's time is the application's (parsed from the line), else the collector's (Fluent
+Bit's ``@timestamp``), or the sender's for ingest records, provided the event-time window
+(:class:`~logsentinel.domain.logrecord.EventTimeWindow`) accepts it around the record's arrival
+(the Kafka timestamp). A refused time is replaced by the next accepted one, else the arrival
+time, and the record keeps the original in ``logsentinel.original_time`` with the reason in
+``logsentinel.time_replaced`` (:mod:`logsentinel.parsing.eventtime`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import JsonValue, ValidationError
 
 from logsentinel.domain import Level, LogRecord, SourcePosition
 from logsentinel.domain.errors import summarise
-from logsentinel.domain.logrecord import MAX_MESSAGE_LENGTH
+from logsentinel.domain.logrecord import MAX_MESSAGE_LENGTH, EventTimeWindow
 from logsentinel.domain.pipeline import CustomParser
 from logsentinel.parsing.attributes import AttributeBuilder, clean_text, may_need_cleaning
 from logsentinel.parsing.errors import DeadLetterError, DeadLetterReason
+from logsentinel.parsing.eventtime import settle_time
 from logsentinel.parsing.fields import structured_message
 from logsentinel.parsing.fluentbit import EnvelopeReader
 from logsentinel.parsing.jsonio import JsonError, dumps_compact, loads
@@ -47,6 +56,10 @@ def _invalid(detail: str) -> DeadLetterError:
     return DeadLetterError(DeadLetterReason.INVALID, detail)
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class RecordDecoder:
     """Decodes and normalises records; one per consumer thread (the miner is not thread-safe)."""
 
@@ -55,10 +68,14 @@ class RecordDecoder:
         custom_parsers: Sequence[CustomParser] = (),
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
         miner: TemplateMiner | None = None,
+        event_time: EventTimeWindow | None = None,
+        clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         if max_record_bytes < 1:
             raise ValueError("max_record_bytes must be positive")
         self.max_record_bytes = max_record_bytes
+        self.event_time = event_time if event_time is not None else EventTimeWindow()
+        self._clock = clock
         self.miner = miner if miner is not None else TemplateMiner()
         self._messages = MessageParser(custom_parsers)
         self._envelopes = EnvelopeReader()
@@ -70,15 +87,19 @@ class RecordDecoder:
         value: bytes | None,
         headers: Mapping[str, bytes] | None = None,
         source: SourcePosition | None = None,
+        arrival: datetime | None = None,
     ) -> LogRecord:
         """One Kafka value as a normalised record with its template id and source position.
+
+        arrival: the Kafka timestamp, the time the event-time window is measured from (None,
+        or one the window does not believe: the decoder's clock).
 
         Raises :class:`DeadLetterError` for bad input, and also, as a safety net, for any
         other error while decoding (a parser bug on some input): one such record must not stop
         a partition. Its detail then starts with ``decoder error``.
         """
         try:
-            return self._decode(value, headers, source)
+            return self._decode(value, headers, source, arrival)
         except DeadLetterError:
             raise
         except Exception as error:
@@ -89,6 +110,7 @@ class RecordDecoder:
         value: bytes | None,
         headers: Mapping[str, bytes] | None,
         source: SourcePosition | None,
+        arrival: datetime | None,
     ) -> LogRecord:
         if value is None:
             raise _invalid("value: missing (a tombstone)")
@@ -107,9 +129,9 @@ class RecordDecoder:
             raise _invalid(f"value: expected a JSON object, got {type(document).__name__}")
         clean = may_need_cleaning(value)
         if record_format is None:
-            return self._from_fluent_bit(document, invalid_utf8, clean, source)
+            return self._from_fluent_bit(document, invalid_utf8, clean, source, arrival)
         if record_format in _LOGRECORD_FORMATS:
-            return self._from_ingest(document, clean, source)
+            return self._from_ingest(document, clean, source, arrival)
         raise _invalid(f"headers.{FORMAT_HEADER}: unknown format {record_format!r:.60}")
 
     @staticmethod
@@ -136,6 +158,7 @@ class RecordDecoder:
         invalid_utf8: bool,
         clean: bool,
         source: SourcePosition | None,
+        arrival: datetime | None,
     ) -> LogRecord:
         envelope = self._envelopes.read(document, clean)
         pod = envelope.pod
@@ -156,8 +179,19 @@ class RecordDecoder:
         if invalid_utf8:
             attributes[INVALID_UTF8_ATTRIBUTE] = True
         template = self.miner.match(parsed.template_source or parsed.message)
+        now = self._clock()
+        timestamp = settle_time(
+            self.event_time,
+            (
+                (parsed.timestamp, parsed.time_written, "the application's"),
+                (envelope.timestamp, None, "the collector's"),
+            ),
+            self.event_time.arrival(arrival, now),
+            now,
+            attributes,
+        )
         return trusted_record(
-            timestamp=parsed.timestamp or envelope.timestamp,
+            timestamp=timestamp,
             level=parsed.level or Level.UNKNOWN,
             message=parsed.message,
             service=pod.service,
@@ -174,7 +208,11 @@ class RecordDecoder:
         )
 
     def _from_ingest(
-        self, document: dict[str, Any], clean: bool, source: SourcePosition | None
+        self,
+        document: dict[str, Any],
+        clean: bool,
+        source: SourcePosition | None,
+        arrival: datetime | None,
     ) -> LogRecord:
         attributes = document.get("attributes")
         if isinstance(attributes, dict):
@@ -186,11 +224,14 @@ class RecordDecoder:
             record = LogRecord.model_validate(document)
         except ValidationError as error:
             raise _invalid(summarise(error)) from None
-        return self._normalise(record, clean, attributes_bounded=True)
+        written = document.get("timestamp")
+        if not isinstance(written, str | int | float) or isinstance(written, bool):
+            written = None
+        return self._normalise(record, clean, True, arrival, written)
 
     # --- records from the API ----------------------------------------------------------------
 
-    def normalise(self, record: LogRecord) -> LogRecord:
+    def normalise(self, record: LogRecord, arrival: datetime | None = None) -> LogRecord:
         """Fill in what the sender left open and set the template id.
 
         A record without attributes is treated as a raw line: its message is parsed like a
@@ -198,11 +239,20 @@ class RecordDecoder:
         attributes). A record with attributes keeps its message and attributes (flattened and
         bounded like parsed ones). Either way the sender's level, trace id and timestamp win
         over anything parsed, an unknown level is inferred, and the template id is always
-        recomputed (a sender cannot know our ids).
+        recomputed (a sender cannot know our ids). A timestamp outside the event-time window
+        around arrival (default: now, the request's time) is replaced by arrival and the record
+        marked, as for records from Kafka.
         """
-        return self._normalise(record, clean=True, attributes_bounded=False)
+        return self._normalise(record, True, False, arrival, None)
 
-    def _normalise(self, record: LogRecord, clean: bool, attributes_bounded: bool) -> LogRecord:
+    def _normalise(
+        self,
+        record: LogRecord,
+        clean: bool,
+        attributes_bounded: bool,
+        arrival: datetime | None,
+        written: JsonValue,
+    ) -> LogRecord:
         message = clean_text(record.message) if clean else record.message
         parsed: ParsedMessage = self._messages.parse(message, record.service, clean)
         update: dict[str, Any] = {}
@@ -224,6 +274,18 @@ class RecordDecoder:
                 update["level"] = level
         if record.trace_id is None and parsed.trace_id is not None:
             update["trace_id"] = parsed.trace_id
+        now = self._clock()
+        marks: dict[str, JsonValue] = {}
+        timestamp = settle_time(
+            self.event_time,
+            ((record.timestamp, written, "the sender's"),),
+            self.event_time.arrival(arrival, now),
+            now,
+            marks,
+        )
+        if marks:
+            update["timestamp"] = timestamp
+            update["attributes"] = {**update["attributes"], **marks}
         update["template_id"] = self.miner.match(template_source).id
         return record.model_copy(update=update)
 

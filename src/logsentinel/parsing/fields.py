@@ -109,7 +109,7 @@ def _take_special(parsed: ParsedMessage, special: dict[str, Any], clean: bool) -
             moment = parse_time_value(special[key])
             if moment is not None:
                 parsed.timestamp = moment
-                del special[key]
+                parsed.time_written = special.pop(key)
                 break
     if special:
         builder = AttributeBuilder(clean, parsed.attributes)

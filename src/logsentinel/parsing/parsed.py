@@ -19,6 +19,8 @@ class ParsedMessage:
     """Which parser understood the line: json, logfmt, access, leveled, klog, plain, custom:X."""
     level: Level | None = None
     timestamp: datetime | None = None
+    time_written: JsonValue = None
+    """The time field as the line wrote it (``0.25``, ``"2199-01-01T00:00:00Z"``), when known."""
     trace_id: str | None = None
     attributes: dict[str, JsonValue] = field(default_factory=dict)
     template_source: str | None = None

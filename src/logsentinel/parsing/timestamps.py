@@ -1,16 +1,15 @@
 """Timestamps as applications and Fluent Bit write them, to aware UTC datetimes.
 
 Every function returns None instead of raising: an unparseable application timestamp is not an
-error, the caller falls back to the collector's time.
+error, the caller falls back to the collector's time. Whether a time that parses is plausible
+(year 2999, a quarter second after the epoch) is not decided here but by the event-time window
+(:mod:`logsentinel.parsing.eventtime`), which replaces it and keeps the original.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, timezone
-
-_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-_LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 _MONTHS = {
     name: number
@@ -26,14 +25,16 @@ _CACHE_LIMIT = 4096
 _common_log_cache: dict[str, datetime | None] = {}
 
 
-def _bounded(moment: datetime) -> datetime | None:
+def _in_utc(moment: datetime) -> datetime | None:
+    """moment in UTC (naive: taken as UTC); None when that is outside years 1 to 9999."""
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    elif moment.tzinfo is not UTC:
-        moment = moment.astimezone(UTC)
-    if _EARLIEST <= moment < _LATEST:
+        return moment.replace(tzinfo=UTC)
+    if moment.tzinfo is UTC:
         return moment
-    return None
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return None
 
 
 def parse_iso(text: str) -> datetime | None:
@@ -47,9 +48,9 @@ def parse_iso(text: str) -> datetime | None:
         moment = datetime.fromisoformat(text)
     except ValueError:
         return None
-    if moment.tzinfo is UTC and _EARLIEST <= moment < _LATEST:
+    if moment.tzinfo is UTC:
         return moment  # the common case, without another call
-    return _bounded(moment)
+    return _in_utc(moment)
 
 
 def parse_epoch(number: float) -> datetime | None:
@@ -66,7 +67,7 @@ def parse_epoch(number: float) -> datetime | None:
         moment = datetime.fromtimestamp(number, UTC)
     except (OverflowError, OSError, ValueError):
         return None
-    return _bounded(moment)
+    return _in_utc(moment)
 
 
 def parse_time_value(value: object) -> datetime | None:
@@ -116,4 +117,4 @@ def _parse_common_log_time(text: str) -> datetime | None:
         )
     except ValueError:  # day 31 of a 30-day month, an offset of a day or more
         return None
-    return _bounded(moment)
+    return _in_utc(moment)

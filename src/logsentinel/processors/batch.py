@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import structlog
-from confluent_kafka import Message
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
 
 from logsentinel.domain.logrecord import SourcePosition
 from logsentinel.parsing import DeadLetterError, RecordDecoder
@@ -21,6 +22,17 @@ def _headers(message: Message) -> dict[str, bytes]:
     return {key: value.encode() if isinstance(value, str) else value or b"" for key, value in pairs}
 
 
+def _arrival(message: Message) -> datetime | None:
+    """The message's Kafka timestamp: when it arrived (the decoder doubts it when absurd)."""
+    kind, millis = message.timestamp()
+    if kind == TIMESTAMP_NOT_AVAILABLE or millis <= 0:
+        return None
+    try:
+        return datetime.fromtimestamp(millis / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
 def assemble(messages: Sequence[Message], decoder: RecordDecoder) -> Batch:
     """Decode every message; each one ends up a record or a dead letter, never lost."""
     batch = Batch()
@@ -34,7 +46,9 @@ def assemble(messages: Sequence[Message], decoder: RecordDecoder) -> Batch:
         value = message.value()
         payload = value if isinstance(value, bytes) else b""
         try:
-            batch.records.append(decoder.decode(payload, _headers(message), source))
+            batch.records.append(
+                decoder.decode(payload, _headers(message), source, _arrival(message))
+            )
         except DeadLetterError as error:
             batch.dead_letters.append(DeadLetter(error.reason.value, error.detail, payload, source))
         except Exception as error:  # a decoder bug must not turn one record into a crash loop

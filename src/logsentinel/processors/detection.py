@@ -172,8 +172,10 @@ class DetectionStage:
         if update is None:
             return
         changes = self.engine.set_rules(update.rules)
-        for name, reason in changes.refused.items():
+        for name, reason in changes.refused.items():  # e.g. watching another team's namespace
             log.error("rule refused", rule=name, reason=reason)
+        metrics.RULES.labels("valid").set(len(update.rules) - len(changes.refused))
+        metrics.RULES.labels("refused").set(len(update.refused) + len(changes.refused))
         if changes.started or changes.stopped:
             log.info("rules changed", started=changes.started, stopped=changes.stopped)
         by_topic: dict[str, list[int]] = {}

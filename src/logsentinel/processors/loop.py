@@ -12,10 +12,18 @@ unavailable the processor pauses its partitions, keeps polling (so it stays in t
 rebalances still happen) and retries the same batch with exponential backoff; nothing is
 skipped and nothing crashes.
 
+Partitions and retention: a maintenance thread with a connection of its own makes the daily
+partitions of the decoder's event-time window ahead of time and applies retention, with DDL that
+never queues readers or writers (storage/partitions.py), so the write path finds its partitions.
+
 Heartbeats: every heartbeat_interval the main thread writes each assigned partition's lag to
 pipeline_heartbeats (storage/health.py), also while it waits for a slow write or a retry, so a
 stuck processor shows a growing lag and a dead one a stale heartbeat. See PartitionProgress.lag
 for what the lag means. A heartbeat that cannot be written is logged; consumption goes on.
+
+Stopping: stop() lets the batch in flight finish within the shutdown grace, then abandons it
+(its offsets were not committed, so it is read again) and leaves the group. Dead letters go to
+their topic through processors/deadletters.py, which never lets one record stop a partition.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -36,7 +44,6 @@ from confluent_kafka import (
     KafkaError,
     KafkaException,
     Message,
-    Producer,
     TopicPartition,
 )
 
@@ -44,12 +51,13 @@ from logsentinel.domain.logrecord import LogRecord, SourcePosition
 from logsentinel.parsing import RecordDecoder
 from logsentinel.processors import metrics
 from logsentinel.processors.batch import assemble
+from logsentinel.processors.deadletters import DeadLetterTopic, DeadLetterTopicError
 from logsentinel.processors.settings import default_consumer_id
 from logsentinel.storage.buckets import delete_older_than as delete_buckets_before
 from logsentinel.storage.health import PartitionLag, forget_heartbeats, write_heartbeats
-from logsentinel.storage.partitions import drop_older_than
+from logsentinel.storage.partitions import maintain as maintain_partitions
 from logsentinel.storage.urls import libpq_url, redacted
-from logsentinel.storage.writer import Batch, DeadLetter, LogWriter, WriteResult
+from logsentinel.storage.writer import Batch, LogWriter, WriteResult
 
 log = structlog.get_logger("logsentinel.processors")
 
@@ -75,17 +83,24 @@ class Stage(Protocol):
 LAG_INTERVAL = timedelta(seconds=10)
 CONSUME_SLICE = 0.01
 """Seconds per consume call while a write is in flight (see Processor._consume)."""
-RETENTION_INTERVAL = timedelta(hours=1)
+MAINTENANCE_INTERVAL = timedelta(hours=1)
+"""How often the partitions of the event-time window are made and retention is applied."""
+MAINTENANCE_RETRY = timedelta(minutes=1)
+"""How soon maintenance runs again after a lock was not had in time or the database failed."""
 HEARTBEAT_TIMEOUT_SECONDS = 2
 """Bounds each heartbeat's connect and statement time: the consume loop waits for them."""
 WATERMARK_TIMEOUT_SECONDS = 1.0
+LEAVE_RESERVE_SECONDS = 5.0
+"""Of the shutdown grace, kept after the batch in flight for leaving the group and closing (at
+most half of it)."""
+DEAD_LETTER_FLUSH_SECONDS = 10.0
 
 Produced = dict[int, tuple[float, float]]
 """partition -> Kafka timestamps (epoch seconds) of the first and last of its messages."""
 
 
-class DeadLetterTopicError(RuntimeError):
-    """The dead-letter topic did not take the records; retry the batch later."""
+class AbandonedBatchError(Exception):
+    """Stopping, and the batch in flight did not finish within the shutdown grace."""
 
 
 RETRYABLE = (psycopg.OperationalError, psycopg.InterfaceError, DeadLetterTopicError)
@@ -173,8 +188,7 @@ class Processor:
         self,
         *,
         consumer: Consumer,
-        dead_letter_producer: Producer,
-        dead_letter_topic: str,
+        dead_letters: DeadLetterTopic,
         database_url: str,
         topic: str,
         group: str,
@@ -186,10 +200,10 @@ class Processor:
         stages: Sequence[Stage] = (),
         consumer_id: str | None = None,
         heartbeat_interval: timedelta = timedelta(seconds=2),
+        shutdown_grace: timedelta = timedelta(seconds=25),
     ) -> None:
         self.consumer = consumer
-        self.dead_letter_producer = dead_letter_producer
-        self.dead_letter_topic = dead_letter_topic
+        self.dead_letters = dead_letters
         self.database_url = libpq_url(database_url)
         self.topic = topic
         self.decoder = decoder
@@ -201,17 +215,22 @@ class Processor:
         self.writer = LogWriter(group)
         self.stopping = threading.Event()
         self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer")
+        self._housekeeping = ThreadPoolExecutor(max_workers=1, thread_name_prefix="maintenance")
+        self._maintaining: Future[None] | None = None
         self._connection: psycopg.Connection[Any] | None = None  # the writer thread's
         self._in_flight: InFlight | None = None
         self._revoked: set[tuple[str, int]] = set()
         self._next_lag_check = 0.0
-        self._next_retention = 0.0
+        self._next_maintenance = 0.0
         self.consumer_id = consumer_id or default_consumer_id()
         self.heartbeat_interval = heartbeat_interval.total_seconds()
         self._progress: dict[int, PartitionProgress] = {}  # the assigned partitions of topic
         self._heartbeats: psycopg.Connection[Any] | None = None  # the main thread's
         self._heartbeats_failing = False
         self._next_heartbeat = 0.0
+        grace = shutdown_grace.total_seconds()
+        self._drain_seconds = grace - min(LEAVE_RESERVE_SECONDS, grace / 2)
+        self._abandon_at: float | None = None  # set by stop()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -231,13 +250,34 @@ class Processor:
             self.consumer.close()
             self._forget_heartbeats(None)
             self._drop_heartbeat_connection()
-            self.dead_letter_producer.flush(10)
-            self._writes.submit(self._drop_connection).result()
-            self._writes.shutdown()
+            self.dead_letters.flush(DEAD_LETTER_FLUSH_SECONDS)
+            self._close_writer()
+            self._housekeeping.shutdown(wait=False, cancel_futures=True)
             log.info("processor stopped")
 
     def stop(self) -> None:
+        """Make run() return. The batch in flight may finish within the shutdown grace (less
+        LEAVE_RESERVE_SECONDS); then it is abandoned, which is safe: its offsets were not
+        committed, so the partition's next reader reads it again."""
+        if self._abandon_at is None:
+            self._abandon_at = time.monotonic() + self._drain_seconds
         self.stopping.set()
+
+    def _seconds_to_abandon(self) -> float | None:
+        """None while running; once stopping, the time left for the batch in flight."""
+        if self._abandon_at is None:
+            return None
+        return max(self._abandon_at - time.monotonic(), 0.0)
+
+    def _close_writer(self) -> None:
+        """Close the writer thread's connection, waiting for it no longer than the batch in
+        flight may take; a writer still stuck (in a statement that does not return) is left
+        behind."""
+        closing = self._writes.submit(self._drop_connection)
+        done, _ = wait_for([closing], timeout=self._seconds_to_abandon())
+        if not done:
+            log.warning("writer still busy at shutdown; not waiting for it")
+        self._writes.shutdown(wait=False, cancel_futures=True)
 
     def run_once(self) -> int:
         """Consume and decode one batch while the previous one is written; records consumed."""
@@ -320,12 +360,14 @@ class Processor:
         """Runs on the writer thread: dead letters to their topic, then one transaction."""
         try:
             with metrics.BATCH_SECONDS.labels("dead_letter_topic").time():
-                self._produce_dead_letters(batch.dead_letters)
+                letters = self.dead_letters.publish(batch.dead_letters)
             with metrics.BATCH_SECONDS.labels("store").time():
-                return self.writer.write(self._database(), batch)
+                result = self.writer.write(self._database(), replace(batch, dead_letters=letters))
         except RETRYABLE:
             self._drop_connection()
             raise
+        self.dead_letters.settled()
+        return result
 
     def _finish_in_flight(self) -> None:
         """Wait for the batch in flight; while it cannot be stored, pause and retry it."""
@@ -338,6 +380,13 @@ class Processor:
                 try:
                     result = self._result(flight)
                     break
+                except AbandonedBatchError:
+                    log.warning(
+                        "gave up waiting for the batch in flight; abandoned, not committed: "
+                        "the partitions' next reader reads it again",
+                        records=flight.consumed,
+                    )
+                    return
                 except RETRYABLE as error:
                     if not isinstance(error, DeadLetterTopicError):
                         metrics.DATABASE_UP.set(0)
@@ -362,9 +411,16 @@ class Processor:
         self._acknowledge(batch, flight.consumed, result, flight.produced)
 
     def _result(self, flight: InFlight) -> WriteResult:
-        """The write's outcome; while a write takes long, heartbeats go on (with a growing lag)."""
+        """The write's outcome; while a write takes long, heartbeats go on (with a growing lag).
+        Raises AbandonedBatchError when stopping and the write is still not done at the deadline."""
         while not flight.future.done():
-            wait_for([flight.future], timeout=max(self._next_heartbeat - time.monotonic(), 0))
+            timeout = max(self._next_heartbeat - time.monotonic(), 0)
+            left = self._seconds_to_abandon()
+            if left is not None:
+                if left <= 0:
+                    raise AbandonedBatchError
+                timeout = min(timeout, left)
+            wait_for([flight.future], timeout=timeout)
             self._heartbeat_if_due(flight.produced)
         return flight.future.result()
 
@@ -418,23 +474,6 @@ class Processor:
             next_offsets={k: v for k, v in batch.next_offsets.items() if k not in self._revoked},
         )
 
-    def _produce_dead_letters(self, dead_letters: list[DeadLetter]) -> None:
-        if not dead_letters:
-            return
-        for letter in dead_letters:
-            headers: list[tuple[str, str | bytes | None]] = [
-                ("reason", letter.reason),
-                ("detail", letter.detail),
-            ]
-            if letter.source is not None:
-                origin = f"{letter.source.topic}/{letter.source.partition}/{letter.source.offset}"
-                headers.append(("source", origin))
-            self.dead_letter_producer.produce(
-                self.dead_letter_topic, value=letter.payload, headers=headers
-            )
-        if self.dead_letter_producer.flush(10) > 0:
-            raise DeadLetterTopicError("dead-letter topic did not acknowledge within 10 s")
-
     def _commit_to_kafka(self, batch: Batch) -> None:
         offsets = [
             TopicPartition(topic, partition, offset)
@@ -468,22 +507,41 @@ class Processor:
         if now >= self._next_lag_check:
             self._next_lag_check = now + LAG_INTERVAL.total_seconds()
             self._update_consumer_lag()
-        if self.retention is not None and now >= self._next_retention:
-            self._next_retention = now + RETENTION_INTERVAL.total_seconds()
-            self._writes.submit(self._apply_retention, self.retention)
+        running = self._maintaining is not None and not self._maintaining.done()
+        if now >= self._next_maintenance and not running:
+            self._next_maintenance = now + MAINTENANCE_INTERVAL.total_seconds()
+            self._maintaining = self._housekeeping.submit(self._maintain)
 
-    def _apply_retention(self, retention: timedelta) -> None:
-        """Runs on the writer thread, between batches."""
+    def _maintain(self) -> None:
+        """Runs on the maintenance thread, beside the writes and with a connection of its own:
+        the partitions of the event-time window (made before records need them), then retention
+        (old partitions, those beyond the window's future edge, old rule buckets). Its DDL never
+        waits long for a lock (storage/partitions.py); what it could not do is retried soon."""
+        now = datetime.now(UTC)
+        retry_in = MAINTENANCE_RETRY.total_seconds()
         try:
-            connection = self._database()
-            with connection.transaction():
-                dropped = drop_older_than(connection, retention)
-                buckets = delete_buckets_before(connection, datetime.now(UTC) - retention)
-            if dropped or buckets:
-                log.info("retention applied", partitions=dropped, rule_buckets=buckets)
-        except psycopg.Error as error:
-            log.warning("retention skipped", error=str(error))
-            self._drop_connection()
+            with psycopg.connect(
+                self.database_url, connect_timeout=5, autocommit=True
+            ) as connection:
+                days = self.decoder.event_time.days(now)
+                done = maintain_partitions(connection, days, self.retention, now)
+                buckets = 0
+                if self.retention is not None:
+                    buckets = delete_buckets_before(connection, now - self.retention)
+        except Exception as error:  # maintenance must never stop processing
+            log.warning("maintenance failed", error=str(error), retry_in_s=retry_in)
+            self._next_maintenance = time.monotonic() + retry_in
+            return
+        if done.created or done.dropped or buckets:
+            log.info(
+                "partitions maintained",
+                created=done.created,
+                dropped=done.dropped,
+                rule_buckets=buckets,
+            )
+        if not done.complete:
+            log.warning("maintenance deferred", error=done.problem, retry_in_s=retry_in)
+            self._next_maintenance = time.monotonic() + retry_in
 
     def _update_consumer_lag(self) -> None:
         try:

@@ -1,41 +1,49 @@
-"""Build a Processor from settings and run it until SIGTERM/SIGINT."""
+"""Build a Processor from settings and run it until SIGTERM/SIGINT (then it exits within
+settings.shutdown_grace, see processors/shutdown.py)."""
 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from types import FrameType
 
 import structlog
 import yaml
 from prometheus_client import start_http_server
-from pydantic import TypeAdapter
 
 from logsentinel import logs
 from logsentinel.detection.engine import RuleEngine
 from logsentinel.domain.pipeline import CustomParser
 from logsentinel.parsing import RecordDecoder
+from logsentinel.parsing.custom import load_parsers
 from logsentinel.processors import kafka
+from logsentinel.processors.deadletters import DeadLetterTopic
 from logsentinel.processors.detection import DetectionStage
 from logsentinel.processors.incidents import IncidentWriter
 from logsentinel.processors.loop import Backoff, Processor
 from logsentinel.processors.rules import DirectoryRules, KubernetesRules, RuleSet, RuleSource
 from logsentinel.processors.settings import ProcessorSettings
+from logsentinel.processors.shutdown import GracePeriod
 from logsentinel.storage.urls import libpq_url, redacted
 
 log = structlog.get_logger("logsentinel.processors")
 
 
 def custom_parsers(settings: ProcessorSettings) -> list[CustomParser]:
-    """The LogPipeline's custom parsers, from the YAML file the operator mounts."""
+    """The LogPipeline's custom parsers, from the YAML file the operator mounts; an entry the
+    domain refuses is logged and skipped (see parsing.custom.load_parsers)."""
     if settings.custom_parsers_file is None:
         return []
-    document = yaml.safe_load(settings.custom_parsers_file.read_text()) or []
-    return TypeAdapter(list[CustomParser]).validate_python(document)
+    parsers, problems = load_parsers(yaml.safe_load(settings.custom_parsers_file.read_text()))
+    for problem in problems:
+        log.error(
+            "custom parser refused; its lines get the built-in formats",
+            file=str(settings.custom_parsers_file),
+            problem=problem,
+        )
+    return parsers
 
 
 def rule_source(settings: ProcessorSettings) -> RuleSource | None:
@@ -75,7 +83,9 @@ def detection_stage(
     database_url = libpq_url(settings.database_url)
     return DetectionStage(
         rules=rules,
-        engine=RuleEngine(template_text=decoder.miner.text_of),
+        engine=RuleEngine(
+            template_text=decoder.miner.text_of, central_namespace=settings.central_namespace
+        ),
         writer=IncidentWriter(database_url, cluster=cluster, owners=owners),
         database_url=database_url,
     )
@@ -84,7 +94,9 @@ def detection_stage(
 def build(settings: ProcessorSettings, rules: RuleSource | None = None) -> Processor:
     """A processor from settings; rules overrides the configured rule source (tests, benches)."""
     decoder = RecordDecoder(
-        custom_parsers=custom_parsers(settings), max_record_bytes=settings.max_record_bytes
+        custom_parsers=custom_parsers(settings),
+        max_record_bytes=settings.max_record_bytes,
+        event_time=settings.event_time,
     )
     source = rules if rules is not None else rule_source(settings)
     stages = [detection_stage(settings, decoder, source)] if source is not None else []
@@ -94,8 +106,10 @@ def build(settings: ProcessorSettings, rules: RuleSource | None = None) -> Proce
             settings.kafka_group,
             {"client.id": settings.consumer_id, **settings.kafka_security},
         ),
-        dead_letter_producer=kafka.producer(settings.kafka_bootstrap, settings.kafka_security),
-        dead_letter_topic=settings.dead_letter_topic,
+        dead_letters=DeadLetterTopic(
+            settings.dead_letter_topic,
+            kafka.producer_config(settings.kafka_bootstrap, settings.kafka_security),
+        ),
         database_url=settings.database_url,
         topic=settings.kafka_topic,
         group=settings.kafka_group,
@@ -107,6 +121,7 @@ def build(settings: ProcessorSettings, rules: RuleSource | None = None) -> Proce
         stages=stages,
         consumer_id=settings.consumer_id,
         heartbeat_interval=settings.heartbeat_interval,
+        shutdown_grace=settings.shutdown_grace,
     )
 
 
@@ -137,11 +152,5 @@ def run(settings: ProcessorSettings) -> None:
         start_http_server(settings.metrics_port)
         log.info("metrics", port=settings.metrics_port, path="/metrics")
     processor = build(settings)
-
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("stopping", signal=signal.Signals(signum).name)
-        processor.stop()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    GracePeriod(settings.shutdown_grace, processor.stop).install()
     processor.run()

@@ -12,6 +12,11 @@ RECORDS_REPLAYED = Counter(
 RECORDS_DEAD_LETTERED = Counter(
     "logsentinel_records_dead_lettered_total", "Records sent to the dead-letter path.", ["reason"]
 )
+DEAD_LETTERS_REFUSED = Counter(
+    "logsentinel_dead_letters_refused_total",
+    "Dead letters the dead-letter topic refused for good (kept in PostgreSQL only).",
+    ["error"],
+)
 BATCH_SIZE = Histogram(
     "logsentinel_batch_records",
     "Records per batch.",

@@ -18,7 +18,6 @@ import structlog
 
 from logsentinel.domain.resources import DetectionRule
 from logsentinel.manifests import load_rules, yaml_files
-from logsentinel.processors import metrics
 
 log = structlog.get_logger("logsentinel.processors")
 
@@ -41,8 +40,8 @@ class RuleSource(Protocol):
 
 
 def report(rules: RuleSet, source: str) -> None:
-    metrics.RULES.labels("valid").set(len(rules.rules))
-    metrics.RULES.labels("refused").set(len(rules.refused))
+    """Log the documents a source refused (the detection stage counts them with the rules the
+    engine refuses)."""
     for where, reason in sorted(rules.refused.items()):
         log.error("rule refused", rule=where, source=source, reason=reason)
     log.info("rules loaded", source=source, rules=len(rules.rules), refused=len(rules.refused))

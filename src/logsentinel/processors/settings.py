@@ -7,9 +7,13 @@ import os
 import socket
 from datetime import timedelta
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from logsentinel.domain.common import DEFAULT_CENTRAL_NAMESPACE
+from logsentinel.domain.logrecord import DEFAULT_MAX_EVENT_LEAD, EventTimeWindow
 
 _instances = itertools.count(1)
 
@@ -43,6 +47,31 @@ class ProcessorSettings(BaseSettings):
         default=None, description="YAML list of custom parsers (the LogPipeline's customParsers)."
     )
     retention: timedelta = Field(default=timedelta(days=7))
+    event_time_max_age: Annotated[timedelta, Field(gt=timedelta(0))] | None = Field(
+        default=None,
+        description="A record time older than this when it arrives is replaced by the arrival "
+        "time (default and upper bound: retention, which would drop the record at once).",
+    )
+    event_time_max_lead: timedelta = Field(
+        default=DEFAULT_MAX_EVENT_LEAD,
+        ge=timedelta(0),
+        description="A record time more than this after its arrival is replaced by the arrival "
+        "time (a far-future time would keep silence detection quiet).",
+    )
+
+    @model_validator(mode="after")
+    def _event_time_within_retention(self) -> ProcessorSettings:
+        if self.event_time_max_age is not None and self.event_time_max_age > self.retention:
+            raise ValueError(
+                "event_time_max_age: must not exceed retention (such records would be dropped)"
+            )
+        return self
+
+    @property
+    def event_time(self) -> EventTimeWindow:
+        """The event-time window the processors decode with and make partitions for."""
+        return EventTimeWindow(self.event_time_max_age or self.retention, self.event_time_max_lead)
+
     migrate_on_start: bool = True
     metrics_port: int = Field(default=9108, ge=0, le=65535)
     consumer_id: str = Field(
@@ -54,6 +83,13 @@ class ProcessorSettings(BaseSettings):
         default=timedelta(seconds=2),
         gt=timedelta(0),
         description="How often the processor reports its lag per partition to the database.",
+    )
+    shutdown_grace: timedelta = Field(
+        default=timedelta(seconds=25),
+        gt=timedelta(0),
+        description="After SIGTERM/SIGINT: the time to finish (else abandon) the batch in flight "
+        "and leave the consumer group; then the processor gives up and exits with status 1. Keep "
+        "it under the pod's terminationGracePeriodSeconds (30 s by default).",
     )
     backoff_initial: timedelta = Field(default=timedelta(milliseconds=200))
     backoff_max: timedelta = Field(default=timedelta(seconds=30))
@@ -70,4 +106,9 @@ class ProcessorSettings(BaseSettings):
     )
     rules_namespace: str | None = Field(
         default=None, description="Watch DetectionRules in this namespace only (default: all)."
+    )
+    central_namespace: str = Field(
+        default=DEFAULT_CENTRAL_NAMESPACE,
+        description="Only DetectionRules in this namespace may watch other namespaces "
+        "(spec.selector.namespaces, allNamespaces); the operator's setting of the same name.",
     )

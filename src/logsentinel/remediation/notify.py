@@ -3,6 +3,11 @@ an email through SMTP, each retried on transient failures with exponential backo
 
 Webhook URLs are credentials (Slack puts its secret in the path), so nothing here ever shows
 more of one than ``scheme://host:port``: not in errors, not in our logs, not in httpx's.
+
+Both channels connect only where the outbound policy (``outbound.py``) allows. What a failure
+says ends up in the Incident, readable by everyone who may read incidents, so it is one of a few
+fixed reasons plus the status code: never a receiver's answer, never a connection error that
+would tell a closed port from a silent one. The details go to the operator's log.
 """
 
 from __future__ import annotations
@@ -26,6 +31,12 @@ from logsentinel import __version__
 from logsentinel.domain.common import Severity
 from logsentinel.domain.incident import IncidentPhase
 from logsentinel.domain.resources import Incident
+from logsentinel.remediation.outbound import (
+    OutboundPolicy,
+    OutboundRefusedError,
+    PolicySMTP,
+    http_client,
+)
 
 log = structlog.get_logger("logsentinel.remediation")
 
@@ -41,7 +52,11 @@ SLACK_HEADER_LIMIT = 150
 SLACK_SECTION_LIMIT = 3000
 SLACK_FIELD_LIMIT = 2000
 SAMPLE_LIMIT = 300
-RESPONSE_SNIPPET = 200
+
+PUBLIC_ONLY = OutboundPolicy()
+"""The policy when the caller names none: public addresses only."""
+REFUSED = "target refused by the outbound policy"
+UNREACHABLE = "unreachable"
 
 
 class NotifyError(Exception):
@@ -242,11 +257,13 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
 
 @dataclass(frozen=True)
 class _Failure:
-    """Why one attempt failed, and whether another attempt may succeed."""
+    """Why one attempt failed, and whether another attempt may succeed. ``reason`` is recorded
+    in the Incident; ``detail`` only goes to the operator's log."""
 
     reason: str
     transient: bool
     retry_after: float | None = None
+    detail: str | None = None
 
 
 def send_webhook(
@@ -256,14 +273,16 @@ def send_webhook(
     timeout: float = 5.0,
     backoff: float = 0.5,
     sleep: Sleep = time.sleep,
+    policy: OutboundPolicy = PUBLIC_ONLY,
 ) -> str:
-    """POST the notification to ``url``; retry connection errors, timeouts, 429 and 5xx up to
-    ``retries`` times. Returns what happened; raises NotifyError after the last failure."""
+    """POST the notification to ``url`` if ``policy`` allows where it resolves to; redirects are
+    not followed. Retry connection errors, timeouts, 429 and 5xx up to ``retries`` times.
+    Returns what happened; raises NotifyError after the last failure."""
     url = url.strip()  # Secret values often end with the newline of `echo URL | base64`
     where = origin(url)
     payload = webhook_payload(n)
     headers = {"User-Agent": f"logsentinel/{__version__}"}
-    with httpx.Client(timeout=timeout, headers=headers) as client:
+    with http_client(policy, timeout, headers) as client:
 
         def attempt() -> _Failure | None:
             return _post_once(client, url, where, payload)
@@ -280,21 +299,23 @@ def _post_once(
     client: httpx.Client, url: str, where: str, payload: dict[str, Any]
 ) -> _Failure | None:
     try:
-        response = client.post(url, json=payload)
+        # Streamed and closed unread: a receiver's body is never needed, so never held.
+        with client.stream("POST", url, json=payload) as response:
+            status = response.status_code
+            retry_after = response.headers.get("Retry-After")
+    except OutboundRefusedError as error:
+        return _Failure(REFUSED, transient=False, detail=str(error))
     except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as error:
-        return _Failure(_redact(error, url, where), transient=False)
+        detail = _redact(error, url, where)
+        return _Failure("the request could not be sent", transient=False, detail=detail)
     except httpx.TransportError as error:
-        return _Failure(_redact(error, url, where), transient=True)
-    if response.is_success:
+        return _Failure(UNREACHABLE, transient=True, detail=_redact(error, url, where))
+    if 200 <= status < 300:
         return None
-    reason = f"HTTP {response.status_code}"
-    snippet = _one_line(response.text)[:RESPONSE_SNIPPET]
-    if snippet:
-        reason += f" {snippet!r}"
-    if response.status_code == 429:
-        delay = retry_after_seconds(response.headers.get("Retry-After"))
-        return _Failure(reason, transient=True, retry_after=delay)
-    return _Failure(reason, transient=response.status_code >= 500)
+    reason = f"answered {status}"
+    if status == 429:
+        return _Failure(reason, transient=True, retry_after=retry_after_seconds(retry_after))
+    return _Failure(reason, transient=status >= 500)
 
 
 def _redact(error: Exception, url: str, where: str) -> str:
@@ -347,7 +368,16 @@ def _retrying(
     attempt = 1
     while True:
         failure = attempt_once()
-        if failure is None or not failure.transient or attempt >= attempts:
+        if failure is None:
+            return attempt, None
+        if not failure.transient or attempt >= attempts:
+            log.warning(
+                "notification failed",
+                channel=channel,
+                attempt=attempt,
+                reason=failure.reason,
+                detail=failure.detail,
+            )
             return attempt, failure
         delay = failure.retry_after
         if delay is None:
@@ -357,6 +387,7 @@ def _retrying(
             channel=channel,
             attempt=attempt,
             reason=failure.reason,
+            detail=failure.detail,
             retry_in=round(delay, 3),
         )
         sleep(delay)
@@ -465,9 +496,11 @@ def send_email(
     timeout: float = 10.0,
     backoff: float = 0.5,
     sleep: Sleep = time.sleep,
+    policy: OutboundPolicy = PUBLIC_ONLY,
 ) -> str:
-    """Mail the notification to ``to``; retry connection failures, timeouts and SMTP 4xx up to
-    ``retries`` times. Returns what happened; raises NotifyError after the last failure."""
+    """Mail the notification to ``to`` through the Secret's server if ``policy`` allows where it
+    resolves to; retry connection failures, timeouts and SMTP 4xx up to ``retries`` times.
+    Returns what happened; raises NotifyError after the last failure."""
     if not to:
         raise NotifyError("email notification has no recipients")
     # Built once so that every attempt carries the same Message-ID and receivers can dedupe.
@@ -475,7 +508,7 @@ def send_email(
     refused: dict[str, tuple[int, bytes]] = {}
 
     def attempt() -> _Failure | None:
-        failure, partly_refused = _mail_once(settings, message, timeout)
+        failure, partly_refused = _mail_once(settings, message, timeout, policy)
         refused.update(partly_refused)
         return failure
 
@@ -495,11 +528,12 @@ def send_email(
 
 
 def _mail_once(
-    settings: SmtpSettings, message: EmailMessage, timeout: float
+    settings: SmtpSettings, message: EmailMessage, timeout: float, policy: OutboundPolicy
 ) -> tuple[_Failure | None, dict[str, tuple[int, bytes]]]:
-    """One SMTP session; the failure if any, and the recipients refused by an accepted mail."""
+    """One SMTP session; the failure if any, and the recipients refused by an accepted mail.
+    Until the server has greeted us as an SMTP server, every failure reads the same."""
     try:
-        with smtplib.SMTP(settings.host, settings.port, timeout=timeout) as smtp:
+        with PolicySMTP(policy, settings.host, settings.port, timeout) as smtp:
             if settings.starttls:
                 smtp.starttls(context=ssl.create_default_context())
             if settings.username is not None and settings.password is not None:
@@ -512,19 +546,23 @@ def _mail_once(
             for address, (code, text) in error.recipients.items()
         )
         return _Failure(reason, transient=all(400 <= code < 500 for code in codes)), {}
+    except OutboundRefusedError as error:
+        return _Failure(REFUSED, transient=False, detail=str(error)), {}
+    except smtplib.SMTPConnectError as error:  # no SMTP greeting: possibly not a mail server
+        return _Failure(UNREACHABLE, transient=True, detail=f"greeting {error.smtp_code}"), {}
     except smtplib.SMTPResponseException as error:
         reason = f"SMTP {error.smtp_code} {_smtp_text(error.smtp_error)}"
         return _Failure(reason, transient=400 <= error.smtp_code < 500), {}
     except smtplib.SMTPServerDisconnected as error:
-        return _Failure(f"server disconnected: {error}", transient=True), {}
+        return _Failure(UNREACHABLE, transient=True, detail=f"disconnected: {error}"), {}
     except smtplib.SMTPException as error:
         # Not supported by the server (STARTTLS, AUTH, no common auth method): retrying won't help.
         return _Failure(f"{type(error).__name__}: {error}", transient=False), {}
     except ssl.SSLError as error:
-        return _Failure(f"TLS failed: {error}", transient=False), {}
+        return _Failure("TLS failed", transient=False, detail=str(error)), {}
     except OSError as error:
         # Connection refused or reset, DNS failures and timeouts (TimeoutError is an OSError).
-        return _Failure(f"{type(error).__name__}: {error}", transient=True), {}
+        return _Failure(UNREACHABLE, transient=True, detail=f"{type(error).__name__}: {error}"), {}
 
 
 def _smtp_text(text: bytes | str) -> str:
@@ -534,7 +572,10 @@ def _smtp_text(text: bytes | str) -> str:
 
 __all__ = [
     "MAX_BACKOFF",
+    "PUBLIC_ONLY",
+    "REFUSED",
     "RETRY_AFTER_CAP",
+    "UNREACHABLE",
     "Notification",
     "NotifyError",
     "SmtpSettings",

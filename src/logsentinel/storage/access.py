@@ -36,6 +36,10 @@ def create_user(
     return cursor.rowcount == 1
 
 
+def _user(row: Any) -> User:
+    return User(username=row[0], role=Role(row[1]), disabled=row[2], created_at=row[3])
+
+
 def find_user(connection: psycopg.Connection[Any], username: str) -> StoredUser | None:
     if not _findable(username):
         return None
@@ -45,8 +49,70 @@ def find_user(connection: psycopg.Connection[Any], username: str) -> StoredUser 
     ).fetchone()
     if row is None:
         return None
-    user = User(username=row[0], role=Role(row[1]), disabled=row[2], created_at=row[3])
-    return StoredUser(user, row[4])
+    return StoredUser(_user(row), row[4])
+
+
+def list_users(connection: psycopg.Connection[Any]) -> list[User]:
+    rows = connection.execute(
+        "SELECT username, role, disabled, created_at FROM users ORDER BY username"
+    ).fetchall()
+    return [_user(row) for row in rows]
+
+
+class LastAdminError(Exception):
+    """The change would leave no enabled admin (nobody could manage users any more)."""
+
+
+def change_user(
+    connection: psycopg.Connection[Any],
+    username: str,
+    role: Role | None = None,
+    disabled: bool | None = None,
+) -> tuple[User, User] | None:
+    """Set a user's role and/or disabled flag: (before, after), None when there is no such user.
+
+    The enabled admins' rows are locked first (in one order), so two admins disabling or
+    demoting each other at the same time cannot both succeed and leave none: the second waits,
+    then sees the first's change. Disabling also revokes the user's refresh tokens, which
+    enabling the user again does not bring back.
+    """
+    if not _findable(username):
+        return None
+    with connection.transaction():
+        admins = connection.execute(
+            "SELECT username FROM users WHERE role = 'admin' AND NOT disabled "
+            "ORDER BY username FOR UPDATE"
+        ).fetchall()
+        row = connection.execute(
+            "SELECT username, role, disabled, created_at FROM users WHERE username = %s FOR UPDATE",
+            (username,),
+        ).fetchone()
+        if row is None:
+            return None
+        before = _user(row)
+        after = before.model_copy(
+            update={
+                "role": before.role if role is None else role,
+                "disabled": before.disabled if disabled is None else disabled,
+            }
+        )
+
+        def enabled_admin(user: User) -> bool:
+            return user.role is Role.ADMIN and not user.disabled
+
+        if enabled_admin(before) and not enabled_admin(after) and len(admins) <= 1:
+            raise LastAdminError(f"{username} is the last enabled admin")
+        connection.execute(
+            "UPDATE users SET role = %s, disabled = %s WHERE username = %s",
+            (after.role.value, after.disabled, username),
+        )
+        if after.disabled and not before.disabled:
+            connection.execute(
+                "UPDATE refresh_tokens SET revoked_at = now() "
+                "WHERE username = %s AND revoked_at IS NULL",
+                (username,),
+            )
+    return before, after
 
 
 def set_password_hash(connection: psycopg.Connection[Any], username: str, hashed: str) -> None:

@@ -1,20 +1,21 @@
 """The audit log: who did what, when, to which target, and with what result.
 
 Remediation writes one entry per step outcome (dry runs and guard refusals included, with the
-guard named); the API adds human actions. The log is also what the per-playbook hourly action
-budget counts.
+guard named); the API adds human actions: incident workflows, logins (failed ones with the
+reason and the client address, never the password) and administrative changes. The log is
+also what the per-playbook hourly action budget counts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from logsentinel.domain.audit import AuditEntry
+from logsentinel.domain.audit import SUCCEEDED, AuditEntry
 
 COLUMNS = (
     "at, actor, action, result, incident, playbook, step, target_kind, target_namespace, "
@@ -52,6 +53,37 @@ def record(connection: psycopg.Connection[Any], entries: Sequence[AuditEntry]) -
         )
 
 
+def record_action(
+    connection: psycopg.Connection[Any],
+    actor: str,
+    action: str,
+    *,
+    target_kind: str,
+    target_name: str,
+    target_namespace: str | None = None,
+    result: str = SUCCEEDED,
+    message: str = "",
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Append one person's action (a login, an administrative change), stamped now."""
+    record(
+        connection,
+        [
+            AuditEntry(
+                at=datetime.now(UTC),
+                actor=actor,
+                action=action,
+                result=result,
+                target_kind=target_kind,
+                target_namespace=target_namespace,
+                target_name=target_name,
+                message=message,
+                detail=detail or {},
+            )
+        ],
+    )
+
+
 def count_actions(
     connection: psycopg.Connection[Any], playbook: str, actions: Sequence[str], since: datetime
 ) -> int:
@@ -71,9 +103,15 @@ def entries(
     connection: psycopg.Connection[Any],
     incident: str | None = None,
     limit: int = 100,
+    action: str | None = None,
 ) -> list[AuditEntry]:
-    """Newest first; only an incident's entries when it is given."""
-    where, parameters = ("WHERE incident = %s", [incident]) if incident else ("", [])
+    """Newest first; only an incident's entries, or one action's, when given."""
+    conditions, parameters = [], []
+    for column, value in (("incident", incident), ("action", action)):
+        if value:
+            conditions.append(f"{column} = %s")
+            parameters.append(value)
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
     rows = connection.execute(
         f"SELECT {COLUMNS} FROM audit_log {where} ORDER BY at DESC, id DESC LIMIT %s",
         [*parameters, limit],

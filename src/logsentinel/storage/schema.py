@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     DateTime,
     Enum,
     Float,
@@ -195,7 +196,7 @@ class RuleBucketRow(Base):
 
 class AuditRow(Base):
     """Who did what, when: every remediation step (dry runs and guard refusals included) and
-    every human action on incidents, rules and playbooks."""
+    every human action: on incidents, rules and playbooks, users and keys, and logins."""
 
     __tablename__ = "audit_log"
     __table_args__ = (
@@ -203,6 +204,7 @@ class AuditRow(Base):
         Index("audit_log_playbook_at", "playbook", "at"),
         Index("audit_log_target_at", "target_namespace", "target_name", "at"),
         Index("audit_log_incident", "incident", "at"),
+        Index("audit_log_action_at", "action", text("at DESC")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
@@ -243,6 +245,9 @@ class UserRow(Base):
     """An API user; password_hash is argon2id."""
 
     __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'operator', 'viewer')", name="users_role_known"),
+    )
 
     username: Mapped[str] = mapped_column(Text, primary_key=True)
     password_hash: Mapped[str] = mapped_column(Text)
@@ -269,6 +274,7 @@ class RefreshTokenRow(Base):
     """Issued refresh tokens by id, so that one can be revoked (logout, rotation)."""
 
     __tablename__ = "refresh_tokens"
+    __table_args__ = (Index("refresh_tokens_username", "username"),)
 
     jti: Mapped[str] = mapped_column(Text, primary_key=True)
     username: Mapped[str] = mapped_column(Text, ForeignKey("users.username", ondelete="CASCADE"))

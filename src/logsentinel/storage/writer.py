@@ -38,7 +38,6 @@ LOG_COLUMNS = (
     "source_offset",
 )
 COPY_LOGS = f"COPY logs ({', '.join(LOG_COLUMNS)}) FROM STDIN"
-MAX_DEAD_LETTER_PAYLOAD = 64 * 1024
 REJECTED_BY_DATABASE = "rejected-by-database"
 
 PartitionKey = tuple[str, int]
@@ -46,7 +45,8 @@ PartitionKey = tuple[str, int]
 
 @dataclass(frozen=True)
 class DeadLetter:
-    """A record that will not be stored as a log, and why."""
+    """A record that will not be stored as a log, and why. payload: the record's full value,
+    stored whole (Kafka already bounded its size)."""
 
     reason: str
     detail: str
@@ -124,8 +124,14 @@ class LogWriter:
         self.partitions = PartitionManager()
 
     def write(self, connection: psycopg.Connection[Any], batch: Batch) -> WriteResult:
-        """Store batch atomically. Raises psycopg.OperationalError when the database is away."""
+        """Store batch atomically. Raises psycopg.OperationalError when the database is away,
+        or when a day of the batch has no partition and one could not be made within the lock
+        timeout (maintenance makes them ahead, so that is rare; retry the batch later).
+
+        Call outside a transaction: a missing partition is made in a short one of its own first,
+        so that its DDL lock is not held for the whole batch."""
         try:
+            self.partitions.ensure(connection, {r.timestamp.date() for r in batch.records})
             with connection.transaction():
                 return self._write(connection, batch)
         except BaseException:
@@ -136,7 +142,6 @@ class LogWriter:
         stored_next = self._lock_offsets(connection, sorted(batch.next_offsets))
         fresh = [record for record in batch.records if _unseen(record.source, stored_next)]
         dead_letters = [d for d in batch.dead_letters if _unseen(d.source, stored_next)]
-        self.partitions.ensure(connection, {record.timestamp.date() for record in fresh})
         rejected = self._copy_isolating(connection, [(r, log_row(r)) for r in fresh])
         dead_letters += rejected
         self._insert_dead_letters(connection, dead_letters)
@@ -211,7 +216,7 @@ class LogWriter:
                     (
                         d.reason,
                         _sanitised(d.detail),
-                        d.payload[:MAX_DEAD_LETTER_PAYLOAD],
+                        d.payload,
                         len(d.payload),
                         d.source.topic if d.source else None,
                         d.source.partition if d.source else None,

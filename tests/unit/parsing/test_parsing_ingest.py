@@ -115,7 +115,7 @@ def test_deep_ingest_attributes_are_bounded(decoder: RecordDecoder) -> None:
 
 
 def test_normalise_for_the_api() -> None:
-    decoder = RecordDecoder()
+    decoder = RecordDecoder(clock=lambda: NOW)
     record = LogRecord(timestamp=NOW, message="level=error msg=boom code=7", service="api")
     normalised = decoder.normalise(record)
     assert (normalised.message, normalised.level) == ("boom", Level.ERROR)

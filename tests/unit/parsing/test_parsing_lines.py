@@ -7,12 +7,13 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from logsentinel.domain import Level
 from logsentinel.domain.pipeline import CustomParser
 from logsentinel.parsing import MessageParser, RecordDecoder
-from logsentinel.patterns import compile_pattern
-from support.parsing import fluent_bit_value, load_fixture
+from logsentinel.parsing.custom import load_parsers
+from support.parsing import fixture_clock, fluent_bit_value, load_fixture
 
 LINES: list[dict[str, Any]] = load_fixture("lines/lines.yaml")
 
@@ -119,14 +120,11 @@ def test_custom_parser_sees_a_bounded_window_of_long_lines() -> None:
 
 def test_decoder_uses_custom_parsers_for_the_records_service() -> None:
     parser = CustomParser(name="co", regex=r"^(?P<step>step-\d+) ", services=["checkout"])
-    record = RecordDecoder(custom_parsers=[parser]).decode(fluent_bit_value("step-3 done"))
+    decoder = RecordDecoder(custom_parsers=[parser], clock=fixture_clock)
+    record = decoder.decode(fluent_bit_value("step-3 done"))
     assert record.attributes == {"step": "step-3"}
 
 
-RE2_AVAILABLE = compile_pattern(r"(?P<x>a)")[1] == "re2"
-
-
-@pytest.mark.skipif(not RE2_AVAILABLE, reason="google-re2 is not installed")
 def test_catastrophic_custom_regex_runs_in_linear_time() -> None:
     parser = CustomParser(name="evil", regex=r"^(?P<x>(a+)+)$")
     started = time.perf_counter()
@@ -135,9 +133,25 @@ def test_catastrophic_custom_regex_runs_in_linear_time() -> None:
     assert time.perf_counter() - started < 1.0
 
 
-def test_patterns_re2_lacks_fall_back_to_python_re() -> None:
-    pattern, engine = compile_pattern(r"(?<=user=)(?P<user>\w+)")
-    assert engine == "re"
-    parser = CustomParser(name="look", regex=r"(?<=user=)(?P<user>\w+)")
-    assert MessageParser([parser]).parse("login user=alice").attributes == {"user": "alice"}
-    assert pattern.search("user=bob") is not None
+def test_custom_parsers_take_re2_named_groups_and_refuse_lookaround() -> None:
+    both_spellings = CustomParser(name="login", regex=r"user=(?P<user>\w+) id=(?<id>\d+)")
+    parsed = MessageParser([both_spellings]).parse("login user=alice id=7")
+    assert parsed.attributes == {"user": "alice", "id": 7}
+    with pytest.raises(ValidationError, match="RE2 does not support lookbehind"):
+        CustomParser(name="look", regex=r"(?<=user=)(?P<user>\w+)")
+
+
+def test_load_parsers_keeps_the_valid_entries_and_says_why_others_were_refused() -> None:
+    parsers, problems = load_parsers(
+        [
+            {"name": "ahead", "regex": r"(?P<x>a)(?=b)"},
+            {"name": "ok", "regex": r"(?P<x>a)"},
+            {"name": "unnamed", "regex": r"a"},
+        ]
+    )
+    assert [parser.name for parser in parsers] == ["ok"]
+    assert [problem.split(":")[0] for problem in problems] == ["[0].regex", "[2].regex"]
+    assert "RE2 does not support lookahead" in problems[0]
+    assert "named group" in problems[1]
+    assert load_parsers(None) == ([], [])
+    assert load_parsers({"name": "x"}) == ([], ["expected a list of custom parsers, got dict"])

@@ -1,4 +1,5 @@
-"""GET /api/v1/audit: who did what, when — remediation steps and human actions."""
+"""GET /api/v1/audit: who did what, when — remediation steps, human actions on incidents,
+logins and administrative changes."""
 
 from __future__ import annotations
 
@@ -21,6 +22,16 @@ def audit_log(
     who: Annotated[Principal, Depends(allow("operator"))],
     incident: Annotated[QualifiedName | None, Query(description="namespace/name")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    action: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            pattern=r"^[A-Za-z]+$",
+            description="Only this action: a remediation step type (rolloutRestart, ...), an "
+            "incident action (approve, ...), login, createUser, disableUser, revokeApiKey, "
+            "putDetectionRule, deletePlaybook, ...",
+        ),
+    ] = None,
 ) -> list[AuditEntry]:
-    """Newest first; only one incident's entries when incident is given."""
-    return audit.entries(connection, incident=incident, limit=limit)
+    """Newest first; only one incident's entries, or one action's, when given."""
+    return audit.entries(connection, incident=incident, limit=limit, action=action)

@@ -1,15 +1,19 @@
-"""Liveness, readiness and Prometheus metrics: open to anonymous callers (probes, scrapers)."""
+"""Liveness and readiness, open to anonymous callers (probes); Prometheus metrics, open to
+scrapers or, with LOGSENTINEL_METRICS_ACCESS=authenticated, only to the metrics token and
+admins."""
 
 from __future__ import annotations
 
-from typing import Literal
+import hmac
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
-from logsentinel.api.deps import app_state
+from logsentinel.api.deps import app_state, principal
+from logsentinel.api.responses import errors
 
 router = APIRouter(tags=["health"])
 
@@ -51,7 +55,24 @@ def readyz(request: Request, response: Response) -> Readiness:
     return Readiness(status="ok" if ready else "unavailable", database=database, ingest=ingest)
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
-def metrics() -> Response:
+async def metrics_reader(request: Request) -> None:
+    """Lets the request through when metrics are open, it presents the metrics token, or it
+    comes from an admin; otherwise 401 (no or bad credentials) or 403 (another role)."""
+    settings = app_state(request).settings
+    if settings.metrics_access == "open":
+        return
+    header = request.headers.get("authorization", "")
+    token = settings.metrics_token
+    if token is not None and header[:7].lower() == "bearer ":
+        presented = header[7:].strip().encode()
+        if hmac.compare_digest(presented, token.get_secret_value().encode()):
+            return
+    who = await principal(request)
+    if not who.may(frozenset({"admin"})):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"{who.identity} may not read metrics")
+
+
+@router.get("/metrics", response_class=PlainTextResponse, responses=errors(401, 403))
+def metrics(_: Annotated[None, Depends(metrics_reader)]) -> Response:
     """Prometheus exposition."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,24 +1,35 @@
 """DetectionRules and Playbooks: list, get, create or replace, delete — validated with the domain
-models and kept as custom resources (Kubernetes mode) or YAML files (local mode).
+models and kept as custom resources (Kubernetes mode) or YAML files (local mode). Every put and
+delete is in the audit log.
 
 No `from __future__ import annotations` here: the route functions are built in a loop, and
 FastAPI must see their dependencies (which close over the writer role) and the kind's spec
 model as real objects.
 """
 
+import hashlib
+import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response, status
 
 from logsentinel.api.deps import Grant, Principal, allow, app_state
-from logsentinel.api.manifests import ManifestStore, NotFoundError, as_manifest
+from logsentinel.api.manifests import (
+    BusyError,
+    InvalidStoredError,
+    ManifestStore,
+    NotFoundError,
+    as_manifest,
+)
 from logsentinel.api.responses import AUTHENTICATED, BAD_BODY, errors
+from logsentinel.domain.audit import AdminAction
 from logsentinel.domain.base import model_of
 from logsentinel.domain.common import ObjectMeta
 from logsentinel.domain.resources import CustomResource, DetectionRule, Playbook
 from logsentinel.domain.types import NamespaceName, ObjectName
 from logsentinel.kube.errors import KubeError, KubeRequestError
+from logsentinel.storage import audit
 
 router = APIRouter(prefix="/api/v1", tags=["rules and playbooks"], responses=AUTHENTICATED)
 Namespace = Annotated[NamespaceName, Path(description="The object's namespace.")]
@@ -60,6 +71,40 @@ def _kube_failure(error: KubeError) -> HTTPException:
     )
 
 
+def _conflict(error: InvalidStoredError | BusyError) -> HTTPException:
+    """A stored object that does not parse (replace it with a PUT, or DELETE it), or a
+    directory another writer holds: the object's state, not the request, is in the way."""
+    return HTTPException(status.HTTP_409_CONFLICT, str(error))
+
+
+def _audit(
+    request: Request,
+    who: Principal,
+    action: AdminAction,
+    resource: tuple[str, str, str],
+    detail: dict[str, Any],
+) -> None:
+    """After the change: the object lives outside the database, so the two cannot be one
+    transaction (a failure here answers 500 with the change made, and is logged)."""
+    kind, namespace, name = resource
+    with app_state(request).pool.connection() as connection:
+        audit.record_action(
+            connection,
+            who.identity,
+            action,
+            target_kind=kind,
+            target_namespace=namespace,
+            target_name=name,
+            detail=detail,
+        )
+
+
+def _digest(spec: dict[str, Any]) -> str:
+    """Tells versions of a spec apart in the audit log without copying it there (a playbook's
+    webhook URL may be a credential)."""
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+
 def register(
     model: type[CustomResource[Any, Any]],
     path: str,
@@ -67,8 +112,10 @@ def register(
     store_of: Callable[[Request], ManifestStore[Any]],
     writer: Grant,
     example: dict[str, Any],
+    actions: tuple[AdminAction, AdminAction],
 ) -> None:
-    """list_<path>, get_<singular>, put_<singular>, delete_<singular> for one kind.
+    """list_<path>, get_<singular>, put_<singular>, delete_<singular> for one kind; puts and
+    deletes are audited as actions (put, delete).
 
     Bodies and answers are the domain models: the PUT body is the spec, the answers are the
     manifest (apiVersion, kind, metadata, spec) as kubectl would show it, without status.
@@ -98,6 +145,8 @@ def register(
             return as_manifest(store_of(request).get(namespace, name))
         except NotFoundError as error:
             raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
+        except InvalidStoredError as error:
+            raise _conflict(error) from None
         except KubeError as error:
             raise _kube_failure(error) from None
 
@@ -112,10 +161,15 @@ def register(
         resource = model(metadata=ObjectMeta(name=name, namespace=namespace), spec=spec)
         try:
             created = store_of(request).put(resource)
+        except BusyError as error:
+            raise _conflict(error) from None
         except KubeError as error:
             raise _kube_failure(error) from None
+        manifest = as_manifest(resource)
+        detail = {"created": created, "specSha256": _digest(manifest["spec"])}
+        _audit(request, who, actions[0], (kind, namespace, name), detail)
         response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        return as_manifest(resource)
+        return manifest
 
     def delete_one(
         namespace: Namespace,
@@ -127,8 +181,11 @@ def register(
             store_of(request).delete(namespace, name)
         except NotFoundError as error:
             raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
+        except BusyError as error:
+            raise _conflict(error) from None
         except KubeError as error:
             raise _kube_failure(error) from None
+        _audit(request, who, actions[1], (kind, namespace, name), {})
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     for function, name in (
@@ -157,7 +214,7 @@ def register(
         name=f"get_{singular}",
         response_model=model,
         response_model_exclude_none=True,
-        responses={**errors(404), **unavailable},
+        responses={**errors(404, 409), **unavailable},
     )
     router.add_api_route(
         item,
@@ -183,7 +240,21 @@ def register(
     )
 
 
-register(DetectionRule, "rules", "rule", lambda r: app_state(r).rules, "operator", RULE_EXAMPLE)
 register(
-    Playbook, "playbooks", "playbook", lambda r: app_state(r).playbooks, "admin", PLAYBOOK_EXAMPLE
+    DetectionRule,
+    "rules",
+    "rule",
+    lambda r: app_state(r).rules,
+    "operator",
+    RULE_EXAMPLE,
+    (AdminAction.PUT_DETECTION_RULE, AdminAction.DELETE_DETECTION_RULE),
+)
+register(
+    Playbook,
+    "playbooks",
+    "playbook",
+    lambda r: app_state(r).playbooks,
+    "admin",
+    PLAYBOOK_EXAMPLE,
+    (AdminAction.PUT_PLAYBOOK, AdminAction.DELETE_PLAYBOOK),
 )

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from logsentinel.domain.common import API_GROUP
+from logsentinel.domain.common import API_GROUP, DEFAULT_CENTRAL_NAMESPACE
 from logsentinel.domain.pipeline import LogPipelineSpec
 from logsentinel.domain.resources import DetectionRule, Incident, LogPipeline
 from logsentinel.domain.types import quantity_value
@@ -57,10 +57,15 @@ ENV = "LOGSENTINEL_"
 
 
 def processor_objects(
-    owner: Owner, spec: LogPipelineSpec, *, client_certificate: bool = False
+    owner: Owner,
+    spec: LogPipelineSpec,
+    *,
+    client_certificate: bool = False,
+    central_namespace: str = DEFAULT_CENTRAL_NAMESPACE,
 ) -> list[dict[str, Any]]:
     """ServiceAccount, ClusterRole, ClusterRoleBinding, parsers ConfigMap (when there are
-    custom parsers), Deployment, metrics Service, in apply order."""
+    custom parsers), Deployment, metrics Service, in apply order. ``central_namespace``: the
+    operator's, whose DetectionRules alone may watch other namespaces."""
     name = owner.object_name(ROLE)
     role = owner.cluster_name(ROLE)
     parsers = parser_files(spec)
@@ -71,7 +76,15 @@ def processor_objects(
     ]
     if parsers:
         objects.append(config_map(owner.metadata(parsers_name(owner), COMPONENT), parsers))
-    objects.append(deployment(owner, spec, parsers, client_certificate=client_certificate))
+    objects.append(
+        deployment(
+            owner,
+            spec,
+            parsers,
+            client_certificate=client_certificate,
+            central_namespace=central_namespace,
+        )
+    )
     objects.append(metrics_service(owner))
     return objects
 
@@ -126,16 +139,26 @@ def max_record_bytes(spec: LogPipelineSpec) -> int:
 
 
 def processor_environment(
-    pipeline: LogPipeline, *, client_certificate: bool = False
+    pipeline: LogPipeline,
+    *,
+    client_certificate: bool = False,
+    central_namespace: str = DEFAULT_CENTRAL_NAMESPACE,
 ) -> dict[str, str]:
     """The processors' plain LOGSENTINEL_* settings for ``pipeline`` (see plain_environment)."""
     return plain_environment(
-        pipeline.metadata.name, pipeline.spec, client_certificate=client_certificate
+        pipeline.metadata.name,
+        pipeline.spec,
+        client_certificate=client_certificate,
+        central_namespace=central_namespace,
     )
 
 
 def plain_environment(
-    pipeline_name: str, spec: LogPipelineSpec, *, client_certificate: bool = False
+    pipeline_name: str,
+    spec: LogPipelineSpec,
+    *,
+    client_certificate: bool = False,
+    central_namespace: str = DEFAULT_CENTRAL_NAMESPACE,
 ) -> dict[str, str]:
     """The processors' plain LOGSENTINEL_* settings (secrets come from secretKeyRefs).
 
@@ -149,6 +172,7 @@ def plain_environment(
         f"{ENV}DEAD_LETTER_TOPIC": dead_letter_topic(spec),
         f"{ENV}KUBERNETES": "true",
         f"{ENV}RULES_NAMESPACE": "",  # empty: DetectionRules of every namespace
+        f"{ENV}CENTRAL_NAMESPACE": central_namespace,
         f"{ENV}MAX_RECORD_BYTES": str(max_record_bytes(spec)),
         f"{ENV}METRICS_PORT": str(METRICS_PORT),
     }
@@ -163,7 +187,11 @@ def plain_environment(
 
 
 def processor_env(
-    pipeline_name: str, spec: LogPipelineSpec, *, client_certificate: bool = False
+    pipeline_name: str,
+    spec: LogPipelineSpec,
+    *,
+    client_certificate: bool = False,
+    central_namespace: str = DEFAULT_CENTRAL_NAMESPACE,
 ) -> list[dict[str, Any]]:
     """The container env list. Order matters: a value may refer to an earlier variable."""
     database = spec.processors.database_secret_ref
@@ -175,7 +203,12 @@ def processor_env(
             "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}},
         },
     ]
-    plain = plain_environment(pipeline_name, spec, client_certificate=client_certificate)
+    plain = plain_environment(
+        pipeline_name,
+        spec,
+        client_certificate=client_certificate,
+        central_namespace=central_namespace,
+    )
     return [*referenced, *({"name": key, "value": value} for key, value in plain.items())]
 
 
@@ -185,6 +218,7 @@ def deployment(
     parsers: dict[str, str],
     *,
     client_certificate: bool = False,
+    central_namespace: str = DEFAULT_CENTRAL_NAMESPACE,
 ) -> dict[str, Any]:
     name = owner.object_name(ROLE)
     processors = spec.processors
@@ -197,7 +231,12 @@ def deployment(
         "name": CONTAINER,
         "image": processors.image,
         "command": COMMAND,
-        "env": processor_env(owner.name, spec, client_certificate=client_certificate),
+        "env": processor_env(
+            owner.name,
+            spec,
+            client_certificate=client_certificate,
+            central_namespace=central_namespace,
+        ),
         "ports": [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
         # The metrics server starts once migrations are done: ready means serving. No
         # liveness probe: that server is a thread of its own, so it would only show the

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from logsentinel.domain.common import DEFAULT_CENTRAL_NAMESPACE
 from logsentinel.domain.resources import LogPipeline
 from logsentinel.operator.pipeline.collector import collector_objects
 from logsentinel.operator.pipeline.errors import PipelineRenderError
@@ -28,19 +29,27 @@ def render(
     *,
     operator_namespace: str | None = None,
     client_certificate: bool = False,
+    central_namespace: str = DEFAULT_CENTRAL_NAMESPACE,
 ) -> list[dict[str, Any]]:
     """The objects ``pipeline`` owns, in apply order.
 
     ``operator_namespace`` is used when the pipeline's metadata names no namespace (a
     manifest read from a file). ``client_certificate``: the Kafka TLS Secret holds
     tls.crt/tls.key too (known only to a caller that has read the Secret).
+    ``central_namespace``: the operator's, passed on to the processors (whose DetectionRules
+    alone may watch other namespaces).
     Raises PipelineRenderError naming the field when the spec cannot be deployed.
     """
     owner = Owner.of(pipeline, _namespace(pipeline, operator_namespace))
     check_name(owner.name)
     return [
         *collector_objects(owner, pipeline.spec, client_certificate=client_certificate),
-        *processor_objects(owner, pipeline.spec, client_certificate=client_certificate),
+        *processor_objects(
+            owner,
+            pipeline.spec,
+            client_certificate=client_certificate,
+            central_namespace=central_namespace,
+        ),
     ]
 
 

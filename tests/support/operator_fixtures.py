@@ -1,5 +1,6 @@
-"""Fixtures of the operator e2e tests: CRDs installed, and a Cluster (namespace, database,
-ServiceAccount kubeconfig, peering object) on which tests start operator processes."""
+"""Fixtures of the tests that run operators (e2e and hostile): CRDs installed, and a Cluster
+(namespace, database, ServiceAccount kubeconfig, peering object) on which tests start operator
+processes. Registered for every test by tests/conftest.py."""
 
 from __future__ import annotations
 
