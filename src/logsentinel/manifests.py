@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from logsentinel.domain import CustomResource, InvalidResourceError, parse_manifest
-from logsentinel.domain.errors import FieldProblem
+from logsentinel.domain.errors import FieldProblem, one_line
 from logsentinel.domain.resources import DetectionRule
 
 
@@ -33,11 +33,18 @@ def yaml_files(paths: list[Path]) -> Iterator[Path]:
 
 
 def validate_file(path: Path) -> list[ManifestResult]:
-    """Validate each document of a YAML file; syntax errors are reported, not raised."""
+    """Validate each document of a YAML file; unreadable files, text that is not UTF-8 and YAML
+    syntax errors are reported, not raised. A file deleted since it was listed (another writer
+    removed it) has no documents."""
     try:
-        documents = [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
-    except yaml.YAMLError as error:
-        return [ManifestResult(str(path), None, [FieldProblem("", f"invalid YAML: {error}")])]
+        text = path.read_text(encoding="utf-8")
+        documents = [doc for doc in yaml.safe_load_all(text) if doc is not None]
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        reason = " ".join(str(error).split())
+        problem = "invalid YAML" if isinstance(error, yaml.YAMLError) else "unreadable"
+        return [ManifestResult(str(path), None, [FieldProblem("", f"{problem}: {reason}")])]
     results = []
     for index, document in enumerate(documents):
         source = f"{path}#{index}" if len(documents) > 1 else str(path)
@@ -62,7 +69,7 @@ def load_rules(paths: list[Path]) -> RuleLoad:
     for path in yaml_files(paths):
         for result in validate_file(path):
             if result.problems:
-                refused[result.source] = "; ".join(str(problem) for problem in result.problems)
+                refused[result.source] = one_line(result.problems)
             elif isinstance(result.resource, DetectionRule):
                 rules.append(result.resource)
     return RuleLoad(rules, refused)

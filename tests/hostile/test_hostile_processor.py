@@ -319,11 +319,13 @@ def test_sigterm_while_busy_exits_cleanly(
     process = processor_process(migrated, kafka_bootstrap, kafka_topic, dead_topic, log_path)
     try:
         eventually("storing", lambda: scalar(migrated, "SELECT count(*) FROM logs") > 0)
+        stored_at_signal = scalar(migrated, "SELECT count(*) FROM logs")
         status, took = stop_within(process, DID_NOT_HANG)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait(timeout=30)
+    assert stored_at_signal < total, "the processor had finished before it was signalled"
     events = [e["event"] for e in log_events(log_path)]
     assert status == 0, f"exit status {status} after {took:.1f} s; log: {log_path}"
     assert "processor stopped" in events

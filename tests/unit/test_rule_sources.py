@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from logsentinel import manifests
 from logsentinel.processors import rules as sources
 from logsentinel.processors.rules import DirectoryRules
 
@@ -69,3 +70,29 @@ def test_a_missing_directory_means_no_rules(tmp_path: Path) -> None:
     loaded = source.latest()
     assert loaded is not None
     assert loaded.rules == []
+
+
+def test_a_file_that_is_not_text_or_vanishes_is_refused_not_fatal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API writes into the directory the processors read: a binary file, or one deleted
+    between listing and reading, must not stop a processor."""
+    (tmp_path / "good.yaml").write_text(yaml.safe_dump(RULE))
+    (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00kind")
+    vanished = tmp_path / "vanished.yaml"
+    vanished.write_text(yaml.safe_dump(RULE))
+    listed = manifests.yaml_files
+
+    def listing_then_delete(paths: list[Path]) -> list[Path]:
+        found = list(listed(paths))
+        if vanished.exists():  # another writer deletes it after the rule loader listed it
+            vanished.unlink()
+        return found
+
+    source = DirectoryRules(tmp_path)
+    monkeypatch.setattr(manifests, "yaml_files", listing_then_delete)
+    loaded = source.latest()
+    assert loaded is not None
+    assert [rule.metadata.name for rule in loaded.rules] == ["errors"]
+    assert list(loaded.refused) == [str(tmp_path / "binary.yaml")]
+    assert loaded.refused[str(tmp_path / "binary.yaml")].startswith("unreadable: 'utf-8' codec")

@@ -19,7 +19,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import structlog
 import yaml
 
-from logsentinel.domain.errors import FieldProblem, InvalidResourceError
+from logsentinel.domain.errors import InvalidResourceError
 from logsentinel.domain.resources import CustomResource
 from logsentinel.kube.errors import KubeNotFoundError
 from logsentinel.kube.objects import ObjectStore
@@ -94,11 +94,7 @@ def _parse(model: type[ResourceT], document: object, source: str) -> ResourceT:
                 kept, source
             )  # a status the model rejects is not the author's
     except InvalidResourceError as error:
-        raise InvalidStoredError(source, _problems(error.problems)) from None
-
-
-def _problems(problems: list[FieldProblem]) -> str:
-    return "; ".join(str(problem) for problem in problems)
+        raise InvalidStoredError(source, error.one_line()) from None
 
 
 @contextmanager

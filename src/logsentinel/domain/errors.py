@@ -51,10 +51,15 @@ def describe(error: ValidationError, prefix: tuple[int | str, ...] = ()) -> list
     return [_problem(detail, prefix) for detail in error.errors(include_url=False)]
 
 
+def one_line(problems: Iterable[FieldProblem]) -> str:
+    """Problems on one line: ``field: message; field: message``."""
+    return "; ".join(str(problem) for problem in problems)
+
+
 def summarise(error: ValidationError, limit: int = 3) -> str:
     """The first `limit` problems on one line ("field: message; ..."), and how many more."""
     problems = describe(error)
-    summary = "; ".join(str(problem) for problem in problems[:limit])
+    summary = one_line(problems[:limit])
     if len(problems) > limit:
         summary += f"; and {len(problems) - limit} more"
     return summary
@@ -68,3 +73,7 @@ class InvalidResourceError(ValueError):
         self.problems = problems
         lines = "\n".join(f"  - {problem}" for problem in problems)
         super().__init__(f"{source} is invalid:\n{lines}")
+
+    def one_line(self) -> str:
+        """The problems on one line (for conditions, logs and API answers)."""
+        return one_line(self.problems)

@@ -116,7 +116,7 @@ def pipeline_changed(
             central_namespace=runtime().central_namespace,
         )
     except InvalidResourceError as error:
-        _refuse(body, patch, "InvalidSpec", "; ".join(str(p) for p in error.problems))
+        _refuse(body, patch, "InvalidSpec", error.one_line())
         return
     except PipelineRenderError as error:
         _refuse(body, patch, "InvalidSpec", str(error))

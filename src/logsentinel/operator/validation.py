@@ -73,7 +73,7 @@ def judge_playbook(body: dict[str, Any]) -> Judgement:
 
 
 def _invalid(error: InvalidResourceError) -> Judgement:
-    return Judgement(False, "InvalidSpec", "; ".join(str(problem) for problem in error.problems))
+    return Judgement(False, "InvalidSpec", error.one_line())
 
 
 def ready_condition(

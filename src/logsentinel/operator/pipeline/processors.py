@@ -61,7 +61,7 @@ def processor_objects(
     spec: LogPipelineSpec,
     *,
     client_certificate: bool = False,
-    central_namespace: str = DEFAULT_CENTRAL_NAMESPACE,
+    central_namespace: str,
 ) -> list[dict[str, Any]]:
     """ServiceAccount, ClusterRole, ClusterRoleBinding, parsers ConfigMap (when there are
     custom parsers), Deployment, metrics Service, in apply order. ``central_namespace``: the
@@ -158,7 +158,7 @@ def plain_environment(
     spec: LogPipelineSpec,
     *,
     client_certificate: bool = False,
-    central_namespace: str = DEFAULT_CENTRAL_NAMESPACE,
+    central_namespace: str,
 ) -> dict[str, str]:
     """The processors' plain LOGSENTINEL_* settings (secrets come from secretKeyRefs).
 
@@ -191,7 +191,7 @@ def processor_env(
     spec: LogPipelineSpec,
     *,
     client_certificate: bool = False,
-    central_namespace: str = DEFAULT_CENTRAL_NAMESPACE,
+    central_namespace: str,
 ) -> list[dict[str, Any]]:
     """The container env list. Order matters: a value may refer to an earlier variable."""
     database = spec.processors.database_secret_ref
@@ -218,7 +218,7 @@ def deployment(
     parsers: dict[str, str],
     *,
     client_certificate: bool = False,
-    central_namespace: str = DEFAULT_CENTRAL_NAMESPACE,
+    central_namespace: str,
 ) -> dict[str, Any]:
     name = owner.object_name(ROLE)
     processors = spec.processors
