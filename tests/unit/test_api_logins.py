@@ -3,13 +3,15 @@ and the password threads' bounded backlog."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 
+import anyio
+import anyio.to_thread
 import pytest
+from fastapi import HTTPException
 
-from logsentinel.api.passwords import OverloadedError, PasswordWorkers
 from logsentinel.api.ratelimit import LoginLimits, RateLimiter
+from logsentinel.api.routes.auth import password_work
 
 
 class Clock:
@@ -70,36 +72,48 @@ def test_past_the_account_ceiling_new_clients_get_one_try_a_minute_known_ones_al
 
 
 def test_the_password_threads_refuse_past_their_backlog_and_count_jobs_until_done() -> None:
-    workers = PasswordWorkers(workers=1, queue=1)
+    threads = anyio.CapacityLimiter(1)
+    started = threading.Event()
     release = threading.Event()
 
     def blocked() -> str:
+        started.set()
         release.wait(10)
         return "done"
 
+    async def refused() -> None:
+        with pytest.raises(HTTPException) as refusal:
+            await password_work(threads, 1, blocked)
+        assert refusal.value.status_code == 503
+        assert int((refusal.value.headers or {})["Retry-After"]) >= 1
+
+    async def job(scope: anyio.CancelScope, outcome: list[str]) -> None:
+        with scope:
+            outcome.append(await password_work(threads, 1, blocked))
+
     async def scenario() -> None:
-        first = asyncio.ensure_future(workers.run(blocked))
-        second = asyncio.ensure_future(workers.run(blocked))
-        for _ in range(3):  # let both be submitted
-            await asyncio.sleep(0)
-        with pytest.raises(OverloadedError) as refused:
-            await workers.run(blocked)
-        assert refused.value.retry_after > 0
-        second.cancel()  # a caller that hung up: its job was queued, so it leaves at once
-        for _ in range(3):
-            await asyncio.sleep(0)
-        third = asyncio.ensure_future(workers.run(blocked))
-        first.cancel()  # this job runs on: its room comes back only when it ends
-        for _ in range(3):
-            await asyncio.sleep(0)
-        with pytest.raises(OverloadedError):
-            await workers.run(blocked)
-        release.set()
-        assert await third == "done"
-        assert await workers.run(lambda: "after") == "after"
+        running, queued, next_one = anyio.CancelScope(), anyio.CancelScope(), anyio.CancelScope()
+        outcome: list[str] = []
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(job, running, outcome)
+            assert await anyio.to_thread.run_sync(started.wait, 10), "the first job started"
+            tasks.start_soon(job, queued, outcome)
+            await anyio.wait_all_tasks_blocked()
+            assert threads.statistics().tasks_waiting == 1
+            await refused()
+            queued.cancel()  # a caller that hung up while queued leaves the queue at once
+            await anyio.wait_all_tasks_blocked()
+            assert threads.statistics().tasks_waiting == 0
+            tasks.start_soon(job, next_one, outcome)
+            running.cancel()  # this job runs on: its thread comes back only when it ends
+            await anyio.wait_all_tasks_blocked()
+            assert threads.statistics().borrowed_tokens == 1
+            await refused()
+            release.set()
+        assert outcome == ["done", "done"], "the running job ended despite its caller, the next ran"
+        assert await password_work(threads, 1, lambda: "after") == "after"
 
     try:
-        asyncio.run(scenario())
+        anyio.run(scenario)
     finally:
         release.set()
-        workers.close()

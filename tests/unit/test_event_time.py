@@ -96,6 +96,52 @@ def test_the_days_to_prepare_cover_the_window_and_tomorrow() -> None:
     assert WINDOW.days(before_midnight)[-1].isoformat() == "2026-12-06"
 
 
+MILLIS_NEAR_NOW = st.integers(
+    int((NOW - timedelta(days=9)).timestamp() * 1000),
+    int((NOW + timedelta(days=1)).timestamp() * 1000),
+)
+
+
+@given(st.one_of(MILLIS_NEAR_NOW, st.integers(1, 2**62)))
+def test_a_kafka_timestamp_in_milliseconds_is_judged_like_the_datetime_it_stands_for(
+    millis: int,
+) -> None:
+    try:
+        reported: datetime | None = datetime.fromtimestamp(millis / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        reported = None
+    assert WINDOW.at(NOW).arrival_at_millis(millis) == WINDOW.arrival(reported, NOW)
+
+
+@given(
+    st.datetimes(timezones=st.just(UTC)),
+    st.datetimes(NOW.replace(tzinfo=None) - timedelta(days=8), NOW.replace(tzinfo=None)),
+)
+def test_the_fast_acceptance_check_agrees_with_the_refusal(
+    moment: datetime, arrival: datetime
+) -> None:
+    arrival = arrival.replace(tzinfo=UTC)
+    bounds = WINDOW.at(NOW)
+    assert bounds.accepts(moment, arrival) == (bounds.refusal(moment, arrival) is None)
+
+
+def test_a_batch_reads_the_clock_once_and_shares_its_bounds() -> None:
+    readings: list[datetime] = []
+
+    def clock() -> datetime:
+        readings.append(NOW)
+        return NOW
+
+    decoding = RecordDecoder(event_time=WINDOW, clock=clock)
+    bounds = decoding.time_bounds()
+    for message in ("one", "two", "three"):
+        decoding.decode(line(msg=message), now=bounds.now)
+    assert len(readings) == 1
+    assert decoding.time_bounds(NOW) is bounds
+    decoding.decode(line(msg="alone"))  # no now given: the decoder's clock, read for the record
+    assert len(readings) == 2
+
+
 @pytest.mark.parametrize("window", [{"max_age": timedelta(0)}, {"max_lead": timedelta(seconds=-1)}])
 def test_a_window_needs_a_positive_age_and_a_lead_not_negative(window: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="max_age"):

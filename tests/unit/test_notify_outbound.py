@@ -9,6 +9,8 @@ import re
 import socket
 from typing import Any
 
+import httpcore
+import httpx
 import pytest
 from pydantic import ValidationError
 
@@ -16,6 +18,9 @@ from logsentinel.operator.settings import OperatorSettings
 from logsentinel.remediation.outbound import (
     OutboundPolicy,
     OutboundRefusedError,
+    PolicyBackend,
+    PolicyTransport,
+    http_client,
     is_public,
     parse_allowed_target,
     resolve,
@@ -184,14 +189,48 @@ def test_names_that_do_not_resolve_or_cannot_be_encoded_are_os_errors(
         resolve("a" * 64 + ".example", 80)  # IDNA refuses labels over 63 characters
 
 
+def test_the_http_transport_is_httpx_own_with_its_pool_swapped() -> None:
+    transport = PolicyTransport(OutboundPolicy())
+    # httpx sends requests through the private ``_pool``: if it is renamed, the swapped pool is
+    # bypassed, so this and the next test fail rather than the policy silently going away.
+    assert isinstance(transport, httpx.HTTPTransport)
+    assert isinstance(transport._pool, httpcore.ConnectionPool)
+    assert isinstance(transport._pool._network_backend, PolicyBackend)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:9/hook", "https://[::ffff:169.254.169.254]/", "http://10.0.0.5/"]
+)
+def test_the_http_client_surfaces_a_refusal_unchanged(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    asked = fake_resolver(monkeypatch, {})
+    with http_client(OutboundPolicy(), 1.0, {}) as client, pytest.raises(OutboundRefusedError):
+        client.post(url, json={})
+    assert asked == []
+
+
+def test_the_http_client_maps_connection_errors_to_httpx_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake_resolver(monkeypatch, {})
+    refused = pytest.raises(httpx.ConnectError, match="Name or service not known")
+    with http_client(OutboundPolicy(), 1.0, {}) as client, refused:
+        client.post("http://nowhere.example/hook", json={})
+
+
 def test_the_operator_setting_takes_a_json_list(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOGSENTINEL_DATABASE_URL", "postgresql://localhost/x")
     monkeypatch.setenv(
         "LOGSENTINEL_NOTIFY_ALLOWED_TARGETS", '["10.0.0.0/8", " alertmanager.monitoring.svc "]'
     )
     settings = OperatorSettings()
-    assert settings.notify_allowed_targets == ["10.0.0.0/8", "alertmanager.monitoring.svc"]
-    policy = OutboundPolicy.allowing(settings.notify_allowed_targets)
+    assert settings.notify_allowed_targets == [
+        ipaddress.ip_network("10.0.0.0/8"),
+        "alertmanager.monitoring.svc",
+    ]
+    policy = OutboundPolicy.of(settings.notify_allowed_targets)
+    assert policy == OutboundPolicy.allowing(["10.0.0.0/8", "alertmanager.monitoring.svc"])
     assert policy.allows_host("alertmanager.monitoring.svc")
 
     monkeypatch.delenv("LOGSENTINEL_NOTIFY_ALLOWED_TARGETS")
@@ -208,3 +247,7 @@ def test_a_bad_operator_setting_names_the_entry(monkeypatch: pytest.MonkeyPatch)
     message = str(caught.value)
     assert "notify_allowed_targets.1" in message
     assert "'10.1.0.1/16' is not a valid CIDR" in message
+
+    monkeypatch.setenv("LOGSENTINEL_NOTIFY_ALLOWED_TARGETS", '["10.0.0.0/8", 10]')
+    with pytest.raises(ValidationError, match=r"notify_allowed_targets\.1\n.*10 is not a string"):
+        OperatorSettings()

@@ -1,5 +1,5 @@
 """The FastAPI application: state (database pool, limiters), middlewares (body limits, security
-headers), routes, and first-admin bootstrap."""
+headers), routes, the answer when the database is busy or away, and first-admin bootstrap."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
 import structlog
 from anyio import CapacityLimiter
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -19,8 +21,8 @@ from logsentinel.api.bodylimit import BodyLimit, BodyLimitMiddleware
 from logsentinel.api.headers import SecurityHeadersMiddleware
 from logsentinel.api.identities import Identities
 from logsentinel.api.manifests import DirectoryStore, KubernetesStore
-from logsentinel.api.passwords import PasswordWorkers
-from logsentinel.api.ratelimit import LoginLimits, RateLimiter
+from logsentinel.api.ratelimit import LoginLimits, RateLimiter, retry_after
+from logsentinel.api.responses import errors
 from logsentinel.api.routes import (
     audit,
     auth,
@@ -43,6 +45,26 @@ from logsentinel.storage import access, migrate
 from logsentinel.storage.urls import libpq_url
 
 log = structlog.get_logger("logsentinel.api")
+DATABASE_RETRY_AFTER = 2.0
+"""Seconds a client is told to wait when the database is busy or away."""
+
+
+async def database_unavailable(request: Request, error: Exception) -> JSONResponse:
+    """Answer for a request that got no pooled connection within LOGSENTINEL_DATABASE_WAIT_SECONDS
+    (PoolTimeout) or lost the database (OperationalError, which PoolTimeout is): 503 with
+    Retry-After, not a 500. How the API connects stays in the log. Async: when the database is
+    busy the thread pool is full of requests waiting for it."""
+    log.warning(
+        "database busy or unavailable",
+        path=request.url.path,
+        error_type=type(error).__name__,
+        error=str(error),
+    )
+    return JSONResponse(
+        {"detail": "the database is busy or unavailable; retry later"},
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": retry_after(DATABASE_RETRY_AFTER)},
+    )
 
 
 def bootstrap_admin(state: AppState) -> None:
@@ -72,6 +94,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
             min_size=1,
             max_size=10,
             kwargs={"autocommit": True},
+            timeout=settings.database_wait_seconds,  # every connection() unless it says otherwise
             open=True,
         )
         sink: Sink = (
@@ -118,7 +141,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
                 settings.login_account_failures_per_minute,
                 known_for=settings.refresh_token_ttl.total_seconds(),
             ),
-            passwords=PasswordWorkers(settings.login_workers, settings.login_queue),
+            passwords=CapacityLimiter(settings.login_workers),
             parsing=CapacityLimiter(settings.ingest_parse_threads),
         )
         app.state.logsentinel = state
@@ -127,7 +150,6 @@ def create_app(settings: ApiSettings) -> FastAPI:
             yield
         finally:
             sink.close()
-            state.passwords.close()
             pool.close()
 
     app = FastAPI(
@@ -154,14 +176,11 @@ def create_app(settings: ApiSettings) -> FastAPI:
         app.add_middleware(
             ProxyHeadersMiddleware, trusted_hosts=[str(n) for n in settings.trusted_proxies]
         )
-    app.include_router(health.router)
-    app.include_router(auth.router)
-    app.include_router(ingest.router)
-    app.include_router(logs.router)
-    app.include_router(stats.router)
-    app.include_router(audit.router)
-    app.include_router(incidents.router)
-    app.include_router(resources.router)
+    app.add_exception_handler(psycopg.OperationalError, database_unavailable)
+    app.include_router(health.router)  # /readyz answers a database away itself
+    for router in (auth, ingest, logs, stats, audit, incidents, resources):
+        # every route of these may need the database, if only to read its caller
+        app.include_router(router.router, responses=errors(503))
     docs.add_docs(app, settings.docs_access)
     generate_openapi = app.openapi
 

@@ -16,6 +16,12 @@ class ApiSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LOGSENTINEL_", extra="ignore")
 
     database_url: str = Field(description="PostgreSQL URL or libpq connection string.")
+    database_wait_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How long a request waits for a pooled database connection; past it (or "
+        "when the database does not answer) it is answered 503 with Retry-After.",
+    )
     jwt_secret: SecretStr = Field(
         min_length=32, description="HMAC key for access and refresh tokens (from a Secret)."
     )

@@ -9,7 +9,6 @@ from psycopg_pool import ConnectionPool
 
 from logsentinel.api.identities import Identities
 from logsentinel.api.manifests import ManifestStore
-from logsentinel.api.passwords import PasswordWorkers
 from logsentinel.api.ratelimit import LoginLimits, RateLimiter
 from logsentinel.api.settings import ApiSettings
 from logsentinel.api.sinks import Sink
@@ -23,7 +22,7 @@ class AppState:
     pool: ConnectionPool
     requests: RateLimiter
     logins: LoginLimits
-    passwords: PasswordWorkers
+    passwords: CapacityLimiter  # threads for argon2 (see routes/auth.py password_work)
     sink: Sink
     identities: Identities
     rules: ManifestStore[DetectionRule]

@@ -121,6 +121,11 @@ class EventTimeWindow:
         if self.max_age <= timedelta(0) or self.max_lead < timedelta(0):
             raise ValueError("max_age must be positive and max_lead not negative")
 
+    def at(self, now: datetime) -> EventTimeBounds:
+        """This window at one reading of the receiver's clock, its bounds computed once."""
+        oldest = now - self.max_age
+        return EventTimeBounds(self, now, oldest, _epoch_micros(now), _epoch_micros(oldest))
+
     def arrival(self, reported: datetime | None, now: datetime) -> datetime:
         """The arrival time to go by: reported (a Kafka timestamp) unless it is missing, after
         now, or older than max_age; then now."""
@@ -142,3 +147,48 @@ class EventTimeWindow:
         first = (now - self.max_age).date()
         last = (now + self.max_lead).date() + timedelta(days=1)
         return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _epoch_micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+@dataclass(frozen=True, slots=True)
+class EventTimeBounds:
+    """An :class:`EventTimeWindow` at one reading of the receiver's clock (``now``), with the
+    oldest accepted time precomputed, so that a batch of records read together pays for the
+    clock and the date arithmetic once (:meth:`EventTimeWindow.at` makes one)."""
+
+    window: EventTimeWindow
+    now: datetime
+    oldest: datetime
+    """``now - max_age``: the oldest time a record may carry and the oldest believed arrival."""
+    now_micros: int
+    oldest_micros: int
+
+    def arrival(self, reported: datetime | None) -> datetime:
+        """:meth:`EventTimeWindow.arrival` at now."""
+        if reported is None or reported > self.now or reported < self.oldest:
+            return self.now
+        return reported
+
+    def arrival_at_millis(self, millis: int) -> datetime:
+        """:meth:`arrival` for a time given in milliseconds since the epoch (a Kafka timestamp),
+        compared as an integer first, so that one that is not believed never becomes a
+        datetime (nor overflows one)."""
+        micros = millis * 1000
+        if micros > self.now_micros or micros < self.oldest_micros:
+            return self.now
+        return datetime.fromtimestamp(millis / 1000, UTC)
+
+    def accepts(self, moment: datetime, arrival: datetime) -> bool:
+        """Whether :meth:`refusal` would find nothing wrong with moment, without its text."""
+        return self.oldest <= moment <= arrival + self.window.max_lead
+
+    def refusal(self, moment: datetime, arrival: datetime) -> str | None:
+        """:meth:`EventTimeWindow.refusal` at now."""
+        return self.window.refusal(moment, arrival, self.now)

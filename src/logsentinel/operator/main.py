@@ -51,7 +51,7 @@ def build(settings: OperatorSettings) -> handlers.Runtime:
     executor = KubernetesExecutor(client)
     database = Database(settings.database_url)
     rules = ObjectStore(client, DetectionRule.INFO.plural, DetectionRule.INFO.kind)
-    outbound = OutboundPolicy.allowing(settings.notify_allowed_targets)
+    outbound = OutboundPolicy.of(settings.notify_allowed_targets)
     world = OperatorWorld(database, executor, rules, settings.heartbeat_stale_after, now, outbound)
     events = EventRecorder(client)
     pipelines.configure(client, settings.central_namespace)

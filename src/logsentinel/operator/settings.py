@@ -6,11 +6,11 @@ import random
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import Field, PlainValidator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from logsentinel.domain.common import DEFAULT_CENTRAL_NAMESPACE
-from logsentinel.remediation.outbound import parse_allowed_target
+from logsentinel.remediation.outbound import AllowedTarget, parse_allowed_target
 
 
 def _random_priority() -> int:
@@ -19,12 +19,13 @@ def _random_priority() -> int:
     return random.randint(1, 1_000_000)
 
 
-def _allowed_target(entry: str) -> str:
-    parse_allowed_target(entry)  # ValueError naming the entry
-    return entry.strip()
+def _allowed_target(entry: object) -> AllowedTarget:
+    if not isinstance(entry, str):
+        raise ValueError(f"{entry!r} is not a string")
+    return parse_allowed_target(entry)  # ValueError naming the entry
 
 
-AllowedTarget = Annotated[str, AfterValidator(_allowed_target)]
+AllowedTargetEntry = Annotated[AllowedTarget, PlainValidator(_allowed_target)]
 
 
 class OperatorSettings(BaseSettings):
@@ -60,7 +61,7 @@ class OperatorSettings(BaseSettings):
         description="How often an incident without pending work is looked at again.",
     )
     metrics_port: int = Field(default=9109, ge=0, le=65535)
-    notify_allowed_targets: list[AllowedTarget] = Field(
+    notify_allowed_targets: list[AllowedTargetEntry] = Field(
         default_factory=list,
         description="Non-public notification targets the operator may connect to (JSON list): "
         "addresses or CIDRs (10.0.0.0/8, fd00::/8) and host names as written in webhook URLs "

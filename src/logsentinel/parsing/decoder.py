@@ -17,7 +17,8 @@ Bit's ``@timestamp``), or the sender's for ingest records, provided the event-ti
 (:class:`~logsentinel.domain.logrecord.EventTimeWindow`) accepts it around the record's arrival
 (the Kafka timestamp). A refused time is replaced by the next accepted one, else the arrival
 time, and the record keeps the original in ``logsentinel.original_time`` with the reason in
-``logsentinel.time_replaced`` (:mod:`logsentinel.parsing.eventtime`).
+``logsentinel.time_replaced`` (:mod:`logsentinel.parsing.eventtime`). A caller decoding a batch
+reads the clock once and passes it as ``now``, so the window's bounds are computed once a batch.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pydantic import JsonValue, ValidationError
 
 from logsentinel.domain import Level, LogRecord, SourcePosition
 from logsentinel.domain.errors import summarise
-from logsentinel.domain.logrecord import MAX_MESSAGE_LENGTH, EventTimeWindow
+from logsentinel.domain.logrecord import MAX_MESSAGE_LENGTH, EventTimeBounds, EventTimeWindow
 from logsentinel.domain.pipeline import CustomParser
 from logsentinel.parsing.attributes import AttributeBuilder, clean_text, may_need_cleaning
 from logsentinel.parsing.errors import DeadLetterError, DeadLetterReason
@@ -76,9 +77,20 @@ class RecordDecoder:
         self.max_record_bytes = max_record_bytes
         self.event_time = event_time if event_time is not None else EventTimeWindow()
         self._clock = clock
+        self._bounds: EventTimeBounds | None = None
         self.miner = miner if miner is not None else TemplateMiner()
         self._messages = MessageParser(custom_parsers)
         self._envelopes = EnvelopeReader()
+
+    def time_bounds(self, now: datetime | None = None) -> EventTimeBounds:
+        """The event-time window at now (default: a fresh reading of the decoder's clock); the
+        last bounds are reused while now stays the same, as it does across a batch."""
+        if now is None:
+            now = self._clock()
+        bounds = self._bounds
+        if bounds is None or bounds.window is not self.event_time or bounds.now != now:
+            bounds = self._bounds = self.event_time.at(now)
+        return bounds
 
     # --- Kafka values ------------------------------------------------------------------------
 
@@ -88,22 +100,26 @@ class RecordDecoder:
         headers: Mapping[str, bytes] | None = None,
         source: SourcePosition | None = None,
         arrival: datetime | None = None,
+        now: datetime | None = None,
     ) -> LogRecord:
         """One Kafka value as a normalised record with its template id and source position.
 
         arrival: the Kafka timestamp, the time the event-time window is measured from (None,
-        or one the window does not believe: the decoder's clock).
+        or one the window does not believe: now). now: the receiver's clock, read once for a
+        batch (default: the decoder's clock, read for this record).
 
-        Raises :class:`DeadLetterError` for bad input, and also, as a safety net, for any
-        other error while decoding (a parser bug on some input): one such record must not stop
-        a partition. Its detail then starts with ``decoder error``.
+        Raises :class:`DeadLetterError` for bad input, and also, as the safety net, for any
+        other error while decoding (a decoder bug on some input), with reason
+        ``decoder-failure`` and the exception in the detail: one such record must not stop a
+        partition.
         """
         try:
-            return self._decode(value, headers, source, arrival)
+            return self._decode(value, headers, source, arrival, now)
         except DeadLetterError:
             raise
         except Exception as error:
-            raise _invalid(f"decoder error: {type(error).__name__}: {error}"[:1000]) from error
+            detail = f"{type(error).__name__}: {error}"[:1000]
+            raise DeadLetterError(DeadLetterReason.DECODER_FAILURE, detail) from error
 
     def _decode(
         self,
@@ -111,6 +127,7 @@ class RecordDecoder:
         headers: Mapping[str, bytes] | None,
         source: SourcePosition | None,
         arrival: datetime | None,
+        now: datetime | None,
     ) -> LogRecord:
         if value is None:
             raise _invalid("value: missing (a tombstone)")
@@ -129,9 +146,9 @@ class RecordDecoder:
             raise _invalid(f"value: expected a JSON object, got {type(document).__name__}")
         clean = may_need_cleaning(value)
         if record_format is None:
-            return self._from_fluent_bit(document, invalid_utf8, clean, source, arrival)
+            return self._from_fluent_bit(document, invalid_utf8, clean, source, arrival, now)
         if record_format in _LOGRECORD_FORMATS:
-            return self._from_ingest(document, clean, source, arrival)
+            return self._from_ingest(document, clean, source, arrival, now)
         raise _invalid(f"headers.{FORMAT_HEADER}: unknown format {record_format!r:.60}")
 
     @staticmethod
@@ -159,6 +176,7 @@ class RecordDecoder:
         clean: bool,
         source: SourcePosition | None,
         arrival: datetime | None,
+        now: datetime | None,
     ) -> LogRecord:
         envelope = self._envelopes.read(document, clean)
         pod = envelope.pod
@@ -179,17 +197,21 @@ class RecordDecoder:
         if invalid_utf8:
             attributes[INVALID_UTF8_ATTRIBUTE] = True
         template = self.miner.match(parsed.template_source or parsed.message)
-        now = self._clock()
-        timestamp = settle_time(
-            self.event_time,
-            (
-                (parsed.timestamp, parsed.time_written, "the application's"),
-                (envelope.timestamp, None, "the collector's"),
-            ),
-            self.event_time.arrival(arrival, now),
-            now,
-            attributes,
-        )
+        bounds = self.time_bounds(now)
+        arrival = bounds.arrival(arrival)
+        first = parsed.timestamp if parsed.timestamp is not None else envelope.timestamp
+        if first is not None and bounds.accepts(first, arrival):
+            timestamp = first  # the common case: the first time claimed stands, nothing to mark
+        else:
+            timestamp = settle_time(
+                bounds,
+                (
+                    (parsed.timestamp, parsed.time_written, "the application's"),
+                    (envelope.timestamp, None, "the collector's"),
+                ),
+                arrival,
+                attributes,
+            )
         return trusted_record(
             timestamp=timestamp,
             level=parsed.level or Level.UNKNOWN,
@@ -213,6 +235,7 @@ class RecordDecoder:
         clean: bool,
         source: SourcePosition | None,
         arrival: datetime | None,
+        now: datetime | None,
     ) -> LogRecord:
         attributes = document.get("attributes")
         if isinstance(attributes, dict):
@@ -227,7 +250,7 @@ class RecordDecoder:
         written = document.get("timestamp")
         if not isinstance(written, str | int | float) or isinstance(written, bool):
             written = None
-        return self._normalise(record, clean, True, arrival, written)
+        return self._normalise(record, clean, True, arrival, now, written)
 
     # --- records from the API ----------------------------------------------------------------
 
@@ -243,7 +266,7 @@ class RecordDecoder:
         around arrival (default: now, the request's time) is replaced by arrival and the record
         marked, as for records from Kafka.
         """
-        return self._normalise(record, True, False, arrival, None)
+        return self._normalise(record, True, False, arrival, None, None)
 
     def _normalise(
         self,
@@ -251,6 +274,7 @@ class RecordDecoder:
         clean: bool,
         attributes_bounded: bool,
         arrival: datetime | None,
+        now: datetime | None,
         written: JsonValue,
     ) -> LogRecord:
         message = clean_text(record.message) if clean else record.message
@@ -274,17 +298,13 @@ class RecordDecoder:
                 update["level"] = level
         if record.trace_id is None and parsed.trace_id is not None:
             update["trace_id"] = parsed.trace_id
-        now = self._clock()
-        marks: dict[str, JsonValue] = {}
-        timestamp = settle_time(
-            self.event_time,
-            ((record.timestamp, written, "the sender's"),),
-            self.event_time.arrival(arrival, now),
-            now,
-            marks,
-        )
-        if marks:
-            update["timestamp"] = timestamp
+        bounds = self.time_bounds(now)
+        arrival = bounds.arrival(arrival)
+        if not bounds.accepts(record.timestamp, arrival):
+            marks: dict[str, JsonValue] = {}
+            update["timestamp"] = settle_time(
+                bounds, ((record.timestamp, written, "the sender's"),), arrival, marks
+            )
             update["attributes"] = {**update["attributes"], **marks}
         update["template_id"] = self.miner.match(template_source).id
         return record.model_copy(update=update)

@@ -6,7 +6,8 @@ from enum import StrEnum
 
 
 class DeadLetterReason(StrEnum):
-    """The three kinds of bad input; the reason travels with the dead-lettered record."""
+    """Why a record was dead-lettered: one of three kinds of bad input, or a decoder bug. The
+    reason travels with the dead-lettered record."""
 
     UNDECODABLE = "undecodable"
     """The bytes are not a JSON document (or not text at all)."""
@@ -14,6 +15,8 @@ class DeadLetterReason(StrEnum):
     """The record is larger than the configured limit; it was not parsed."""
     INVALID = "invalid"
     """The record decoded but lacks a required field or has a wrong type."""
+    DECODER_FAILURE = "decoder-failure"
+    """The decoder raised an unexpected error (a bug); the detail names the exception."""
 
 
 class DeadLetterError(Exception):

@@ -3,7 +3,8 @@ its arrival time; a record whose own time was not believed says so in its attrib
 
 The window itself (how far back and ahead, and which arrival time counts) is
 :class:`logsentinel.domain.logrecord.EventTimeWindow`, the one rule that the processors, the
-ingest API's local mode and the partition maintenance all follow.
+ingest API's local mode and the partition maintenance all follow; it is applied here as
+:class:`~logsentinel.domain.logrecord.EventTimeBounds`, the window at one reading of the clock.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pydantic import JsonValue
 from logsentinel.domain.logrecord import (
     ORIGINAL_TIME_ATTRIBUTE,
     TIME_REPLACED_ATTRIBUTE,
-    EventTimeWindow,
+    EventTimeBounds,
 )
 
 Claim = tuple[datetime | None, JsonValue, str]
@@ -25,10 +26,9 @@ ARRIVAL = "its arrival"
 
 
 def settle_time(
-    window: EventTimeWindow,
+    bounds: EventTimeBounds,
     claims: tuple[Claim, ...],
     arrival: datetime,
-    now: datetime,
     attributes: dict[str, JsonValue],
 ) -> datetime:
     """The first claimed moment the window accepts, else arrival. When the first claim present
@@ -37,7 +37,7 @@ def settle_time(
     for moment, written, whose in claims:
         if moment is None:
             continue
-        problem = window.refusal(moment, arrival, now)
+        problem = bounds.refusal(moment, arrival)
         if problem is None:
             if refused is not None:
                 _mark(attributes, refused, f"{whose} time")

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 import structlog
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
 
-from logsentinel.domain.logrecord import SourcePosition
-from logsentinel.parsing import DeadLetterError, RecordDecoder
+from logsentinel.domain.logrecord import EventTimeBounds, SourcePosition
+from logsentinel.parsing import DeadLetterError, DeadLetterReason, RecordDecoder
 from logsentinel.storage.writer import Batch, DeadLetter
 
-DECODER_FAILURE = "decoder-failure"
 log = structlog.get_logger("logsentinel.processors")
 
 
@@ -22,20 +21,22 @@ def _headers(message: Message) -> dict[str, bytes]:
     return {key: value.encode() if isinstance(value, str) else value or b"" for key, value in pairs}
 
 
-def _arrival(message: Message) -> datetime | None:
-    """The message's Kafka timestamp: when it arrived (the decoder doubts it when absurd)."""
+def _arrival(message: Message, bounds: EventTimeBounds) -> datetime:
+    """The message's Kafka timestamp: when it arrived, unless the event-time window doubts it
+    (absent or absurd); then the batch's now."""
     kind, millis = message.timestamp()
     if kind == TIMESTAMP_NOT_AVAILABLE or millis <= 0:
-        return None
-    try:
-        return datetime.fromtimestamp(millis / 1000, UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
+        return bounds.now
+    return bounds.arrival_at_millis(millis)
 
 
 def assemble(messages: Sequence[Message], decoder: RecordDecoder) -> Batch:
-    """Decode every message; each one ends up a record or a dead letter, never lost."""
+    """Decode every message; each one ends up a record or a dead letter, never lost.
+
+    The clock is read once for the batch: every record's time is judged against the same now.
+    """
     batch = Batch()
+    bounds = decoder.time_bounds()
     for message in messages:
         topic, partition, offset = message.topic(), message.partition(), message.offset()
         if topic is None or partition is None or offset is None:
@@ -46,13 +47,12 @@ def assemble(messages: Sequence[Message], decoder: RecordDecoder) -> Batch:
         value = message.value()
         payload = value if isinstance(value, bytes) else b""
         try:
+            arrival = _arrival(message, bounds)
             batch.records.append(
-                decoder.decode(payload, _headers(message), source, _arrival(message))
+                decoder.decode(payload, _headers(message), source, arrival, bounds.now)
             )
         except DeadLetterError as error:
+            if error.reason is DeadLetterReason.DECODER_FAILURE:
+                log.exception("decoder failed", topic=topic, partition=partition, offset=offset)
             batch.dead_letters.append(DeadLetter(error.reason.value, error.detail, payload, source))
-        except Exception as error:  # a decoder bug must not turn one record into a crash loop
-            log.exception("decoder failed", topic=topic, partition=partition, offset=offset)
-            detail = f"{type(error).__name__}: {error}"
-            batch.dead_letters.append(DeadLetter(DECODER_FAILURE, detail, payload, source))
     return batch

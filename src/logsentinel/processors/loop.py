@@ -52,7 +52,7 @@ from logsentinel.parsing import RecordDecoder
 from logsentinel.processors import metrics
 from logsentinel.processors.batch import assemble
 from logsentinel.processors.deadletters import DeadLetterTopic, DeadLetterTopicError
-from logsentinel.processors.settings import default_consumer_id
+from logsentinel.processors.settings import DEFAULT_SHUTDOWN_GRACE, default_consumer_id
 from logsentinel.storage.buckets import delete_older_than as delete_buckets_before
 from logsentinel.storage.health import PartitionLag, forget_heartbeats, write_heartbeats
 from logsentinel.storage.partitions import maintain as maintain_partitions
@@ -200,7 +200,7 @@ class Processor:
         stages: Sequence[Stage] = (),
         consumer_id: str | None = None,
         heartbeat_interval: timedelta = timedelta(seconds=2),
-        shutdown_grace: timedelta = timedelta(seconds=25),
+        shutdown_grace: timedelta = DEFAULT_SHUTDOWN_GRACE,
     ) -> None:
         self.consumer = consumer
         self.dead_letters = dead_letters

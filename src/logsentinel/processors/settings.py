@@ -26,6 +26,10 @@ def default_consumer_id() -> str:
     return name if instance == 1 else f"{name}-{instance}"
 
 
+DEFAULT_SHUTDOWN_GRACE = timedelta(seconds=25)
+"""Below Kubernetes' default terminationGracePeriodSeconds (30 s): the processor exits first."""
+
+
 class ProcessorSettings(BaseSettings):
     """Everything a processor needs; the LogPipeline's processors Deployment sets these."""
 
@@ -85,7 +89,7 @@ class ProcessorSettings(BaseSettings):
         description="How often the processor reports its lag per partition to the database.",
     )
     shutdown_grace: timedelta = Field(
-        default=timedelta(seconds=25),
+        default=DEFAULT_SHUTDOWN_GRACE,
         gt=timedelta(0),
         description="After SIGTERM/SIGINT: the time to finish (else abandon) the batch in flight "
         "and leave the consumer group; then the processor gives up and exits with status 1. Keep "

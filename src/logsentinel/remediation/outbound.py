@@ -15,10 +15,9 @@ import ipaddress
 import re
 import smtplib
 import socket
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import NewType, TypeVar
 
 import httpcore
 import httpx
@@ -36,6 +35,13 @@ ALWAYS_DENIED: tuple[IPNetwork, ...] = tuple(
 )
 """Denied on top of what ``ipaddress`` calls non-global: cloud metadata and host services that
 live on addresses Python considers public."""
+
+HostName = NewType("HostName", str)
+"""A host name as :func:`parse_allowed_target` normalised it: lower case, no trailing dot,
+optionally ``*.`` followed by a domain."""
+
+AllowedTarget = IPNetwork | HostName
+"""One parsed allow-list entry."""
 
 NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 """The well-known NAT64 prefix: IPv6-only clusters with DNS64 reach IPv4 hosts through it."""
@@ -89,14 +95,18 @@ class OutboundPolicy:
     def allowing(cls, entries: Iterable[str]) -> OutboundPolicy:
         """The policy for a list of CIDRs, addresses and host names (ValueError naming a bad
         entry)."""
+        return cls.of(parse_allowed_target(entry) for entry in entries)
+
+    @classmethod
+    def of(cls, targets: Iterable[AllowedTarget]) -> OutboundPolicy:
+        """The policy for allow-list entries already parsed by :func:`parse_allowed_target`."""
         networks: list[IPNetwork] = []
         hosts: list[str] = []
-        for entry in entries:
-            parsed = parse_allowed_target(entry)
-            if isinstance(parsed, str):
-                hosts.append(parsed)
+        for target in targets:
+            if isinstance(target, str):
+                hosts.append(target)
             else:
-                networks.append(parsed)
+                networks.append(target)
         return cls(tuple(networks), tuple(hosts))
 
     def allows_host(self, host: str) -> bool:
@@ -130,7 +140,7 @@ class OutboundPolicy:
         return addresses
 
 
-def parse_allowed_target(entry: str) -> IPNetwork | str:
+def parse_allowed_target(entry: str) -> AllowedTarget:
     """One allow-list entry: an address or CIDR as a network, else a host name (lower case,
     optionally ``*.`` followed by a domain); ValueError saying what is wrong with it."""
     text = entry.strip()
@@ -143,7 +153,7 @@ def parse_allowed_target(entry: str) -> IPNetwork | str:
     name = _normal_host(text)
     if not name or not _HOST_NAME.fullmatch(name) or len(name) > 253:
         raise ValueError(f"{entry!r} is neither an IP address, a CIDR nor a host name")
-    return name
+    return HostName(name)
 
 
 def resolve(host: str, port: int) -> list[IPAddress]:
@@ -235,88 +245,22 @@ class PolicyBackend(httpcore.NetworkBackend):
         self._sockets.sleep(seconds)
 
 
-_ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
-    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
-    (httpcore.ReadTimeout, httpx.ReadTimeout),
-    (httpcore.WriteTimeout, httpx.WriteTimeout),
-    (httpcore.PoolTimeout, httpx.PoolTimeout),
-    (httpcore.ConnectError, httpx.ConnectError),
-    (httpcore.ReadError, httpx.ReadError),
-    (httpcore.WriteError, httpx.WriteError),
-    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
-    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
-    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
-    (httpcore.ProxyError, httpx.ProxyError),
-)
-"""httpcore's errors and the httpx errors callers of an httpx client expect instead."""
-
-
-@contextmanager
-def _as_httpx_errors() -> Iterator[None]:
-    try:
-        yield
-    except OutboundRefusedError:
-        raise
-    except Exception as error:
-        for core_error, httpx_error in _ERRORS:
-            if isinstance(error, core_error):
-                raise httpx_error(str(error)) from error
-        if type(error).__module__.startswith("httpcore"):
-            raise httpx.TransportError(str(error)) from error
-        raise
-
-
-class _ResponseStream(httpx.SyncByteStream):
-    def __init__(self, stream: Iterable[bytes]) -> None:
-        self._stream = stream
-
-    def __iter__(self) -> Iterator[bytes]:
-        with _as_httpx_errors():
-            yield from self._stream
-
-    def close(self) -> None:
-        close = getattr(self._stream, "close", None)
-        if close is not None:
-            close()
-
-
-class PolicyTransport(httpx.BaseTransport):
-    """An httpx transport over :class:`PolicyBackend` (httpx's own transport takes no network
-    backend): HTTP/1.1, certificates verified as httpx does by default, no proxies."""
+class PolicyTransport(httpx.HTTPTransport):
+    """httpx's own transport (HTTP/1.1, certificates verified as httpx does by default, with
+    ``SSL_CERT_FILE``/``SSL_CERT_DIR`` honoured) whose connection pool opens its connections
+    through :class:`PolicyBackend`. httpx maps httpcore's errors to its own and lets any other
+    exception, such as :class:`OutboundRefusedError`, through unchanged."""
 
     def __init__(self, policy: OutboundPolicy) -> None:
+        ssl_context = httpx.create_ssl_context()
+        super().__init__(verify=ssl_context)
+        # HTTPTransport takes no network backend, so the pool it built is replaced by one that
+        # has ours; the unit tests pin that httpx still sends requests through ``_pool``.
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=ssl_context,
             max_connections=4,
             network_backend=PolicyBackend(policy),
         )
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        assert isinstance(request.stream, httpx.SyncByteStream)
-        core_request = httpcore.Request(
-            method=request.method,
-            url=httpcore.URL(
-                scheme=request.url.raw_scheme,
-                host=request.url.raw_host,
-                port=request.url.port,
-                target=request.url.raw_path,
-            ),
-            headers=request.headers.raw,
-            content=request.stream,
-            extensions=request.extensions,
-        )
-        with _as_httpx_errors():
-            response = self._pool.handle_request(core_request)
-        assert isinstance(response.stream, Iterable)
-        return httpx.Response(
-            status_code=response.status,
-            headers=response.headers,
-            stream=_ResponseStream(response.stream),
-            extensions=response.extensions,
-        )
-
-    def close(self) -> None:
-        self._pool.close()
 
 
 def http_client(policy: OutboundPolicy, timeout: float, headers: dict[str, str]) -> httpx.Client:
@@ -352,6 +296,8 @@ class PolicySMTP(smtplib.SMTP):
 
 __all__ = [
     "ALWAYS_DENIED",
+    "AllowedTarget",
+    "HostName",
     "OutboundPolicy",
     "OutboundRefusedError",
     "PolicyBackend",

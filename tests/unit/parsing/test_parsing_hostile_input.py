@@ -261,8 +261,9 @@ def test_an_unexpected_error_is_dead_lettered_not_raised(
 
     monkeypatch.setattr(decoder._messages, "parse", broken)
     error = dead_letter(decoder, fluent_bit_value("x"))
-    assert error.reason is DeadLetterReason.INVALID
-    assert error.detail.startswith("decoder error: KeyError")
+    assert error.reason is DeadLetterReason.DECODER_FAILURE
+    assert error.reason.value == "decoder-failure"
+    assert error.detail.startswith("KeyError: 'a parser bug'")
     assert isinstance(error.__cause__, KeyError)
 
 

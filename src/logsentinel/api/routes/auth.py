@@ -2,29 +2,29 @@
 change to users and keys is in the audit log.
 
 A login takes no database connection while the password is checked: the user is read and the
-connection given back, then argon2 runs on the password threads (api/passwords.py), then the
-outcome is recorded. Login limits (api/ratelimit.py LoginLimits) come first, so that refused
-attempts cost neither a password check nor a database write.
+connection given back, then argon2 runs on a password thread (password_work), then the outcome
+is recorded. Login limits (api/ratelimit.py LoginLimits) come first, so that refused attempts
+cost neither a password check nor a database write. A database that is busy or away is answered
+503 by the application's handler (api/app.py database_unavailable).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
+import anyio.to_thread
 import psycopg
 import structlog
+from anyio import CapacityLimiter
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 from fastapi.concurrency import run_in_threadpool
-from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, StringConstraints
 
 from logsentinel.api import security
 from logsentinel.api.deps import Database, Principal, allow, app_state, client_address
 from logsentinel.api.metrics import LOGIN_ATTEMPTS
-from logsentinel.api.passwords import OverloadedError
 from logsentinel.api.ratelimit import retry_after
 from logsentinel.api.responses import AUTHENTICATED, BAD_BODY, errors
 from logsentinel.api.state import AppState
@@ -46,8 +46,8 @@ log = structlog.get_logger("logsentinel.api.auth")
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 T = TypeVar("T")
 
-DATABASE_WAIT = 5.0
-"""Seconds a login waits for a pooled connection before answering 503."""
+PASSWORDS_BUSY_RETRY_AFTER = 2.0
+"""Seconds a login refused for load is told to wait (a queue of them takes about this long)."""
 
 
 class Login(BaseModel):
@@ -73,22 +73,20 @@ class Me(BaseModel):
     via: str
 
 
-def _unavailable(what: str, seconds: float = 1.0) -> HTTPException:
-    return HTTPException(
-        status.HTTP_503_SERVICE_UNAVAILABLE,
-        what,
-        headers={"Retry-After": retry_after(seconds)},
-    )
-
-
-@contextmanager
-def _connection(state: AppState) -> Iterator[psycopg.Connection[Any]]:
-    """A pooled connection for a login step; 503 when none comes (or the database is down)."""
-    try:
-        with state.pool.connection(timeout=DATABASE_WAIT) as connection:
-            yield connection
-    except (PoolTimeout, psycopg.OperationalError):
-        raise _unavailable("the database is busy or unavailable; retry later", 2) from None
+async def password_work(limiter: CapacityLimiter, queue: int, work: Callable[[], T]) -> T:
+    """work() (argon2, 64 MiB and a quarter of a second of CPU) on a thread, at most as many at
+    once as the limiter has tokens (LOGSENTINEL_LOGIN_WORKERS); 503 at once when `queue`
+    (LOGSENTINEL_LOGIN_QUEUE) more already wait for one. A caller that hangs up while waiting
+    leaves the queue; one whose work has started keeps its token until the work ends (anyio
+    does not abandon the thread), so clients that hang up do not make room for more work than
+    the threads can do."""
+    if limiter.statistics().tasks_waiting >= queue:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "too many password checks at once; retry later",
+            headers={"Retry-After": retry_after(PASSWORDS_BUSY_RETRY_AFTER)},
+        )
+    return await anyio.to_thread.run_sync(work, limiter=limiter)
 
 
 def _tokens(state: AppState, connection: psycopg.Connection[Any], user: User) -> Tokens:
@@ -111,7 +109,7 @@ def _tokens(state: AppState, connection: psycopg.Connection[Any], user: User) ->
 def _check_password(state: AppState, username: str, password: str) -> tuple[User | None, str]:
     """(the user, "") when the password is right and the user enabled; else (None, why).
     Runs on a password thread: the connection is given back before argon2 starts."""
-    with _connection(state) as connection:
+    with state.pool.connection() as connection:
         found = access.find_user(connection, username)
     if not security.verify_password(found.password_hash if found else None, password):
         return None, "wrong password" if found else "unknown user"
@@ -122,7 +120,7 @@ def _check_password(state: AppState, username: str, password: str) -> tuple[User
 
 
 def _logged_in(state: AppState, user: User, client: str) -> Tokens:
-    with _connection(state) as connection, connection.transaction():
+    with state.pool.connection() as connection, connection.transaction():
         tokens = _tokens(state, connection, user)
         audit.record_action(
             connection,
@@ -137,7 +135,7 @@ def _logged_in(state: AppState, user: User, client: str) -> Tokens:
 
 def _login_failed(state: AppState, tried: str, client: str, reason: str) -> None:
     username = clean_text(tried)  # what was typed, as the database can hold it (no NUL)
-    with _connection(state) as connection:
+    with state.pool.connection() as connection:
         audit.record_action(
             connection,
             username,
@@ -164,13 +162,15 @@ async def login(body: Login, request: Request) -> Tokens:
             headers={"Retry-After": retry_after(wait)},
         )
     try:
-        user, reason = await state.passwords.run(
-            lambda: _check_password(state, body.username, body.password)
+        user, reason = await password_work(
+            state.passwords,
+            state.settings.login_queue,
+            lambda: _check_password(state, body.username, body.password),
         )
-    except OverloadedError as overloaded:
+    except HTTPException:  # refused for load
         LOGIN_ATTEMPTS.labels("overloaded").inc()
         log.warning("login refused: too many at once", username=body.username, client=client)
-        raise _unavailable(str(overloaded), overloaded.retry_after) from None
+        raise
     if user is None:
         LOGIN_ATTEMPTS.labels("failed").inc()
         state.logins.failed(body.username)
@@ -238,10 +238,9 @@ async def create_user(
 ) -> User:
     """Create a user (admin)."""
     state = app_state(request)
-    try:
-        password_hash = await state.passwords.run(lambda: security.hash_password(body.password))
-    except OverloadedError as overloaded:
-        raise _unavailable(str(overloaded), overloaded.retry_after) from None
+    password_hash = await password_work(
+        state.passwords, state.settings.login_queue, lambda: security.hash_password(body.password)
+    )
 
     def create(connection: psycopg.Connection[Any]) -> User | None:
         if not access.create_user(connection, body.username, password_hash, body.role):

@@ -12,9 +12,10 @@ import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
+import psycopg
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response, status
 
-from logsentinel.api.deps import Grant, Principal, allow, app_state
+from logsentinel.api.deps import Database, Grant, Principal, allow, app_state
 from logsentinel.api.manifests import (
     BusyError,
     InvalidStoredError,
@@ -78,25 +79,26 @@ def _conflict(error: InvalidStoredError | BusyError) -> HTTPException:
 
 
 def _audit(
-    request: Request,
+    connection: psycopg.Connection[Any],
     who: Principal,
     action: AdminAction,
     resource: tuple[str, str, str],
     detail: dict[str, Any],
 ) -> None:
     """After the change: the object lives outside the database, so the two cannot be one
-    transaction (a failure here answers 500 with the change made, and is logged)."""
+    transaction. The connection is taken before the change (the route's Database dependency),
+    so a database that is busy or away refuses the request (503) before anything changes; one
+    lost in between answers 503 with the change made, and is logged."""
     kind, namespace, name = resource
-    with app_state(request).pool.connection() as connection:
-        audit.record_action(
-            connection,
-            who.identity,
-            action,
-            target_kind=kind,
-            target_namespace=namespace,
-            target_name=name,
-            detail=detail,
-        )
+    audit.record_action(
+        connection,
+        who.identity,
+        action,
+        target_kind=kind,
+        target_namespace=namespace,
+        target_name=name,
+        detail=detail,
+    )
 
 
 def _digest(spec: dict[str, Any]) -> str:
@@ -157,6 +159,7 @@ def register(
         request: Request,
         response: Response,
         who: Annotated[Principal, Depends(allow(writer))],
+        connection: Database,
     ) -> dict[str, Any]:
         resource = model(metadata=ObjectMeta(name=name, namespace=namespace), spec=spec)
         try:
@@ -167,7 +170,7 @@ def register(
             raise _kube_failure(error) from None
         manifest = as_manifest(resource)
         detail = {"created": created, "specSha256": _digest(manifest["spec"])}
-        _audit(request, who, actions[0], (kind, namespace, name), detail)
+        _audit(connection, who, actions[0], (kind, namespace, name), detail)
         response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return manifest
 
@@ -176,6 +179,7 @@ def register(
         name: Name,
         request: Request,
         who: Annotated[Principal, Depends(allow(writer))],
+        connection: Database,
     ) -> Response:
         try:
             store_of(request).delete(namespace, name)
@@ -185,7 +189,7 @@ def register(
             raise _conflict(error) from None
         except KubeError as error:
             raise _kube_failure(error) from None
-        _audit(request, who, actions[1], (kind, namespace, name), {})
+        _audit(connection, who, actions[1], (kind, namespace, name), {})
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     for function, name in (
