@@ -7,7 +7,7 @@ the apiserver and the domain agree on what is valid.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
@@ -48,6 +48,13 @@ def parse_duration(value: object) -> timedelta:
         return timedelta(seconds=seconds)
     except OverflowError:  # a ValueError is what validation reports; OverflowError would escape
         raise ValueError(f"invalid duration {value!r}: too long") from None
+
+
+def format_timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC with a ``Z`` suffix, as the domain models write it."""
+    if moment.tzinfo is None:
+        raise ValueError(f"timestamp {moment!r} has no time zone")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def format_duration(value: timedelta) -> str:

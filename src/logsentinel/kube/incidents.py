@@ -19,6 +19,7 @@ from kubernetes import client
 from logsentinel.domain.common import GROUP_VERSION
 from logsentinel.domain.incident import Evidence, IncidentPhase, IncidentSpec
 from logsentinel.domain.resources import DetectionRule, Incident
+from logsentinel.domain.types import format_timestamp
 from logsentinel.kube.errors import KubeConflictError, KubeNotFoundError, call
 
 log = structlog.get_logger("logsentinel.kube")
@@ -34,13 +35,6 @@ CONFLICT_BACKOFF = 0.02
 """Seconds (times the attempt number, with jitter) before re-reading after a conflict."""
 
 FIELD_MANAGER = "logsentinel-processor"
-
-
-def timestamp(moment: datetime) -> str:
-    """RFC 3339 in UTC with a ``Z`` suffix, as the domain models write it."""
-    if moment.tzinfo is None:
-        raise ValueError(f"timestamp {moment!r} has no time zone")
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def parse_timestamp(value: object) -> datetime | None:
@@ -132,7 +126,7 @@ class IncidentPublisher:
         evidence: Evidence | None,
     ) -> None:
         """Set occurrences and lastSeen (and replace the evidence when given)."""
-        spec: dict[str, Any] = {"occurrences": occurrences, "lastSeen": timestamp(last_seen)}
+        spec: dict[str, Any] = {"occurrences": occurrences, "lastSeen": format_timestamp(last_seen)}
         if evidence is not None:
             spec["evidence"] = merge_replacement(
                 evidence.model_dump(mode="json", by_alias=True, exclude_none=False)
@@ -156,7 +150,7 @@ class IncidentPublisher:
         """Mark the Incident Resolved; False when it no longer exists."""
         status = {
             "phase": IncidentPhase.RESOLVED.value,
-            "resolvedAt": timestamp(resolved_at),
+            "resolvedAt": format_timestamp(resolved_at),
             "resolution": resolution,
         }
         try:
@@ -188,7 +182,7 @@ class IncidentPublisher:
             latest = fired if previous is None or fired > previous else previous
             patch = {
                 "metadata": {"resourceVersion": (rule.get("metadata") or {})["resourceVersion"]},
-                "status": {"lastFiredAt": timestamp(latest), "firedCount": count + 1},
+                "status": {"lastFiredAt": format_timestamp(latest), "firedCount": count + 1},
             }
             try:
                 self._patch_status(RULES, namespace, rule_name, patch)

@@ -26,7 +26,7 @@ from logsentinel.domain.remediation import CIRCUIT_RESET_ANNOTATION
 from logsentinel.domain.resources import DetectionRule, Incident, Playbook
 from logsentinel.kube.events import EventRecorder
 from logsentinel.operator import metrics
-from logsentinel.operator.remediator import Remediator, stamp
+from logsentinel.operator.remediator import Remediator
 from logsentinel.operator.validation import (
     Judgement,
     judge_playbook,
@@ -203,4 +203,4 @@ def incident_deleted(namespace: str | None, name: str, **_: Any) -> None:
     runtime().remediator.engine.release(f"{namespace}/{name}")
 
 
-__all__ = ["RUNTIME", "Runtime", "stamp"]
+__all__ = ["RUNTIME", "Runtime"]

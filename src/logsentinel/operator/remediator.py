@@ -25,6 +25,7 @@ from logsentinel.domain.remediation import (
     RESOLVE_REQUESTED_BY_ANNOTATION,
 )
 from logsentinel.domain.resources import Incident, Playbook
+from logsentinel.domain.types import format_timestamp
 from logsentinel.kube.errors import KubeError, KubeNotFoundError
 from logsentinel.kube.events import EventRecorder
 from logsentinel.kube.objects import ObjectStore
@@ -37,10 +38,6 @@ log = structlog.get_logger("logsentinel.operator")
 
 Json = dict[str, Any]
 TARGET_API = {"Deployment": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1"}
-
-
-def stamp(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 def parse_incident(body: Json) -> Incident:
@@ -96,7 +93,7 @@ class Remediator:
             self.incidents.patch_status(
                 namespace,
                 name,
-                {"acknowledgedBy": acknowledged, "acknowledgedAt": stamp(self.clock())},
+                {"acknowledgedBy": acknowledged, "acknowledgedAt": format_timestamp(self.clock())},
             )
         requester = annotations.get(RESOLVE_REQUESTED_BY_ANNOTATION)
         if not requester:
@@ -171,7 +168,7 @@ class Remediator:
         if outcome.phase is not None:
             status["phase"] = outcome.phase.value
             if outcome.phase is IncidentPhase.RESOLVED:
-                status["resolvedAt"] = stamp(self.clock())
+                status["resolvedAt"] = format_timestamp(self.clock())
         if outcome.playbook is not None:
             status["playbook"] = outcome.playbook
         if outcome.actions is not None:
@@ -201,7 +198,7 @@ class Remediator:
 
     def _update_circuit(self, playbook_key: str, succeeded: bool) -> None:
         namespace, _, name = playbook_key.partition("/")
-        now = stamp(self.clock())
+        now = format_timestamp(self.clock())
 
         def change(status: Json) -> Json:
             failures = 0 if succeeded else int(status.get("consecutiveFailures") or 0) + 1

@@ -18,6 +18,7 @@ from logsentinel.domain.logrecord import (
     TIME_REPLACED_ATTRIBUTE,
     EventTimeBounds,
 )
+from logsentinel.domain.types import format_timestamp
 
 Claim = tuple[datetime | None, JsonValue, str]
 """A time a record claims: the moment, the value as written (None: not known, the moment's
@@ -43,7 +44,7 @@ def settle_time(
                 _mark(attributes, refused, f"{whose} time")
             return moment
         if refused is None:
-            refused = (written if written is not None else _iso(moment), problem)
+            refused = (written if written is not None else format_timestamp(moment), problem)
     if refused is not None:
         _mark(attributes, refused, f"{ARRIVAL} time")
     return arrival
@@ -53,7 +54,3 @@ def _mark(attributes: dict[str, JsonValue], refused: tuple[JsonValue, str], used
     written, problem = refused
     attributes[ORIGINAL_TIME_ATTRIBUTE] = written
     attributes[TIME_REPLACED_ATTRIBUTE] = f"{problem}; stored at {used}"
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")

@@ -23,8 +23,9 @@ from typing import Any
 from kubernetes import client
 
 from logsentinel.domain.common import WorkloadKind, WorkloadRef
+from logsentinel.domain.types import format_timestamp
 from logsentinel.kube.errors import KubeConflictError, KubeError, KubeNotFoundError, call
-from logsentinel.kube.incidents import parse_timestamp, timestamp
+from logsentinel.kube.incidents import parse_timestamp
 from logsentinel.remediation.executor import (
     MARKER_ANNOTATION,
     MARKER_TIME_ANNOTATION,
@@ -59,7 +60,7 @@ def describe(target: WorkloadRef) -> str:
 
 def marker_annotations(marker: str, at: datetime) -> dict[str, str]:
     """The annotations that record an action on its target."""
-    return {MARKER_ANNOTATION: marker, MARKER_TIME_ANNOTATION: timestamp(at)}
+    return {MARKER_ANNOTATION: marker, MARKER_TIME_ANNOTATION: format_timestamp(at)}
 
 
 def _int(value: object, default: int = 0) -> int:
@@ -251,7 +252,9 @@ class KubernetesExecutor:
         patch = {
             "metadata": {"annotations": marker_annotations(marker, at)},
             "spec": {
-                "template": {"metadata": {"annotations": {RESTARTED_AT_ANNOTATION: timestamp(at)}}}
+                "template": {
+                    "metadata": {"annotations": {RESTARTED_AT_ANNOTATION: format_timestamp(at)}}
+                }
             },
         }
         with _failures(target):

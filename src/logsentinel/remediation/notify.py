@@ -31,6 +31,7 @@ from logsentinel import __version__
 from logsentinel.domain.common import Severity
 from logsentinel.domain.incident import IncidentPhase
 from logsentinel.domain.resources import Incident
+from logsentinel.domain.types import format_timestamp
 from logsentinel.remediation.outbound import (
     OutboundPolicy,
     OutboundRefusedError,
@@ -116,8 +117,8 @@ def notification_for(
         "occurrences": str(spec.occurrences),
         "incidentType": spec.incident_type,
         "service": spec.service,
-        "firstSeen": _timestamp(spec.first_seen),
-        "lastSeen": _timestamp(spec.last_seen),
+        "firstSeen": format_timestamp(spec.first_seen),
+        "lastSeen": format_timestamp(spec.last_seen),
     }
     window = spec.evidence.window
     if window is not None:
@@ -144,10 +145,6 @@ def label_for(key: str) -> str:
     """``firstSeen`` -> ``First seen``."""
     words = re.sub(r"(?<!^)(?=[A-Z])", " ", key).lower()
     return words[:1].upper() + words[1:]
-
-
-def _timestamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _truncate(text: str, limit: int) -> str:
