@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +15,10 @@ import pytest
 
 from devstack.pytest_plugin import Kubectl
 from logsentinel.processors.main import build
-from logsentinel.processors.settings import ProcessorSettings
 from logsentinel.storage import migrate
 from logsentinel.storage.urls import libpq_url
 from support.kafka import container_line, create_topic, produce
-from support.running import Running, eventually
+from support.running import Running, eventually, processor_settings
 
 pytestmark = pytest.mark.e2e
 
@@ -91,17 +89,13 @@ def processor(
     migrate.upgrade(database_url)
     create_topic(kafka_bootstrap, kafka_topic, partitions=2)
     create_topic(kafka_bootstrap, f"{kafka_topic}-dead", partitions=1)
-    settings = ProcessorSettings(
-        database_url=database_url,
-        kafka_bootstrap=kafka_bootstrap,
-        kafka_topic=kafka_topic,
-        kafka_group=f"group-{kafka_topic}",
-        dead_letter_topic=f"{kafka_topic}-dead",
-        batch_wait=timedelta(milliseconds=50),
+    settings = processor_settings(
+        database_url,
+        kafka_bootstrap,
+        kafka_topic,
         kubernetes=True,
         kubeconfig=kube_config,
         rules_namespace=kube_namespace,
-        metrics_port=0,
     )
     running = Running(build(settings))
     yield running

@@ -14,11 +14,10 @@ from typing import Any
 import pytest
 
 from logsentinel.processors.main import build
-from logsentinel.processors.settings import ProcessorSettings
 from support.api import logged_in_api
 from support.kafka import container_line, create_topic, produce
 from support.operator import V1, V2, Cluster
-from support.running import Running, eventually
+from support.running import Running, eventually, processor_settings
 
 pytestmark = pytest.mark.e2e
 
@@ -31,17 +30,13 @@ def processor(
 ) -> Iterator[Running]:
     create_topic(kafka_bootstrap, kafka_topic, partitions=2)
     create_topic(kafka_bootstrap, f"{kafka_topic}-dead", partitions=1)
-    settings = ProcessorSettings(
-        database_url=cluster.database_url,
-        kafka_bootstrap=kafka_bootstrap,
-        kafka_topic=kafka_topic,
-        kafka_group=f"group-{kafka_topic}",
-        dead_letter_topic=f"{kafka_topic}-dead",
-        batch_wait=timedelta(milliseconds=50),
+    settings = processor_settings(
+        cluster.database_url,
+        kafka_bootstrap,
+        kafka_topic,
         kubernetes=True,
         kubeconfig=kube_config,
         rules_namespace=cluster.namespace,
-        metrics_port=0,
         heartbeat_interval=timedelta(seconds=1),
     )
     running = Running(build(settings))

@@ -45,7 +45,7 @@ from logsentinel.storage import migrate
 from logsentinel.storage.urls import libpq_url
 from sampledata import fluent_bit_value
 from support.kafka import create_topic, produce
-from support.running import Running, eventually
+from support.running import Running, eventually, processor_settings
 
 pytestmark = pytest.mark.integration
 
@@ -273,16 +273,11 @@ def processor(
     migrate.upgrade(database_url)
     create_topic(kafka_bootstrap, kafka_topic, partitions=1)  # one partition: one order
     create_topic(kafka_bootstrap, f"{kafka_topic}-dead", partitions=1)
-    settings = ProcessorSettings(
-        database_url=database_url,
-        kafka_bootstrap=kafka_bootstrap,
-        kafka_topic=kafka_topic,
-        kafka_group=f"group-{kafka_topic}",
-        dead_letter_topic=f"{kafka_topic}-dead",
-        batch_size=500,
-        batch_wait=timedelta(milliseconds=50),
+    settings = processor_settings(
+        database_url,
+        kafka_bootstrap,
+        kafka_topic,
         rules_directory=rules_directory,
-        metrics_port=0,
         central_namespace=CENTRAL,
     )
     running = Running(build(settings))

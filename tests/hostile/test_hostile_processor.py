@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ from logsentinel.storage import migrate
 from logsentinel.storage.urls import libpq_url
 from sampledata import fluent_bit_value, sample_logs
 from support.kafka import create_topic, produce, read_committed
-from support.running import Running, eventually
+from support.running import Running, eventually, processor_settings
 
 pytestmark = pytest.mark.integration
 
@@ -99,17 +99,7 @@ def produce_in_order(bootstrap: str, topic: str, values: list[bytes]) -> None:
 
 
 def settings_for(database_url: str, bootstrap: str, topic: str, dead: str) -> ProcessorSettings:
-    return ProcessorSettings(
-        database_url=database_url,
-        kafka_bootstrap=bootstrap,
-        kafka_topic=topic,
-        kafka_group=f"group-{topic}",
-        dead_letter_topic=dead,
-        batch_size=500,
-        batch_wait=timedelta(milliseconds=50),
-        backoff_initial=timedelta(milliseconds=100),
-        backoff_max=timedelta(seconds=1),
-    )
+    return processor_settings(database_url, bootstrap, topic, dead_letter_topic=dead)
 
 
 def good_values(count: int, seed: int) -> list[bytes]:

@@ -26,7 +26,6 @@ from confluent_kafka import Producer
 
 from logsentinel.domain.logrecord import LogRecord
 from logsentinel.processors.main import build
-from logsentinel.processors.settings import ProcessorSettings
 from logsentinel.storage import migrate
 from logsentinel.storage.partitions import existing_partitions
 from logsentinel.storage.urls import libpq_url
@@ -34,7 +33,7 @@ from logsentinel.storage.writer import Batch, LogWriter
 from sampledata import fluent_bit_value
 from support.api import logged_in_api
 from support.kafka import create_topic
-from support.running import Running, eventually
+from support.running import Running, eventually, processor_settings
 
 pytestmark = pytest.mark.integration
 
@@ -60,19 +59,7 @@ def topic(kafka_bootstrap: str, kafka_topic: str) -> str:
 
 
 def processor(url: str, bootstrap: str, topic: str, rules: Path | None = None) -> Running:
-    settings = ProcessorSettings(
-        database_url=url,
-        kafka_bootstrap=bootstrap,
-        kafka_topic=topic,
-        kafka_group=f"group-{topic}",
-        dead_letter_topic=f"{topic}-dead",
-        batch_size=500,
-        batch_wait=timedelta(milliseconds=50),
-        backoff_initial=timedelta(milliseconds=100),
-        backoff_max=timedelta(seconds=1),
-        rules_directory=rules,
-        metrics_port=0,
-    )
+    settings = processor_settings(url, bootstrap, topic, rules_directory=rules)
     return Running(build(settings))
 
 

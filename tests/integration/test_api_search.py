@@ -12,12 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from logsentinel.processors.main import build
-from logsentinel.processors.settings import ProcessorSettings
 from logsentinel.storage import migrate
 from logsentinel.storage.urls import libpq_url
 from support.api import logged_in_api
 from support.kafka import container_line, create_topic, produce
-from support.running import Running, eventually
+from support.running import Running, eventually, processor_settings
 
 pytestmark = pytest.mark.integration
 
@@ -27,19 +26,7 @@ def stored(database_url: str, kafka_bootstrap: str, kafka_topic: str) -> Iterato
     migrate.upgrade(database_url)
     create_topic(kafka_bootstrap, kafka_topic, partitions=2)
     create_topic(kafka_bootstrap, f"{kafka_topic}-dead", partitions=1)
-    processor = Running(
-        build(
-            ProcessorSettings(
-                database_url=database_url,
-                kafka_bootstrap=kafka_bootstrap,
-                kafka_topic=kafka_topic,
-                kafka_group=f"group-{kafka_topic}",
-                dead_letter_topic=f"{kafka_topic}-dead",
-                batch_wait=timedelta(milliseconds=50),
-                metrics_port=0,
-            )
-        )
-    )
+    processor = Running(build(processor_settings(database_url, kafka_bootstrap, kafka_topic)))
     try:
         lines = []
         for n in range(15):

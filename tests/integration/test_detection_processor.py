@@ -15,12 +15,11 @@ import yaml
 from prometheus_client import REGISTRY
 
 from logsentinel.processors.main import build
-from logsentinel.processors.settings import ProcessorSettings
 from logsentinel.storage import migrate
 from logsentinel.storage.urls import libpq_url
 from sampledata import fluent_bit_value
 from support.kafka import create_topic, produce
-from support.running import Running, eventually
+from support.running import Running, eventually, processor_settings
 
 pytestmark = pytest.mark.integration
 
@@ -56,17 +55,7 @@ def error_lines(service: str, count: int, start: datetime) -> list[tuple[bytes, 
 
 
 def start(database_url: str, bootstrap: str, topic: str, rules: Path) -> Running:
-    settings = ProcessorSettings(
-        database_url=database_url,
-        kafka_bootstrap=bootstrap,
-        kafka_topic=topic,
-        kafka_group=f"group-{topic}",
-        dead_letter_topic=f"{topic}-dead",
-        batch_size=500,
-        batch_wait=timedelta(milliseconds=50),
-        rules_directory=rules,
-        metrics_port=0,
-    )
+    settings = processor_settings(database_url, bootstrap, topic, rules_directory=rules)
     return Running(build(settings))
 
 

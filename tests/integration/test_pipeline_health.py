@@ -12,7 +12,6 @@ import psycopg
 import pytest
 
 from logsentinel.processors.main import build
-from logsentinel.processors.settings import ProcessorSettings
 from logsentinel.storage import migrate
 from logsentinel.storage.health import (
     Heartbeat,
@@ -25,7 +24,7 @@ from logsentinel.storage.health import (
 from logsentinel.storage.urls import libpq_url
 from sampledata import sample_logs
 from support.kafka import create_topic, produce
-from support.running import Running, eventually
+from support.running import Running, eventually, processor_settings
 
 pytestmark = pytest.mark.integration
 
@@ -145,16 +144,8 @@ def test_rows_follow_partition_ownership(
 
 
 def start(database_url: str, bootstrap: str, topic: str) -> Running:
-    settings = ProcessorSettings(
-        database_url=database_url,
-        kafka_bootstrap=bootstrap,
-        kafka_topic=topic,
-        kafka_group=f"group-{topic}",
-        dead_letter_topic=f"{topic}-dead",
-        batch_size=500,
-        batch_wait=timedelta(milliseconds=50),
-        heartbeat_interval=timedelta(milliseconds=200),
-        metrics_port=0,
+    settings = processor_settings(
+        database_url, bootstrap, topic, heartbeat_interval=timedelta(milliseconds=200)
     )
     return Running(build(settings))
 

@@ -10,7 +10,6 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -21,12 +20,11 @@ from devstack.postgres import Postgres
 from devstack.proc import free_port
 from logsentinel.processors import metrics
 from logsentinel.processors.main import build
-from logsentinel.processors.settings import ProcessorSettings
 from logsentinel.storage import migrate
 from logsentinel.storage.urls import libpq_url
 from sampledata import fluent_bit_value, sample_logs
 from support.kafka import create_topic, produce, read_all
-from support.running import Running, eventually
+from support.running import Running, eventually, processor_settings
 
 pytestmark = pytest.mark.integration
 
@@ -42,18 +40,7 @@ def count(url: str, query: str) -> int:
 
 
 def start_processor(database_url: str, bootstrap: str, topic: str) -> Running:
-    settings = ProcessorSettings(
-        database_url=database_url,
-        kafka_bootstrap=bootstrap,
-        kafka_topic=topic,
-        kafka_group=f"group-{topic}",
-        dead_letter_topic=f"{topic}-dead",
-        max_record_bytes=64 * 1024,
-        batch_size=500,
-        batch_wait=timedelta(milliseconds=50),
-        backoff_initial=timedelta(milliseconds=100),
-        backoff_max=timedelta(seconds=1),
-    )
+    settings = processor_settings(database_url, bootstrap, topic, max_record_bytes=64 * 1024)
     return Running(build(settings))
 
 
