@@ -29,8 +29,9 @@ class Readiness(BaseModel):
 
 
 @router.get("/healthz", response_model=Health)
-def healthz() -> Health:
-    """The process is alive."""
+async def healthz() -> Health:
+    """The process is alive: answered on the event loop itself (no worker thread), so it
+    reports whether the loop is responsive, however busy the thread pool is."""
     return Health(status="ok")
 
 
