@@ -34,6 +34,7 @@ from kubernetes import client, config, watch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
 
+from devstack.kube import namespace_manifest  # noqa: E402
 from benchkit import fresh_database, kubectl, percentile, say, wait_for  # noqa: E402
 
 from sampledata import fluent_bit_value  # noqa: E402
@@ -134,7 +135,8 @@ def main() -> None:
 
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
     kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO / "crds"))
-    kubectl("create", "namespace", namespace)
+    # The workloads use images that do not exist: their pods go to the kwok Nodes.
+    kubectl("create", "-f", "-", stdin=namespace_manifest(namespace, kwok=True))
     kubectl("apply", "-f", "-", stdin=rule_manifest(namespace))
     admin = AdminClient({"bootstrap.servers": bootstrap})
     admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)

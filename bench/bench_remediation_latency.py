@@ -32,6 +32,7 @@ from kubernetes import client, config, watch
 
 REPO = Path(__file__).resolve().parents[1]
 
+from devstack.kube import namespace_manifest  # noqa: E402
 from benchkit import fresh_database, kubectl, percentile, say, wait_for  # noqa: E402
 
 from logsentinel.storage.health import PartitionLag, write_heartbeats  # noqa: E402
@@ -160,7 +161,8 @@ def main() -> None:
     namespace = f"bench-remediate-{run_id}"
     url = fresh_database(database, f"bench_remediate_{run_id}")
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-    kubectl("create", "namespace", namespace)
+    # The workloads use images that do not exist: their pods go to the kwok Nodes.
+    kubectl("create", "-f", "-", stdin=namespace_manifest(namespace, kwok=True))
     kubectl(
         "apply",
         "-f",
@@ -198,6 +200,7 @@ def main() -> None:
             "LOGSENTINEL_NAMESPACES": json.dumps([namespace]),
             "LOGSENTINEL_CENTRAL_NAMESPACE": namespace,
             "LOGSENTINEL_METRICS_PORT": "0",
+            "LOGSENTINEL_HEALTH_PORT": "0",
             "LOGSENTINEL_LOG_LEVEL": "warning",
         }
     )

@@ -34,6 +34,7 @@ import psycopg
 import yaml
 
 from devstack import kubebuild, stack
+from devstack.kube import namespace_manifest
 from devstack.proc import free_port
 from logsentinel.processors import kafka
 from logsentinel.processors.main import build
@@ -90,7 +91,9 @@ def main() -> int:
         }
     )
     for namespace in namespaces:
-        kubectl("create", "namespace", namespace, check=False)
+        # The demo's workloads and agents use images that cannot be pulled here: their pods go
+        # to the kwok Nodes, which run no container.
+        kubectl("create", "-f", "-", stdin=namespace_manifest(namespace, kwok=True), check=False)
     kubectl("apply", "--recursive", "-f", str(REPO / "examples"))
     print(kubectl("get", "sentinel", "--all-namespaces"))
 
@@ -205,6 +208,7 @@ def main() -> int:
             "LOGSENTINEL_NAMESPACES": '["shop"]',
             "LOGSENTINEL_CENTRAL_NAMESPACE": "shop",
             "LOGSENTINEL_METRICS_PORT": "0",
+            "LOGSENTINEL_HEALTH_PORT": "0",
             # The local on-call receiver is on loopback, which notifications may not reach
             # unless allowed (docs/remediation.md, Notifications).
             "LOGSENTINEL_NOTIFY_ALLOWED_TARGETS": '["127.0.0.1"]',

@@ -105,6 +105,7 @@ class OperatorProcess:
                 "LOGSENTINEL_CENTRAL_NAMESPACE": namespace,
                 "LOGSENTINEL_PRIORITY": str(priority),
                 "LOGSENTINEL_METRICS_PORT": "0",
+                "LOGSENTINEL_HEALTH_PORT": "0",
                 "LOGSENTINEL_IDLE_POLL": "PT2S",
             }
         )

@@ -1,4 +1,5 @@
-"""Command line: ``python -m devstack up|down|env|status|build [component...]``."""
+"""Command line: ``python -m devstack up|down|env|status|build [component...]`` and
+``python -m devstack images [logsentinel|pause...]``."""
 
 from __future__ import annotations
 
@@ -6,27 +7,38 @@ import argparse
 import shlex
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
-from devstack import log, stack
+from devstack import images, log, stack
+from devstack.component import Component
 from devstack.errors import StackError
 
 
 def _up(names: list[str]) -> int:
-    """Start the components concurrently (each waits for its own health); report all failures."""
+    """Start the components (and those they require) concurrently, each after its requirements;
+    each waits for its own health; report all failures."""
     started = time.monotonic()
     local = []
-    for comp in stack.select(names):
+    for comp in stack.with_requirements(names):
         if comp.external():
             log.info("external", component=comp.name, address=comp.external())
         else:
             local.append(comp)
     failures = []
     with ThreadPoolExecutor(max_workers=max(1, len(local))) as pool:
-        futures = [(comp, pool.submit(comp.start)) for comp in local]
-        for comp, future in futures:
+        futures: dict[str, Future[bool]] = {}
+
+        def start_after_requirements(comp: Component) -> bool:
+            for required in comp.requires:
+                if required in futures:
+                    futures[required].result()  # re-raises the requirement's failure
+            return comp.start()
+
+        for comp in local:  # start order: requirements are submitted first
+            futures[comp.name] = pool.submit(start_after_requirements, comp)
+        for comp in local:
             try:
-                future.result()
+                futures[comp.name].result()
             except StackError as exc:
                 failures.append(f"{comp.name}: {exc}")
     if failures:
@@ -86,14 +98,30 @@ def _build(names: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"up": _up, "down": _down, "env": _env, "status": _status, "build": _build}
+def _images(names: list[str]) -> int:
+    images.build_all(names)
+    return 0
+
+
+COMMANDS = {
+    "up": _up,
+    "down": _down,
+    "env": _env,
+    "status": _status,
+    "build": _build,
+    "images": _images,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run one command; StackErrors become a message and exit code 1."""
     parser = argparse.ArgumentParser(prog="devstack", description=__doc__)
     parser.add_argument("command", choices=sorted(COMMANDS))
-    parser.add_argument("components", nargs="*", help=f"subset of: {' '.join(stack.ORDER)}")
+    parser.add_argument(
+        "components",
+        nargs="*",
+        help=f"subset of: {' '.join(stack.ORDER)} (images: {' '.join(images.IMAGES)})",
+    )
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args.components)

@@ -24,6 +24,8 @@ class Component(abc.ABC):
 
     name: str
     external_var: str
+    # Components that must be running before this one starts (``up`` starts them first).
+    requires: tuple[str, ...] = ()
 
     def __init__(self, name: str | None = None) -> None:
         """name: a second instance of the same kind gets its own state directory."""

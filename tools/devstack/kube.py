@@ -1,5 +1,11 @@
-"""A Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager,
-kube-scheduler and kwok simulating the Nodes' kubelets (so scheduled pods become Running/Ready).
+"""A Kubernetes control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
+kwok simulating two Nodes' kubelets (so pods scheduled there become Running/Ready with no
+container). The real node (see ``node``) joins this control plane.
+
+Everything listens on loopback, except the apiserver, which listens on the pod bridge's gateway
+when the machine has one (pods on the real node reach it there, through the ``kubernetes``
+Service). The kwok Nodes carry the taint ``kwok.x-k8s.io/node=fake:NoSchedule``: ordinary pods
+go to the real node; a namespace annotated with ``KWOK_PLACEMENT`` sends its pods to kwok.
 
 All binaries come from the version-keyed build cache (see ``kubebuild``). State lives under
 ``.stack/kube/``: ``pki/`` (CA, serving and client certificates), one log and pid file per
@@ -9,10 +15,11 @@ process, ``etcd-data/``, and kubeconfigs (``admin.kubeconfig`` is what users and
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 from typing import Any
 
-from devstack import kubebuild, log, pki
+from devstack import kubebuild, log, pki, podnet
 from devstack.component import Component
 from devstack.errors import StackError
 from devstack.kubeapi import KubeAPI
@@ -26,6 +33,24 @@ POD_CIDR = "10.244.0.1/16"
 # address; with the endpoint reconciler off it is never published nor contacted.
 ADVERTISE_ADDRESS = "192.0.2.1"
 CLIENTS = ("admin", "kube-controller-manager", "kube-scheduler", "kwok")
+REAL_NODE = "devstack-node"
+# Client certificates of the real node's components (file name -> subject): the Node authorizer
+# and the bootstrap RBAC bindings know these names.
+NODE_IDENTITIES = {
+    "kubelet": f"/O=system:nodes/CN=system:node:{REAL_NODE}",
+    "kube-proxy": "/CN=system:kube-proxy",
+    "apiserver-kubelet-client": "/O=system:masters/CN=kube-apiserver-kubelet-client",
+}
+KUBERNETES_SERVICE_IP = "10.96.0.1"
+KWOK_TAINT = {"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}
+# Namespace annotations (admission plugins PodNodeSelector and PodTolerationRestriction) that
+# place every pod of the namespace on the kwok Nodes: for workloads whose images do not exist.
+KWOK_PLACEMENT = {
+    "scheduler.alpha.kubernetes.io/node-selector": "type=kwok",
+    "scheduler.alpha.kubernetes.io/defaultTolerations": (
+        '[{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}]'
+    ),
+}
 PROCESSES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 PORTS = ("etcd", "etcd_peer", "apiserver", "controller_manager", "scheduler", "kwok")
 
@@ -34,7 +59,7 @@ kind: Config
 clusters:
 - name: logsentinel-dev
   cluster:
-    server: https://127.0.0.1:{port}
+    server: https://{host}:{port}
     certificate-authority-data: {ca}
 users:
 - name: {user}
@@ -54,6 +79,14 @@ KWOK_CONFIG = """apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokConfiguration
 options: {}
 """
+
+
+def namespace_manifest(name: str, *, kwok: bool) -> str:
+    """A Namespace as JSON; ``kwok``: its pods go to the kwok Nodes (images need not exist)."""
+    metadata: dict[str, object] = {"name": name}
+    if kwok:
+        metadata["annotations"] = KWOK_PLACEMENT
+    return json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": metadata})
 
 
 def _b64(path: Path) -> str:
@@ -77,14 +110,15 @@ def node_manifest(name: str) -> dict[str, Any]:
             },
             "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
         },
-        "spec": {},
+        "spec": {"taints": [KWOK_TAINT]},
         "status": {"allocatable": resources, "capacity": resources},
     }
 
 
 def _ready_nodes(api: KubeAPI) -> int:
+    """How many kwok Nodes are Ready."""
     count = 0
-    for node in api.get("/api/v1/nodes")["items"]:
+    for node in api.get("/api/v1/nodes?labelSelector=type%3Dkwok")["items"]:
         conditions = node.get("status", {}).get("conditions", [])
         if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
             count += 1
@@ -115,6 +149,16 @@ class Kube(Component):
         state = load_json(self.state / "state.json")
         return None if state is None else {k: int(v) for k, v in state["ports"].items()}
 
+    @property
+    def host(self) -> str:
+        """The address the apiserver listens on (the pod gateway, or loopback without one)."""
+        state = load_json(self.state / "state.json") or {}
+        return str(state.get("host", "127.0.0.1"))
+
+    def kubeconfig_of(self, identity: str) -> Path:
+        """The kubeconfig of one client identity (admin's is the one users get)."""
+        return self.kubeconfig if identity == "admin" else self.state / f"{identity}.kubeconfig"
+
     def api(self, identity: str = "admin") -> KubeAPI:
         """A client for the running apiserver."""
         ports = self._ports()
@@ -125,6 +169,7 @@ class Kube(Component):
             self.pki / "ca.crt",
             self.pki / f"{identity}.crt",
             self.pki / f"{identity}.key",
+            host=self.host,
         )
 
     def daemons(self) -> list[Daemon]:
@@ -172,9 +217,10 @@ class Kube(Component):
         save_json(self.state / "ports.json", chosen)
         return chosen
 
-    def _write_kubeconfig(self, path: Path, identity: str, port: int) -> None:
+    def _write_kubeconfig(self, path: Path, identity: str, host: str, port: int) -> None:
         path.write_text(
             KUBECONFIG_TEMPLATE.format(
+                host=host,
                 port=port,
                 ca=_b64(self.pki / "ca.crt"),
                 user=identity,
@@ -185,16 +231,19 @@ class Kube(Component):
         path.chmod(0o600)
 
     def _start(self) -> None:
-        pki.ensure_pki(self.pki, CLIENTS)
+        gateway = podnet.gateway_if_available()
+        host = gateway or "127.0.0.1"
+        serving_ips = (gateway, KUBERNETES_SERVICE_IP) if gateway else ()
+        pki.ensure_pki(self.pki, CLIENTS, serving_ips=serving_ips, identities=NODE_IDENTITIES)
         ports = self._pick_ports()
-        save_json(self.state / "state.json", {"ports": ports, "kubeconfig": str(self.kubeconfig)})
-        for identity in CLIENTS:
-            target = (
-                self.kubeconfig if identity == "admin" else self.state / f"{identity}.kubeconfig"
-            )
-            self._write_kubeconfig(target, identity, ports["apiserver"])
+        save_json(
+            self.state / "state.json",
+            {"ports": ports, "kubeconfig": str(self.kubeconfig), "host": host},
+        )
+        for identity in (*CLIENTS, *NODE_IDENTITIES):
+            self._write_kubeconfig(self.kubeconfig_of(identity), identity, host, ports["apiserver"])
         self._start_etcd(ports)
-        self._start_apiserver(ports)
+        self._start_apiserver(ports, gateway)
         self._start_controllers(ports)
         self._start_kwok(ports)
         self._wait_cluster_usable()
@@ -218,15 +267,26 @@ class Kube(Component):
             failure=etcd.fail, alive=etcd.alive,
         )  # fmt: skip
 
-    def _start_apiserver(self, ports: dict[str, int]) -> None:
+    def _start_apiserver(self, ports: dict[str, int], gateway: str | None) -> None:
         p = self.pki
+        if gateway is not None:  # the `kubernetes` Service leads pods to the gateway
+            addresses = [f"--bind-address={gateway}", f"--advertise-address={gateway}"]
+        else:
+            addresses = [
+                "--bind-address=127.0.0.1", f"--advertise-address={ADVERTISE_ADDRESS}",
+                "--endpoint-reconciler-type=none",
+            ]  # fmt: skip
+        kubelet_client = p / "apiserver-kubelet-client"
         apiserver = self.daemon("kube-apiserver")
         apiserver.start(
             [
                 str(kubebuild.binary("kube-apiserver")),
                 f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
-                "--bind-address=127.0.0.1", f"--secure-port={ports['apiserver']}",
-                f"--advertise-address={ADVERTISE_ADDRESS}", "--endpoint-reconciler-type=none",
+                f"--secure-port={ports['apiserver']}", *addresses,
+                f"--kubelet-client-certificate={kubelet_client}.crt",
+                f"--kubelet-client-key={kubelet_client}.key",
+                "--kubelet-preferred-address-types=InternalIP",
+                "--enable-admission-plugins=PodNodeSelector,PodTolerationRestriction",
                 f"--tls-cert-file={p / 'serving.crt'}",
                 f"--tls-private-key-file={p / 'serving.key'}", f"--client-ca-file={p / 'ca.crt'}",
                 f"--requestheader-client-ca-file={p / 'ca.crt'}",
@@ -245,7 +305,7 @@ class Kube(Component):
                 "--v=1",
             ]
         )  # fmt: skip
-        admin = KubeAPI(ports["apiserver"], p / "ca.crt", p / "admin.crt", p / "admin.key")
+        admin = self.api()
         wait_until(
             "kube-apiserver /readyz", lambda: admin.ok("/readyz"), 180,
             failure=apiserver.fail, alive=apiserver.alive,
@@ -304,7 +364,8 @@ class Kube(Component):
             [
                 str(kubebuild.binary("kwok")),
                 f"--kubeconfig={self.state / 'kwok.kubeconfig'}", f"--config={config}",
-                "--manage-all-nodes=true", f"--cidr={POD_CIDR}", "--node-ip=10.244.0.1",
+                "--manage-nodes-with-label-selector=type=kwok", f"--cidr={POD_CIDR}",
+                "--node-ip=10.244.0.1",
                 f"--server-address=127.0.0.1:{ports['kwok']}",
                 "--node-lease-duration-seconds=40",
             ]

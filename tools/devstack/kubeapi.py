@@ -14,10 +14,17 @@ from typing import Any
 
 
 class KubeAPI:
-    """Talks to ``https://127.0.0.1:<port>`` as the identity whose key pair is given."""
+    """Talks to ``https://<host>:<port>`` as the identity whose key pair is given."""
 
-    def __init__(self, port: int, ca: Path, cert: Path | None = None, key: Path | None = None):
-        self.base = f"https://127.0.0.1:{port}"
+    def __init__(
+        self,
+        port: int,
+        ca: Path,
+        cert: Path | None = None,
+        key: Path | None = None,
+        host: str = "127.0.0.1",
+    ):
+        self.base = f"https://{host}:{port}"
         self.context = ssl.create_default_context(cafile=str(ca))
         if cert is not None and key is not None:
             self.context.load_cert_chain(str(cert), str(key))
@@ -55,3 +62,17 @@ class KubeAPI:
         if status == 409:
             return False
         raise RuntimeError(f"POST {path}: HTTP {status}: {text[:300]}")
+
+    def apply(self, collection: str, obj: dict[str, Any]) -> None:
+        """Create ``obj`` in ``collection``, or replace the existing object of that name."""
+        if not self.create(collection, obj):
+            name = obj["metadata"]["name"]
+            current = self.get(f"{collection}/{name}")
+            replacement = {**obj, "metadata": {**obj["metadata"], **_version(current)}}
+            status, text = self.request("PUT", f"{collection}/{name}", replacement)
+            if status != 200:
+                raise RuntimeError(f"PUT {collection}/{name}: HTTP {status}: {text[:300]}")
+
+
+def _version(current: dict[str, Any]) -> dict[str, str]:
+    return {"resourceVersion": current["metadata"]["resourceVersion"]}

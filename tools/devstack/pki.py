@@ -11,6 +11,7 @@ stay valid across restarts.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 from devstack.errors import StackError
@@ -39,8 +40,11 @@ def _ec_key(path: Path) -> None:
 
 
 def _signed(directory: Path, name: str, subject: str, extensions: str) -> None:
-    """Key ``name.key`` and certificate ``name.crt`` signed by the CA in ``directory``."""
-    if (directory / f"{name}.crt").is_file():
+    """Key ``name.key`` and certificate ``name.crt`` signed by the CA in ``directory``; made
+    again when the subject or extensions asked for changed (e.g. a new serving address)."""
+    wanted = f"{subject}\n{extensions}"
+    request, certificate = directory / f"{name}.request", directory / f"{name}.crt"
+    if certificate.is_file() and request.is_file() and request.read_text() == wanted:
         return
     _ec_key(directory / f"{name}.key")
     _openssl("req", "-new", "-key", f"{name}.key", "-subj", subject, "-out", f"{name}.csr",
@@ -49,10 +53,22 @@ def _signed(directory: Path, name: str, subject: str, extensions: str) -> None:
     _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
              "-CAcreateserial", "-days", DAYS, "-sha256", "-extfile", f"{name}.ext",
              "-out", f"{name}.crt", cwd=directory)  # fmt: skip
+    request.write_text(wanted)
 
 
-def ensure_pki(directory: Path, clients: tuple[str, ...]) -> None:
-    """Create (once) the CA, the serving certificate, client certificates and the SA key."""
+def ensure_pki(
+    directory: Path,
+    clients: tuple[str, ...],
+    *,
+    serving_ips: tuple[str, ...] = (),
+    identities: Mapping[str, str] | None = None,
+) -> None:
+    """Create (once) the CA, the serving certificate, client certificates and the SA key.
+
+    ``clients`` are cluster admins (group system:masters); ``identities`` maps more client
+    certificate names to their subject (e.g. a kubelet's ``/O=system:nodes/CN=system:node:n``);
+    ``serving_ips`` are extra addresses the serving certificate is valid for.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o700)
     if not (directory / "ca.crt").is_file():
@@ -67,7 +83,9 @@ def ensure_pki(directory: Path, clients: tuple[str, ...]) -> None:
         "serving",
         "/CN=localhost",
         "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
-        f"extendedKeyUsage=serverAuth\nsubjectAltName={SERVING_SANS}\n",
+        f"extendedKeyUsage=serverAuth\nsubjectAltName={SERVING_SANS}"
+        + "".join(f",IP:{ip}" for ip in serving_ips)
+        + "\n",
     )
     client_ext = (
         "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
@@ -75,6 +93,8 @@ def ensure_pki(directory: Path, clients: tuple[str, ...]) -> None:
     )
     for client in clients:
         _signed(directory, client, f"/O=system:masters/CN={client}", client_ext)
+    for name, subject in (identities or {}).items():
+        _signed(directory, name, subject, client_ext)
     _signed(directory, FRONT_PROXY_CLIENT, f"/CN={FRONT_PROXY_CLIENT}", client_ext)
     if not (directory / "sa.key").is_file():
         _openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",

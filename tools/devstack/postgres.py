@@ -18,13 +18,14 @@ from pathlib import Path
 
 import psycopg
 
-from devstack import log
+from devstack import log, podnet
 from devstack.component import ServerComponent
 from devstack.errors import MissingPrerequisite, StackError
 from devstack.proc import load_json, preferred_port, require_tool, save_json, wait_until
 
 PG_USER = "logsentinel-pg"
 DATABASE_VAR = "LOGSENTINEL_DATABASE_URL"
+POD_DATABASE_VAR = "LOGSENTINEL_POD_DATABASE_URL"
 
 
 def bin_dir() -> Path:
@@ -73,6 +74,14 @@ def ping(url: str) -> bool:
     return row == (1,)
 
 
+def _trust_pod_network(hba: Path) -> None:
+    """Let pods on the real node in, like loopback clients (trust: a throwaway dev server)."""
+    line = f"host all all {podnet.POD_SUBNET} trust\n"
+    text = hba.read_text()
+    if line not in text:
+        hba.write_text(text + line)
+
+
 class Postgres(ServerComponent):
     """A throwaway-grade PostgreSQL (fsync off) for tests and the demo."""
 
@@ -115,19 +124,36 @@ class Postgres(ServerComponent):
         port = preferred_port((load_json(self.state / "ports.json") or {}).get("port"))
         save_json(self.state / "ports.json", {"port": port})
         url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        listen = ["127.0.0.1"]
+        gateway = podnet.gateway_if_available()
+        if gateway is not None:  # pods on the real node reach the host here
+            listen.append(gateway)
+            _trust_pod_network(data / "pg_hba.conf")
         cmd = [
-            str(bin_dir() / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port),
+            str(bin_dir() / "postgres"), "-D", str(data), "-h", ",".join(listen), "-p", str(port),
             "-k", str(sockets), "-c", "fsync=off", "-c", "synchronous_commit=off",
             "-c", "full_page_writes=off", "-c", "max_connections=200",
             "-c", "max_wal_size=96MB", "-c", "min_wal_size=32MB",
         ]  # fmt: skip
         daemon = self.daemon
         daemon.start(cmd, user=user)
-        save_json(self.state / "state.json", {"port": port, "url": url, "data": str(data)})
+        pod_url = None if gateway is None else url.replace("@127.0.0.1:", f"@{gateway}:")
+        save_json(
+            self.state / "state.json",
+            {"port": port, "url": url, "pod_url": pod_url, "data": str(data)},
+        )
         wait_until(
             "postgres accepts connections", lambda: ping(url), 60,
             failure=daemon.fail, alive=daemon.alive,
         )  # fmt: skip
+
+    def exports(self) -> dict[str, str]:
+        """The URL for host clients, and the one pods on the real node use (when it exists)."""
+        found = super().exports()
+        state = self._state()
+        if not self.external() and state is not None and state.get("pod_url"):
+            found[POD_DATABASE_VAR] = str(state["pod_url"])
+        return found
 
     def _stop(self) -> None:
         """Fast shutdown (SIGINT: roll back open transactions, disconnect clients)."""

@@ -94,12 +94,14 @@ def run_logged(
     progress: Callable[[int], str] | None = None,
     heartbeat: float = 20.0,
     stdout_file: Path | None = None,
+    on_line: Callable[[str], None] | None = None,
 ) -> None:
     """Run a (possibly long) command, appending its output to ``log_file`` (only its stderr when
     ``stdout_file`` is given: stdout then goes there).
 
     Every ``heartbeat`` seconds a progress record is logged: ``progress(lines_so_far)`` when
-    given, else the elapsed time. A non-zero exit raises a StackError naming the log file.
+    given, else the elapsed time; ``on_line`` sees every logged line as it arrives. A non-zero
+    exit raises a StackError naming the log file.
     """
     log_file.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -126,6 +128,8 @@ def run_logged(
                 sink.write(line)
                 sink.flush()
                 count[0] += 1
+                if on_line is not None:
+                    on_line(line.decode(errors="replace").rstrip())
 
         reader = threading.Thread(target=pump, daemon=True)
         reader.start()

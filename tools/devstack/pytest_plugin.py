@@ -31,7 +31,7 @@ from devstack import kubebuild
 from devstack.component import Component
 from devstack.errors import StackError
 from devstack.kafka import Kafka
-from devstack.kube import Kube
+from devstack.kube import Kube, namespace_manifest
 from devstack.postgres import Postgres
 
 
@@ -153,8 +153,9 @@ def kubectl(kube_config: str) -> Kubectl:
 
 @pytest.fixture
 def kube_namespace(kubectl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A namespace created for this test and deleted after it (without waiting)."""
+    """A namespace created for this test and deleted after it (without waiting). Its pods are
+    placed on the kwok Nodes, where no container starts: tests use images that do not exist."""
     name = unique_name("t", request, max_len=63)
-    kubectl("create", "namespace", name)
+    kubectl("create", "-f", "-", stdin=namespace_manifest(name, kwok=True))
     yield name
     kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)

@@ -7,16 +7,22 @@ from collections.abc import Sequence
 from devstack.component import Component
 from devstack.kafka import Kafka
 from devstack.kube import Kube
+from devstack.node import Node
 from devstack.postgres import Postgres
 
-ORDER = ("postgres", "kafka", "kube")
+ORDER = ("postgres", "kafka", "kube", "node")
+FACTORIES: dict[str, type[Component]] = {
+    "postgres": Postgres,
+    "kafka": Kafka,
+    "kube": Kube,
+    "node": Node,
+}
 
 
 def component(name: str) -> Component:
     """A component by name."""
-    factories: dict[str, type[Component]] = {"postgres": Postgres, "kafka": Kafka, "kube": Kube}
     try:
-        return factories[name]()
+        return FACTORIES[name]()
     except KeyError:
         raise SystemExit(f"unknown component {name!r}; choose from {', '.join(ORDER)}") from None
 
@@ -27,3 +33,15 @@ def select(names: Sequence[str]) -> list[Component]:
     return [component(name) for name in ORDER if name in wanted] + [
         component(name) for name in wanted if name not in ORDER
     ]
+
+
+def with_requirements(names: Sequence[str]) -> list[Component]:
+    """``select(names)`` plus every component those require, in start order."""
+    wanted = set(names) or set(ORDER)
+    pending = list(wanted)
+    while pending:
+        for required in FACTORIES[pending.pop()].requires:
+            if required not in wanted:
+                wanted.add(required)
+                pending.append(required)
+    return select(sorted(wanted, key=ORDER.index))

@@ -111,6 +111,7 @@ def run(settings: OperatorSettings) -> None:
         namespaces=settings.namespaces or "all",
         priority=settings.priority,
         peering=None if settings.standalone else settings.peering,
+        health=settings.liveness_endpoint,
     )
     try:
         asyncio.run(
@@ -120,6 +121,7 @@ def run(settings: OperatorSettings) -> None:
                 priority=settings.priority,
                 peering_name=settings.peering,
                 standalone=settings.standalone,
+                liveness_endpoint=settings.liveness_endpoint,
             )
         )
     finally:

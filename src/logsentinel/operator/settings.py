@@ -61,6 +61,13 @@ class OperatorSettings(BaseSettings):
         description="How often an incident without pending work is looked at again.",
     )
     metrics_port: int = Field(default=9109, ge=0, le=65535)
+    health_port: int = Field(
+        default=8080,
+        ge=0,
+        le=65535,
+        description="Port of Kopf's health endpoint (GET /healthz on all interfaces) for the "
+        "pod's liveness and readiness probes; 0: none.",
+    )
     notify_allowed_targets: list[AllowedTargetEntry] = Field(
         default_factory=list,
         description="Non-public notification targets the operator may connect to (JSON list): "
@@ -69,3 +76,8 @@ class OperatorSettings(BaseSettings):
         "addresses only.",
     )
     log_level: str = "info"
+
+    @property
+    def liveness_endpoint(self) -> str | None:
+        """The URL Kopf serves its health at (``kopf.operator(liveness_endpoint=...)``)."""
+        return f"http://0.0.0.0:{self.health_port}/healthz" if self.health_port else None

@@ -1,0 +1,3 @@
+module logsentinel.io/pause
+
+go 1.24
