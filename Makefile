@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVSTACK := PYTHONPATH=tools $(BIN)/python -m devstack
 
-.PHONY: help install lint test test-unit test-hostile crds check-generated demo up down env clean bench-processor bench-parsing bench-detect-latency bench-detection-quality bench-remediation-latency bench-ingest
+.PHONY: help install lint test test-unit test-hostile crds check-generated demo up down env images clean bench-pod-start bench-processor bench-parsing bench-detect-latency bench-detection-quality bench-remediation-latency bench-ingest
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -22,12 +22,12 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 lint: install ## ruff, mypy --strict on src, import-linter layering contracts
-	$(BIN)/ruff check src tests tools
-	$(BIN)/ruff format --check src tests tools
+	$(BIN)/ruff check src tests tools bench
+	$(BIN)/ruff format --check src tests tools bench
 	$(BIN)/mypy src
 	$(BIN)/lint-imports
 
-test: install ## Run unit, integration and e2e tests (integration/e2e start the local stack)
+test: install ## Run unit, integration, e2e and real-node tests (they start the local stack)
 	$(DEVSTACK) build
 	$(BIN)/pytest
 
@@ -53,6 +53,9 @@ up: install ## Start the local stack (PostgreSQL, Kafka, Kubernetes control plan
 down: install ## Stop the local stack
 	$(DEVSTACK) down
 
+images: install ## Build the container images (localhost/logsentinel:<version>, pause) with Buildah
+	$(DEVSTACK) images
+
 env: install ## Print shell exports for the running local stack: eval "$$(make -s env)"
 	@$(DEVSTACK) env
 
@@ -71,6 +74,10 @@ bench-remediation-latency: install ## Incident created -> restart patch accepted
 bench-ingest: install ## API ingest throughput, one uvicorn worker -> local Kafka, wrk on loopback (starts Kafka, PostgreSQL)
 	$(DEVSTACK) up postgres kafka
 	eval "$$($(DEVSTACK) env postgres kafka)" && $(BIN)/python bench/bench_ingest.py
+
+bench-pod-start: install ## Image size; seconds from `kubectl apply` to a Ready logsentinel pod on the real node (starts the stack)
+	$(DEVSTACK) up
+	eval "$$($(DEVSTACK) env)" && $(BIN)/python bench/bench_pod_start.py
 
 bench-detection-quality: install ## Precision, recall and delay per detector on simulated traffic with faults
 	$(BIN)/python bench/bench_detection_quality.py

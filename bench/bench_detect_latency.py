@@ -34,9 +34,9 @@ from kubernetes import client, config, watch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
 
-from devstack.kube import namespace_manifest  # noqa: E402
 from benchkit import fresh_database, kubectl, percentile, say, wait_for  # noqa: E402
 
+from devstack.kube import namespace_manifest  # noqa: E402
 from sampledata import fluent_bit_value  # noqa: E402
 
 THRESHOLD = 5

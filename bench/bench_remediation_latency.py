@@ -31,10 +31,11 @@ import psycopg
 from kubernetes import client, config, watch
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tools"))
 
-from devstack.kube import namespace_manifest  # noqa: E402
 from benchkit import fresh_database, kubectl, percentile, say, wait_for  # noqa: E402
 
+from devstack.kube import namespace_manifest  # noqa: E402
 from logsentinel.storage.health import PartitionLag, write_heartbeats  # noqa: E402
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"

@@ -27,6 +27,16 @@ command -v make >/dev/null || packages+=(make)
 command -v lua5.4 >/dev/null || packages+=(lua5.4)        # runs fluent-bit/kafka_key.lua in tests
 command -v useradd >/dev/null || packages+=(passwd)       # PostgreSQL refuses root: a user runs it
 [[ -n "${need_venv:-}" ]] && packages+=(python3-venv)
+# The local stack's real node (tools/devstack/node.py) and its images (tools/devstack/images.py)
+command -v containerd >/dev/null || packages+=(containerd)
+command -v runc >/dev/null || packages+=(runc)
+command -v iptables >/dev/null || packages+=(iptables)
+command -v conntrack >/dev/null || packages+=(conntrack)
+command -v ip >/dev/null || packages+=(iproute2)
+[[ -x /usr/lib/cni/bridge ]] || packages+=(containernetworking-plugins)
+command -v podman >/dev/null || packages+=(podman)
+command -v buildah >/dev/null || packages+=(buildah)
+command -v mmdebstrap >/dev/null || packages+=(mmdebstrap)
 if ((${#packages[@]})); then
   if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; else SUDO=; fi
   echo "installing: ${packages[*]}"

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from devstack.kube import KWOK_LABEL_SELECTOR, KWOK_NODE_SELECTOR, KWOK_TOLERATION
 from devstack.pytest_plugin import Kubectl
 from logsentinel.domain.common import WorkloadKind, WorkloadRef
 from logsentinel.kube.client import api_client
@@ -177,9 +178,14 @@ def test_statefulset_and_daemonset_state_restart_and_pod_deletion(
             },
         },
     )
+    # A DaemonSet template is placed by its own nodeSelector, not the namespace's defaults.
     agent_template = {
         "metadata": {"labels": {"app": "agent"}},
-        "spec": {"containers": [{"name": "agent", "image": "registry.invalid/agent:1"}]},
+        "spec": {
+            "containers": [{"name": "agent", "image": "registry.invalid/agent:1"}],
+            "nodeSelector": KWOK_NODE_SELECTOR,
+            "tolerations": [KWOK_TOLERATION],
+        },
     }
     apply(
         kubectl,
@@ -202,13 +208,13 @@ def test_statefulset_and_daemonset_state_restart_and_pod_deletion(
     )
     assert state.revision is None
 
-    nodes = len(get_json(kubectl, "nodes")["items"])
+    nodes = len(get_json(kubectl, "nodes", "-l", KWOK_LABEL_SELECTOR)["items"])
 
     def daemon_ready() -> bool:
         found = executor.target_state(daemon)
         return found.desired_replicas == nodes and found.rollout_complete
 
-    eventually("the DaemonSet runs a pod on every node", daemon_ready, PODS_TIMEOUT)
+    eventually("the DaemonSet runs a pod on every kwok node", daemon_ready, PODS_TIMEOUT)
     state = executor.target_state(daemon)
     assert state.ready_replicas == state.available_replicas == state.updated_replicas == nodes
     assert state.images == {"agent": "registry.invalid/agent:1"}

@@ -16,6 +16,7 @@ import pytest
 import yaml
 from confluent_kafka.admin import AdminClient
 
+from devstack.kube import KWOK_LABEL_SELECTOR, KWOK_NODE_SELECTOR
 from devstack.proc import free_port
 from logsentinel.processors.main import build
 from logsentinel.processors.settings import ProcessorSettings
@@ -31,7 +32,12 @@ NAME = "logs"
 
 def pipeline(cluster: Cluster, kafka_bootstrap: str, topic: str, **changes: Any) -> dict[str, Any]:
     spec: dict[str, Any] = {
-        "fluentBit": {"flushInterval": "1s", "tolerations": [{"operator": "Exists"}]},
+        # The collectors' image is not reachable here: they run on the kwok Nodes only.
+        "fluentBit": {
+            "flushInterval": "1s",
+            "tolerations": [{"operator": "Exists"}],
+            "nodeSelector": KWOK_NODE_SELECTOR,
+        },
         "buffer": {"type": "hostPath", "totalLimitSize": "512Mi"},
         "kafka": {"bootstrapServers": [kafka_bootstrap], "topic": topic, "partitions": 3},
         "processors": {
@@ -93,8 +99,13 @@ def test_a_pipeline_deploys_collectors_processors_and_its_topic(
         "the pipeline Ready", lambda: condition(cluster, "Ready").get("status") == "True", 90
     )
     status = status_of(cluster)
-    nodes = len(cluster.kubectl("get", "nodes", "-o", "name").stdout.split())
-    assert status["collectors"] == {"desired": nodes, "ready": nodes}
+    kwok_nodes = sorted(
+        name.removeprefix("node/")
+        for name in cluster.kubectl(
+            "get", "nodes", "-o", "name", "-l", KWOK_LABEL_SELECTOR
+        ).stdout.split()
+    )
+    assert status["collectors"] == {"desired": len(kwok_nodes), "ready": len(kwok_nodes)}
     assert status["processors"] == {"desired": 1, "ready": 1}
     assert (
         status["observedGeneration"] == cluster.get("logpipeline", NAME)["metadata"]["generation"]
@@ -103,10 +114,9 @@ def test_a_pipeline_deploys_collectors_processors_and_its_topic(
     collectors = [
         p for p in pods if p["metadata"]["labels"].get("app.kubernetes.io/component") == "collector"
     ]
-    assert sorted(p["spec"]["nodeName"] for p in collectors) == sorted(
-        n.removeprefix("node/")
-        for n in cluster.kubectl("get", "nodes", "-o", "name").stdout.split()
-    ), "one collector per node"
+    assert sorted(p["spec"]["nodeName"] for p in collectors) == kwok_nodes, (
+        "one collector per selected node"
+    )
     assert all(p["status"]["phase"] == "Running" for p in collectors)
 
     config = cluster.get("configmap", f"{NAME}-fluent-bit")["data"]

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from kubernetes import client, config
 
+from devstack.kube import KWOK_LABEL_SELECTOR, KWOK_TAINT
 from devstack.pytest_plugin import Kubectl
 
 pytestmark = pytest.mark.e2e
@@ -117,11 +118,13 @@ def kubectl_images(kubectl: Kubectl, namespace: str) -> set[str]:
     return images
 
 
-def test_cluster_has_two_ready_untainted_nodes(api: client.ApiClient) -> None:
-    nodes = as_dict(api, client.CoreV1Api(api).list_node())["items"]
-    ready = [node for node in nodes if is_ready(node)]
+def test_cluster_has_two_ready_kwok_nodes_tainted_against_real_workloads(
+    api: client.ApiClient,
+) -> None:
+    nodes = as_dict(api, client.CoreV1Api(api).list_node(label_selector=KWOK_LABEL_SELECTOR))
+    ready = [node for node in nodes["items"] if is_ready(node)]
     assert len(ready) >= 2
-    assert all(not node["spec"].get("taints") for node in ready)
+    assert all(node["spec"].get("taints") == [KWOK_TAINT] for node in ready)
 
 
 def test_deployment_rollout_restart_set_image_and_undo(

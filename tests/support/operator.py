@@ -40,16 +40,7 @@ def service_account_kubeconfig(
 ) -> Path:
     """A kubeconfig whose only credential is a token of a ServiceAccount in namespace bound to
     the operator's ClusterRole."""
-    kubectl("apply", "-f", str(CLUSTER_ROLE))
-    kubectl("create", "serviceaccount", ROLE_NAME, "-n", namespace)
-    binding = f"{ROLE_NAME}-{namespace}"[:63]
-    kubectl(
-        "create",
-        "clusterrolebinding",
-        binding,
-        f"--clusterrole={ROLE_NAME}",
-        f"--serviceaccount={namespace}:{ROLE_NAME}",
-    )
+    bind_operator_role(kubectl, namespace)
     token = kubectl("create", "token", ROLE_NAME, "-n", namespace, "--duration=2h").stdout.strip()
     admin = yaml.safe_load(Path(admin_kubeconfig).read_text())
     cluster = admin["clusters"][0]
@@ -71,8 +62,26 @@ def service_account_kubeconfig(
     return path
 
 
+def binding_name(namespace: str) -> str:
+    """The namespace's ClusterRoleBinding (names may be 253 characters: no truncation)."""
+    return f"{ROLE_NAME}-{namespace}"
+
+
+def bind_operator_role(kubectl: Kubectl, namespace: str) -> None:
+    """ServiceAccount ROLE_NAME in namespace, bound to the operator's ClusterRole."""
+    kubectl("apply", "-f", str(CLUSTER_ROLE))
+    kubectl("create", "serviceaccount", ROLE_NAME, "-n", namespace)
+    kubectl(
+        "create",
+        "clusterrolebinding",
+        binding_name(namespace),
+        f"--clusterrole={ROLE_NAME}",
+        f"--serviceaccount={namespace}:{ROLE_NAME}",
+    )
+
+
 def delete_binding(kubectl: Kubectl, namespace: str) -> None:
-    kubectl("delete", "clusterrolebinding", f"{ROLE_NAME}-{namespace}"[:63], check=False)
+    kubectl("delete", "clusterrolebinding", binding_name(namespace), check=False)
 
 
 def create_peering(kubectl: Kubectl, namespace: str, name: str = "logsentinel") -> None:

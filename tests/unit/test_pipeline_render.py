@@ -500,6 +500,13 @@ def test_ephemeral_buffer_without_storage_class_uses_the_default() -> None:
     assert "storageClassName" not in volume["ephemeral"]["volumeClaimTemplate"]["spec"]
 
 
+def test_daemon_set_node_selector_is_passed_through_and_absent_by_default() -> None:
+    selector = {"kubernetes.io/os": "linux", "logs": "collect"}
+    daemon_set = find(render(pipeline(fluentBit={"nodeSelector": selector})), "DaemonSet")
+    assert pod_spec(daemon_set)["nodeSelector"] == selector
+    assert "nodeSelector" not in pod_spec(find(render(pipeline()), "DaemonSet"))
+
+
 def test_daemon_set_passes_image_resources_and_tolerations_through() -> None:
     tolerations = [
         {

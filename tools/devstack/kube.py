@@ -43,13 +43,15 @@ NODE_IDENTITIES = {
 }
 KUBERNETES_SERVICE_IP = "10.96.0.1"
 KWOK_TAINT = {"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}
+# What a pod needs to run on the kwok Nodes (and only there): their label and their taint.
+KWOK_NODE_SELECTOR = {"type": "kwok"}
+KWOK_LABEL_SELECTOR = ",".join(f"{key}={value}" for key, value in KWOK_NODE_SELECTOR.items())
+KWOK_TOLERATION = {"key": KWOK_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"}
 # Namespace annotations (admission plugins PodNodeSelector and PodTolerationRestriction) that
 # place every pod of the namespace on the kwok Nodes: for workloads whose images do not exist.
 KWOK_PLACEMENT = {
-    "scheduler.alpha.kubernetes.io/node-selector": "type=kwok",
-    "scheduler.alpha.kubernetes.io/defaultTolerations": (
-        '[{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}]'
-    ),
+    "scheduler.alpha.kubernetes.io/node-selector": KWOK_LABEL_SELECTOR,
+    "scheduler.alpha.kubernetes.io/defaultTolerations": json.dumps([KWOK_TOLERATION]),
 }
 PROCESSES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 PORTS = ("etcd", "etcd_peer", "apiserver", "controller_manager", "scheduler", "kwok")
@@ -94,7 +96,8 @@ def _b64(path: Path) -> str:
 
 
 def node_manifest(name: str) -> dict[str, Any]:
-    """A Node for kwok to manage: untainted, roomy, labelled like a real worker."""
+    """A Node for kwok to manage: roomy, labelled like a real worker, tainted so that only pods
+    that tolerate KWOK_TAINT (see KWOK_PLACEMENT) land on it."""
     resources = {"cpu": "32", "memory": "256Gi", "pods": "110", "ephemeral-storage": "1Ti"}
     return {
         "apiVersion": "v1",
@@ -106,7 +109,7 @@ def node_manifest(name: str) -> dict[str, Any]:
                 "kubernetes.io/os": "linux",
                 "kubernetes.io/arch": "amd64",
                 "node-role.kubernetes.io/agent": "",
-                "type": "kwok",
+                **KWOK_NODE_SELECTOR,
             },
             "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
         },

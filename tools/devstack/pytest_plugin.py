@@ -9,6 +9,11 @@ A missing prerequisite fails the test (never skips: a missing server in CI is a 
 
 Function fixtures: ``database_url`` (a fresh database per test), ``kafka_topic`` (a unique topic
 name, deleted afterwards) and ``kube_namespace`` (a namespace created and deleted per test).
+
+The real node (tests marked ``node``): ``real_node`` (the Node's name), ``logsentinel_image``
+(the product image built from this checkout and imported into the node), ``node_namespace``
+(a namespace whose pods run on the real node), and the addresses pods use for the host's
+servers: ``pod_database_url`` (the test's database) and ``pod_kafka_bootstrap``.
 """
 
 from __future__ import annotations
@@ -27,12 +32,13 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from devstack import kubebuild
+from devstack import images, kubebuild
 from devstack.component import Component
 from devstack.errors import StackError
-from devstack.kafka import Kafka
+from devstack.kafka import POD_BOOTSTRAP_VAR, Kafka
 from devstack.kube import Kube, namespace_manifest
-from devstack.postgres import Postgres
+from devstack.node import Node
+from devstack.postgres import POD_DATABASE_VAR, Postgres
 
 
 class Kubectl(Protocol):
@@ -71,6 +77,13 @@ def postgres_url(request: pytest.FixtureRequest) -> str:
     return _provide(Postgres(), request)
 
 
+def _with_database(server_url: str, name: str) -> str:
+    """``server_url`` (a libpq URL or conninfo) pointing at database ``name``."""
+    info = psycopg.conninfo.conninfo_to_dict(server_url)
+    info["dbname"] = name
+    return psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in info.items() if v is not None})
+
+
 @pytest.fixture
 def database_url(postgres_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
     """URL of a fresh, empty database that is dropped after the test."""
@@ -78,9 +91,7 @@ def database_url(postgres_url: str, request: pytest.FixtureRequest) -> Iterator[
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         create = sql.SQL("CREATE DATABASE {} STRATEGY FILE_COPY")  # less WAL than WAL_LOG
         conn.execute(create.format(sql.Identifier(name)))
-    info = psycopg.conninfo.conninfo_to_dict(postgres_url)
-    info["dbname"] = name
-    yield psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in info.items() if v is not None})
+    yield _with_database(postgres_url, name)
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
@@ -159,3 +170,67 @@ def kube_namespace(kubectl: Kubectl, request: pytest.FixtureRequest) -> Iterator
     kubectl("create", "-f", "-", stdin=namespace_manifest(name, kwok=True))
     yield name
     kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
+
+
+def _pod_address(component: Component, variable: str) -> str:
+    """The address pods on the real node use for ``component`` (external or from its state)."""
+    found = os.environ.get(variable) or component.exports().get(variable)
+    if not found:
+        pytest.fail(
+            f"{component.name} has no address for pods ({variable}): the pod network needs root;"
+            " start the stack with `make up`",
+            pytrace=False,
+        )
+    return found
+
+
+@pytest.fixture(scope="session")
+def real_node(kube_config: str, postgres_url: str, kafka_bootstrap: str) -> Iterator[str]:
+    """Name of the real Node (containerd + kubelet) joined to the test cluster. Started for the
+    session unless it runs (or ``LOGSENTINEL_REAL_NODE`` names one), stopped only if started."""
+    node = Node()
+    external = node.external()
+    if external:
+        yield external
+        return
+    try:
+        started = node.start()
+    except StackError as exc:
+        pytest.fail(f"cannot start the real node for the tests:\n{exc}", pytrace=False)
+    yield node.address()
+    if started:
+        node.stop()
+
+
+@pytest.fixture(scope="session")
+def logsentinel_image(real_node: str) -> str:
+    """``localhost/logsentinel:<version>`` built from this checkout (cached layers) and present
+    on the real node; pods use it with the default pull policy and never pull."""
+    tag = images.build_logsentinel(images.build_base())
+    if not Node().external():
+        Node().import_images([tag])
+    return tag
+
+
+@pytest.fixture
+def node_namespace(
+    kubectl: Kubectl, real_node: str, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A namespace created for this test whose pods run on the real node; deleted after it."""
+    name = unique_name("n", request, max_len=63)
+    kubectl("create", "-f", "-", stdin=namespace_manifest(name, kwok=False))
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
+
+
+@pytest.fixture
+def pod_database_url(database_url: str, postgres_url: str) -> str:
+    """The test's fresh database (``database_url``) as pods on the real node reach it."""
+    name = str(psycopg.conninfo.conninfo_to_dict(database_url)["dbname"])
+    return _with_database(_pod_address(Postgres(), POD_DATABASE_VAR), name)
+
+
+@pytest.fixture(scope="session")
+def pod_kafka_bootstrap(kafka_bootstrap: str) -> str:
+    """``host:port`` of the Kafka broker as pods on the real node reach it."""
+    return _pod_address(Kafka(), POD_BOOTSTRAP_VAR)

@@ -13,6 +13,7 @@ from logsentinel.domain.common import Condition, SecretKeyRef, SecretRef
 from logsentinel.domain.types import (
     Duration,
     Identifier,
+    LabelMap,
     NamedGroupRegex,
     NamespaceName,
     ObjectName,
@@ -90,6 +91,7 @@ class FluentBit(SchemaModel):
     flush_interval: Duration = timedelta(seconds=1)
     resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
     tolerations: list[Toleration] = Field(default_factory=list, max_length=50)
+    node_selector: LabelMap = Field(default_factory=dict, max_length=20)
 
 
 class BufferType(StrEnum):

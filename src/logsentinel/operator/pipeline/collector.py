@@ -99,6 +99,8 @@ def daemon_set(owner: Owner, spec: LogPipelineSpec, files: dict[str, str]) -> di
             *tls_volumes,
         ],
     }
+    if fluent_bit.node_selector:
+        pod_spec["nodeSelector"] = dict(fluent_bit.node_selector)
     return {
         "apiVersion": "apps/v1",
         "kind": "DaemonSet",

@@ -1,0 +1,323 @@
+"""The product in real pods on the local stack's real node (containerd + kubelet): the image
+migrates a database, the operator runs as a Deployment with probes and reconciles the examples,
+processors rendered from a LogPipeline consume Kafka and store logs in PostgreSQL, a detection
+rule fires an Incident, and a volume claim binds through the node's provisioner.
+
+Pods reach the host's servers through the node's bridge gateway (``pod_database_url``,
+``pod_kafka_bootstrap``). The Fluent Bit collectors' image cannot be pulled here, so the
+pipeline places them on the kwok Nodes and these tests produce the collectors' records."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import yaml
+
+from devstack.kube import KWOK_NODE_SELECTOR, KWOK_TOLERATION, REAL_NODE
+from devstack.pytest_plugin import Kubectl
+from logsentinel.storage.urls import libpq_url
+from support.kafka import container_line, produce
+from support.operator import ROLE_NAME, bind_operator_role, create_peering, delete_binding, get_json
+from support.running import eventually
+
+pytestmark = pytest.mark.node
+
+REPO = Path(__file__).resolve().parents[2]
+POD_TIMEOUT = 120
+OPERATOR = "logsentinel-operator"
+HEALTH_PORT = 8080
+
+
+def apply(kubectl: Kubectl, document: dict[str, Any]) -> None:
+    kubectl("apply", "-f", "-", stdin=json.dumps(document))
+
+
+def pod_phase(kubectl: Kubectl, namespace: str, name: str) -> str:
+    return str(get_json(kubectl, "pod", name, "-n", namespace).get("status", {}).get("phase"))
+
+
+def pod_logs(kubectl: Kubectl, namespace: str, name: str) -> str:
+    return kubectl("logs", name, "-n", namespace, "--all-containers", check=False).stdout
+
+
+def run_pod(
+    kubectl: Kubectl,
+    namespace: str,
+    name: str,
+    container: dict[str, Any],
+    volumes: list[dict[str, Any]] | None = None,
+) -> str:
+    """Run a one-shot pod to completion (the namespace places it on the real node); its
+    output. Fails with the pod's logs when it does not succeed."""
+    apply(
+        kubectl,
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {
+                "restartPolicy": "Never",
+                "containers": [{"name": "main", **container}],
+                "volumes": volumes or [],
+            },
+        },
+    )
+    eventually(
+        f"pod {name} finished",
+        lambda: pod_phase(kubectl, namespace, name) in {"Succeeded", "Failed"},
+        POD_TIMEOUT,
+    )
+    output = pod_logs(kubectl, namespace, name)
+    pod = get_json(kubectl, "pod", name, "-n", namespace)
+    assert pod["status"]["phase"] == "Succeeded", f"pod {name} failed:\n{output}"
+    assert pod["spec"]["nodeName"] == REAL_NODE
+    return output
+
+
+@pytest.fixture
+def diagnostics(kubectl: Kubectl, node_namespace: str) -> Iterator[None]:
+    """On the way out, print what the namespace's pods did (pytest shows it when a test fails)."""
+    yield
+    pods = get_json(kubectl, "pods", "-n", node_namespace)["items"]
+    for pod in pods:
+        name = pod["metadata"]["name"]
+        print(f"--- pod {name}: {json.dumps(pod.get('status', {}).get('containerStatuses'))}")
+        print(pod_logs(kubectl, node_namespace, name)[-8000:])
+
+
+def test_the_image_runs_the_cli_as_a_non_root_user_and_migrates_a_database(
+    kubectl: Kubectl,
+    node_namespace: str,
+    logsentinel_image: str,
+    database_url: str,
+    pod_database_url: str,
+) -> None:
+    image = {"image": logsentinel_image}
+    version = run_pod(kubectl, node_namespace, "version", {**image, "args": ["--version"]})
+    assert version.strip().startswith("logsentinel, version ")
+    user = run_pod(kubectl, node_namespace, "user", {**image, "command": ["id", "-u"]})
+    assert user.strip() != "0", "the image runs as a non-root user"
+
+    database = [{"name": "LOGSENTINEL_DATABASE_URL", "value": pod_database_url}]
+    run_pod(kubectl, node_namespace, "migrate", {**image, "args": ["migrate"], "env": database})
+    with psycopg.connect(libpq_url(database_url)) as connection:
+        revision = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+        tables = {
+            row[0]
+            for row in connection.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            )
+        }
+    assert revision is not None, "the pod recorded the schema revision"
+    assert {"logs", "audit_log"} <= tables
+
+
+def operator_deployment(namespace: str, image: str, database_url: str) -> dict[str, Any]:
+    """The operator as a one-replica Deployment with its health probes: what the Helm chart
+    will install."""
+    environment = {
+        "LOGSENTINEL_DATABASE_URL": database_url,
+        "LOGSENTINEL_NAMESPACES": json.dumps([namespace]),
+        "LOGSENTINEL_CENTRAL_NAMESPACE": namespace,
+        "LOGSENTINEL_HEALTH_PORT": str(HEALTH_PORT),
+        "LOGSENTINEL_IDLE_POLL": "PT2S",
+    }
+    probe = {"httpGet": {"path": "/healthz", "port": "health"}, "periodSeconds": 5}
+    labels = {"app.kubernetes.io/name": OPERATOR}
+    pod_name = {"fieldPath": "metadata.name"}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": OPERATOR, "namespace": namespace},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "serviceAccountName": ROLE_NAME,
+                    "containers": [
+                        {
+                            "name": "operator",
+                            "image": image,
+                            "args": ["operator"],
+                            "env": [
+                                *({"name": k, "value": v} for k, v in environment.items()),
+                                # Kopf's peering identity: the pod's name.
+                                {"name": "POD_ID", "valueFrom": {"fieldRef": pod_name}},
+                            ],
+                            "ports": [{"name": "health", "containerPort": HEALTH_PORT}],
+                            "readinessProbe": probe,
+                            "livenessProbe": {**probe, "failureThreshold": 6},
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+@pytest.fixture
+def operator_pod(
+    crds: Kubectl, node_namespace: str, logsentinel_image: str, pod_database_url: str
+) -> Iterator[str]:
+    """The operator running in a pod on the real node, Ready; yields its namespace."""
+    kubectl = crds
+
+    def ready() -> bool:
+        status = get_json(kubectl, "deployment", OPERATOR, "-n", node_namespace).get("status", {})
+        return bool(status.get("readyReplicas") == 1)
+
+    try:
+        bind_operator_role(kubectl, node_namespace)
+        create_peering(kubectl, node_namespace)
+        apply(kubectl, operator_deployment(node_namespace, logsentinel_image, pod_database_url))
+        eventually("the operator pod Ready (its /healthz answers)", ready, POD_TIMEOUT)
+        yield node_namespace
+        # while the operator runs, so that it releases its finalizers
+        for kind in ("logpipeline", "detectionrule", "incident"):
+            kubectl("delete", kind, "--all", "-n", node_namespace, "--timeout=60s", check=False)
+    finally:
+        delete_binding(kubectl, node_namespace)
+
+
+def example(path: str, namespace: str) -> dict[str, Any]:
+    """An example manifest moved into ``namespace`` (its selector too, for rules)."""
+    document: dict[str, Any] = yaml.safe_load((REPO / "examples" / path).read_text())
+    document["metadata"]["namespace"] = namespace
+    selector = document["spec"].get("selector")
+    if isinstance(selector, dict) and "namespaces" in selector:
+        selector["namespaces"] = [namespace]
+    return document
+
+
+def condition(kubectl: Kubectl, namespace: str, kind: str, name: str, type_: str) -> str | None:
+    status = get_json(kubectl, kind, name, "-n", namespace).get("status") or {}
+    found = next((c for c in status.get("conditions", []) if c["type"] == type_), {})
+    return found.get("status")
+
+
+def log_count(database_url: str, namespace: str) -> int:
+    with psycopg.connect(libpq_url(database_url)) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM logs WHERE namespace = %s", (namespace,)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_the_operator_pod_deploys_processors_that_store_logs_and_fire_a_rule(
+    kubectl: Kubectl,
+    operator_pod: str,
+    logsentinel_image: str,
+    database_url: str,
+    pod_database_url: str,
+    pod_kafka_bootstrap: str,
+    kafka_bootstrap: str,
+    diagnostics: None,
+) -> None:
+    namespace = operator_pod
+    pod = get_json(kubectl, "pods", "-n", namespace, "-l", f"app.kubernetes.io/name={OPERATOR}")
+    assert [p["spec"]["nodeName"] for p in pod["items"]] == [REAL_NODE]
+
+    rule = example("rules/threshold-error-burst.yaml", namespace)
+    apply(kubectl, rule)
+    name = rule["metadata"]["name"]
+    eventually(
+        "the example rule Ready",
+        lambda: condition(kubectl, namespace, "detectionrule", name, "Ready") == "True",
+        60,
+    )
+
+    kubectl(
+        "create",
+        "secret",
+        "generic",
+        "database",
+        "-n",
+        namespace,
+        f"--from-literal=url={pod_database_url}",
+    )
+    pipeline = example("logpipeline.yaml", namespace)
+    topic = f"node-{uuid.uuid4().hex[:8]}"
+    spec = pipeline["spec"]
+    spec["kafka"] = {"bootstrapServers": [pod_kafka_bootstrap], "topic": topic, "partitions": 2}
+    spec["processors"] = {
+        **spec.get("processors", {}),
+        "image": logsentinel_image,
+        "replicas": 1,
+        "databaseSecretRef": {"name": "database", "key": "url"},
+    }
+    spec["fluentBit"] = {
+        **spec.get("fluentBit", {}),
+        "nodeSelector": KWOK_NODE_SELECTOR,
+        "tolerations": [KWOK_TOLERATION],
+    }
+    apply(kubectl, pipeline)
+    pipeline_name = pipeline["metadata"]["name"]
+    eventually(
+        "the pipeline Ready (processors Running on the real node)",
+        lambda: condition(kubectl, namespace, "logpipeline", pipeline_name, "Ready") == "True",
+        POD_TIMEOUT,
+    )
+    processors = get_json(
+        kubectl, "pods", "-n", namespace, "-l", "app.kubernetes.io/component=processor"
+    )["items"]
+    assert {p["spec"]["nodeName"] for p in processors} == {REAL_NODE}
+    assert {p["spec"]["containers"][0]["image"] for p in processors} == {logsentinel_image}
+
+    errors = 60  # the example rule fires at 50 error lines within a minute
+    lines = [
+        container_line(namespace, "shop-1", "checkout", f"payment {n} failed", "error")
+        for n in range(errors)
+    ]
+    assert produce(kafka_bootstrap, topic, ((b"checkout", line) for line in lines)) == errors
+    eventually(
+        "the processors stored every record",
+        lambda: log_count(database_url, namespace) == errors,
+        POD_TIMEOUT,
+    )
+    eventually(
+        "the rule opened an Incident",
+        lambda: bool(get_json(kubectl, "incidents", "-n", namespace)["items"]),
+        POD_TIMEOUT,
+    )
+    incident = get_json(kubectl, "incidents", "-n", namespace)["items"][0]
+    assert incident["spec"]["rule"] == name
+    assert incident["spec"]["service"] == "checkout"
+
+
+def test_a_volume_claim_binds_on_the_node_and_keeps_a_pods_file(
+    kubectl: Kubectl, node_namespace: str, logsentinel_image: str
+) -> None:
+    apply(
+        kubectl,
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data", "namespace": node_namespace},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "1Mi"}},
+            },
+        },
+    )
+    volume = [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]
+    container = {
+        "image": logsentinel_image,
+        "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+    }
+    marker = uuid.uuid4().hex
+    write = ["python", "-c", f"open('/data/marker', 'w').write('{marker}')"]
+    run_pod(kubectl, node_namespace, "writer", {**container, "command": write}, volume)
+    read = ["cat", "/data/marker"]
+    output = run_pod(kubectl, node_namespace, "reader", {**container, "command": read}, volume)
+    assert output.strip() == marker, "a second pod reads what the first wrote"
+    claim = get_json(kubectl, "pvc", "data", "-n", node_namespace)
+    assert claim["status"]["phase"] == "Bound"
+    assert claim["spec"]["storageClassName"] == "local-path"
