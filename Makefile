@@ -75,7 +75,7 @@ bench-ingest: install ## API ingest throughput, one uvicorn worker -> local Kafk
 	$(DEVSTACK) up postgres kafka
 	eval "$$($(DEVSTACK) env postgres kafka)" && $(BIN)/python bench/bench_ingest.py
 
-bench-pod-start: install ## Image size; seconds from `kubectl apply` to a Ready logsentinel pod on the real node (starts the stack)
+bench-pod-start: install ## Operator Deployment created -> Ready on the real node, and the image size (starts the stack)
 	$(DEVSTACK) up
 	eval "$$($(DEVSTACK) env)" && $(BIN)/python bench/bench_pod_start.py
 

@@ -23,15 +23,14 @@ from devstack.kube import KWOK_NODE_SELECTOR, KWOK_TOLERATION, REAL_NODE
 from devstack.pytest_plugin import Kubectl
 from logsentinel.storage.urls import libpq_url
 from support.kafka import container_line, produce
-from support.operator import ROLE_NAME, bind_operator_role, create_peering, delete_binding, get_json
+from support.node import OPERATOR, operator_deployment
+from support.operator import bind_operator_role, create_peering, delete_binding, get_json
 from support.running import eventually
 
 pytestmark = pytest.mark.node
 
 REPO = Path(__file__).resolve().parents[2]
 POD_TIMEOUT = 120
-OPERATOR = "logsentinel-operator"
-HEALTH_PORT = 8080
 
 
 def apply(kubectl: Kubectl, document: dict[str, Any]) -> None:
@@ -116,51 +115,6 @@ def test_the_image_runs_the_cli_as_a_non_root_user_and_migrates_a_database(
         }
     assert revision is not None, "the pod recorded the schema revision"
     assert {"logs", "audit_log"} <= tables
-
-
-def operator_deployment(namespace: str, image: str, database_url: str) -> dict[str, Any]:
-    """The operator as a one-replica Deployment with its health probes: what the Helm chart
-    will install."""
-    environment = {
-        "LOGSENTINEL_DATABASE_URL": database_url,
-        "LOGSENTINEL_NAMESPACES": json.dumps([namespace]),
-        "LOGSENTINEL_CENTRAL_NAMESPACE": namespace,
-        "LOGSENTINEL_HEALTH_PORT": str(HEALTH_PORT),
-        "LOGSENTINEL_IDLE_POLL": "PT2S",
-    }
-    probe = {"httpGet": {"path": "/healthz", "port": "health"}, "periodSeconds": 5}
-    labels = {"app.kubernetes.io/name": OPERATOR}
-    pod_name = {"fieldPath": "metadata.name"}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": OPERATOR, "namespace": namespace},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "serviceAccountName": ROLE_NAME,
-                    "containers": [
-                        {
-                            "name": "operator",
-                            "image": image,
-                            "args": ["operator"],
-                            "env": [
-                                *({"name": k, "value": v} for k, v in environment.items()),
-                                # Kopf's peering identity: the pod's name.
-                                {"name": "POD_ID", "valueFrom": {"fieldRef": pod_name}},
-                            ],
-                            "ports": [{"name": "health", "containerPort": HEALTH_PORT}],
-                            "readinessProbe": probe,
-                            "livenessProbe": {**probe, "failureThreshold": 6},
-                        }
-                    ],
-                },
-            },
-        },
-    }
 
 
 @pytest.fixture

@@ -194,6 +194,11 @@ class Node(Component):
                 continue
             started = time.monotonic()
             archive = images.oci_archive(tag)
+            if tag in have:
+                # Re-pointing a tag lets containerd's garbage collector delete the old image's
+                # layer snapshots while the import still counts on them as parents ("parent
+                # snapshot ... does not exist"): remove the old image and wait for the GC first.
+                self._ctr("images", "rm", "--sync", tag)
             done = self._ctr("images", "import", str(archive))
             if done.returncode != 0:
                 raise StackError(f"ctr images import {archive} ({tag}) failed: {done.stderr}")
