@@ -41,23 +41,30 @@ def service_account_kubeconfig(
     """A kubeconfig whose only credential is a token of a ServiceAccount in namespace bound to
     the operator's ClusterRole."""
     bind_operator_role(kubectl, namespace)
-    token = kubectl("create", "token", ROLE_NAME, "-n", namespace, "--duration=2h").stdout.strip()
+    return token_kubeconfig(kubectl, admin_kubeconfig, namespace, ROLE_NAME, directory)
+
+
+def token_kubeconfig(
+    kubectl: Kubectl, admin_kubeconfig: str, namespace: str, account: str, directory: Path
+) -> Path:
+    """A kubeconfig whose only credential is a token of ServiceAccount ``namespace/account``."""
+    token = kubectl("create", "token", account, "-n", namespace, "--duration=2h").stdout.strip()
     admin = yaml.safe_load(Path(admin_kubeconfig).read_text())
     cluster = admin["clusters"][0]
     config = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [cluster],
-        "users": [{"name": ROLE_NAME, "user": {"token": token}}],
+        "users": [{"name": account, "user": {"token": token}}],
         "contexts": [
             {
-                "name": ROLE_NAME,
-                "context": {"cluster": cluster["name"], "user": ROLE_NAME, "namespace": namespace},
+                "name": account,
+                "context": {"cluster": cluster["name"], "user": account, "namespace": namespace},
             }
         ],
-        "current-context": ROLE_NAME,
+        "current-context": account,
     }
-    path = directory / f"operator-{namespace}.kubeconfig"
+    path = directory / f"{account}-{namespace}.kubeconfig"
     path.write_text(yaml.safe_dump(config))
     return path
 

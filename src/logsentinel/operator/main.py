@@ -1,6 +1,7 @@
 """`logsentinel operator`: wire the remediation engine to the cluster and run Kopf.
 
-Peering: replicas take distinct priorities (settings.priority) and Kopf pauses every replica but
+Peering: the peering object is created when missing (or the operator exits saying why it
+cannot); replicas take distinct priorities (settings.priority) and Kopf pauses every replica but
 the highest, so exactly one acts; a paused replica's daemons are stopped and resume from the
 progress annotations when it takes over.
 """
@@ -21,6 +22,7 @@ from logsentinel.domain.resources import DetectionRule, Incident, Playbook
 from logsentinel.kube.client import api_client
 from logsentinel.kube.events import EventRecorder
 from logsentinel.kube.objects import ObjectStore
+from logsentinel.kube.peering import PeeringUnavailable, ensure_peering
 from logsentinel.logs import configure
 from logsentinel.operator import handlers, pipelines
 from logsentinel.operator.remediator import Remediator
@@ -103,6 +105,16 @@ def run(settings: OperatorSettings) -> None:
 
         os.environ["KUBECONFIG"] = settings.kubeconfig  # what Kopf's kubeconfig login reads
     handlers.RUNTIME = build(settings)
+    if not settings.standalone:
+        try:
+            created = ensure_peering(
+                api_client(settings.kubeconfig), settings.peering, settings.namespaces
+            )
+        except PeeringUnavailable as error:
+            log.error("operator cannot start", problem=str(error))
+            raise SystemExit(f"logsentinel operator: {error}") from None
+        for label in created:
+            log.info("peering object created", object=label)
     configure_kopf(settings)
     if settings.metrics_port:
         start_http_server(settings.metrics_port)
