@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVSTACK := PYTHONPATH=tools $(BIN)/python -m devstack
 
-.PHONY: help install lint test test-unit test-hostile crds check-generated demo up down env images clean bench-pod-start bench-processor bench-parsing bench-detect-latency bench-detection-quality bench-remediation-latency bench-ingest
+.PHONY: help install lint test test-unit test-hostile crds check-generated demo up down env images chart-test chart-demo clean bench-pod-start bench-processor bench-parsing bench-detect-latency bench-detection-quality bench-remediation-latency bench-ingest
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -38,11 +38,13 @@ test-hostile: install ## Only the hostile suite (tests/hostile; also part of `ma
 test-unit: install ## Run only the fast unit tests (no servers)
 	$(BIN)/pytest tests/unit
 
-crds: install ## Generate crds/*.yaml from the domain models
+crds: install ## Generate crds/*.yaml and the chart's copy from the domain models
 	$(BIN)/logsentinel crds --output crds
+	$(BIN)/logsentinel crds --output charts/logsentinel/crds
 
-check-generated: install ## Fail when crds/ is stale
+check-generated: install ## Fail when crds/ or the chart's copy is stale
 	$(BIN)/logsentinel crds --output crds --check
+	$(BIN)/logsentinel crds --output charts/logsentinel/crds --check
 
 demo: install ## The main job: stack up, CRDs and examples applied, sample logs processed
 	PYTHONPATH=tools $(BIN)/python -m demo
@@ -55,6 +57,21 @@ down: install ## Stop the local stack
 
 images: install ## Build the container images (localhost/logsentinel:<version>, pause) with Buildah
 	$(DEVSTACK) images
+
+chart-test: install ## Helm chart: lint, render, server dry run, then install/test/upgrade/uninstall on the real node; prints RESULT helm_install_ready_s
+	$(DEVSTACK) up
+	$(BIN)/pytest tests/e2e/test_chart.py tests/node/test_chart_install.py
+
+chart-demo: install ## Install the Helm chart on the local stack (release logsentinel, namespace logsentinel-system)
+	$(DEVSTACK) up
+	eval "$$($(DEVSTACK) env)" && $$LOGSENTINEL_HELM upgrade --install logsentinel charts/logsentinel \
+	  --namespace logsentinel-system --create-namespace \
+	  --set image.repository=localhost/logsentinel \
+	  --set database.url="$$LOGSENTINEL_POD_DATABASE_URL" \
+	  --set-json kafka.bootstrapServers="[\"$$LOGSENTINEL_POD_KAFKA_BOOTSTRAP\"]" && \
+	for deployment in operator api; do \
+	  $$LOGSENTINEL_KUBECTL -n logsentinel-system rollout status deployment/logsentinel-$$deployment --timeout=5m || exit 1; \
+	done
 
 env: install ## Print shell exports for the running local stack: eval "$$(make -s env)"
 	@$(DEVSTACK) env

@@ -17,13 +17,12 @@ from typing import Any
 
 import psycopg
 import pytest
-import yaml
 
 from devstack.kube import KWOK_NODE_SELECTOR, KWOK_TOLERATION, REAL_NODE
 from devstack.pytest_plugin import Kubectl
 from logsentinel.storage.urls import libpq_url
 from support.kafka import container_line, produce
-from support.node import OPERATOR, operator_deployment
+from support.node import OPERATOR, condition, example, operator_deployment, pod_logs
 from support.operator import bind_operator_role, create_peering, delete_binding, get_json
 from support.running import eventually
 
@@ -39,10 +38,6 @@ def apply(kubectl: Kubectl, document: dict[str, Any]) -> None:
 
 def pod_phase(kubectl: Kubectl, namespace: str, name: str) -> str:
     return str(get_json(kubectl, "pod", name, "-n", namespace).get("status", {}).get("phase"))
-
-
-def pod_logs(kubectl: Kubectl, namespace: str, name: str) -> str:
-    return kubectl("logs", name, "-n", namespace, "--all-containers", check=False).stdout
 
 
 def run_pod(
@@ -77,17 +72,6 @@ def run_pod(
     assert pod["status"]["phase"] == "Succeeded", f"pod {name} failed:\n{output}"
     assert pod["spec"]["nodeName"] == REAL_NODE
     return output
-
-
-@pytest.fixture
-def diagnostics(kubectl: Kubectl, node_namespace: str) -> Iterator[None]:
-    """On the way out, print what the namespace's pods did (pytest shows it when a test fails)."""
-    yield
-    pods = get_json(kubectl, "pods", "-n", node_namespace)["items"]
-    for pod in pods:
-        name = pod["metadata"]["name"]
-        print(f"--- pod {name}: {json.dumps(pod.get('status', {}).get('containerStatuses'))}")
-        print(pod_logs(kubectl, node_namespace, name)[-8000:])
 
 
 def test_the_image_runs_the_cli_as_a_non_root_user_and_migrates_a_database(
@@ -139,22 +123,6 @@ def operator_pod(
             kubectl("delete", kind, "--all", "-n", node_namespace, "--timeout=60s", check=False)
     finally:
         delete_binding(kubectl, node_namespace)
-
-
-def example(path: str, namespace: str) -> dict[str, Any]:
-    """An example manifest moved into ``namespace`` (its selector too, for rules)."""
-    document: dict[str, Any] = yaml.safe_load((REPO / "examples" / path).read_text())
-    document["metadata"]["namespace"] = namespace
-    selector = document["spec"].get("selector")
-    if isinstance(selector, dict) and "namespaces" in selector:
-        selector["namespaces"] = [namespace]
-    return document
-
-
-def condition(kubectl: Kubectl, namespace: str, kind: str, name: str, type_: str) -> str | None:
-    status = get_json(kubectl, kind, name, "-n", namespace).get("status") or {}
-    found = next((c for c in status.get("conditions", []) if c["type"] == type_), {})
-    return found.get("status")
 
 
 def log_count(database_url: str, namespace: str) -> int:

@@ -1,13 +1,19 @@
-"""The operator as a Deployment for the real node's tests and benchmark: one replica of the
-product image, its ServiceAccount bound to the operator's ClusterRole, health probes on /healthz."""
+"""Helpers of the real node's tests and benchmark: the operator as a Deployment of the product
+image (its ServiceAccount bound to the operator's ClusterRole, probes on /healthz), the examples
+moved into a test namespace, conditions and pod logs."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
-from support.operator import ROLE_NAME
+import yaml
 
+from devstack.pytest_plugin import Kubectl
+from support.operator import ROLE_NAME, get_json
+
+REPO = Path(__file__).resolve().parents[2]
 OPERATOR = "logsentinel-operator"
 HEALTH_PORT = 8080
 
@@ -59,3 +65,23 @@ def operator_deployment(namespace: str, image: str, database_url: str) -> dict[s
             },
         },
     }
+
+
+def pod_logs(kubectl: Kubectl, namespace: str, name: str) -> str:
+    return kubectl("logs", name, "-n", namespace, "--all-containers", check=False).stdout
+
+
+def example(path: str, namespace: str) -> dict[str, Any]:
+    """An example manifest moved into ``namespace`` (its selector too, for rules)."""
+    document: dict[str, Any] = yaml.safe_load((REPO / "examples" / path).read_text())
+    document["metadata"]["namespace"] = namespace
+    selector = document["spec"].get("selector")
+    if isinstance(selector, dict) and "namespaces" in selector:
+        selector["namespaces"] = [namespace]
+    return document
+
+
+def condition(kubectl: Kubectl, namespace: str, kind: str, name: str, type_: str) -> str | None:
+    status = get_json(kubectl, kind, name, "-n", namespace).get("status") or {}
+    found = next((c for c in status.get("conditions", []) if c["type"] == type_), {})
+    return found.get("status")

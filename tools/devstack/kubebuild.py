@@ -22,6 +22,9 @@ KUBE_VERSION = "v1.33.13"
 ETCD_VERSION = "v3.5.21"
 KWOK_VERSION = "v0.7.0"
 HELM_VERSION = "v3.18.6"
+# The Kubernetes version helm reports to charts when it has no cluster (`helm template`, lint):
+# upstream's Makefile sets it from the client-go it is built with (0.33 for helm 3.18).
+HELM_KUBE_VERSION = ("1", "33")
 
 KUBE_COMMANDS = (
     "kube-apiserver",
@@ -51,7 +54,7 @@ def kwok_dir() -> Path:
 
 def helm_dir() -> Path:
     """Cache directory of the helm build."""
-    return paths.cache_dir("helm", HELM_VERSION)
+    return paths.cache_dir("helm", f"{HELM_VERSION}-k8s{'.'.join(HELM_KUBE_VERSION)}")
 
 
 def binary(name: str) -> Path:
@@ -187,7 +190,17 @@ def build_helm() -> None:
         "helm.sh/helm/v3/cmd/helm",
         HELM_VERSION,
         helm_dir(),
-        f"-s -w -X helm.sh/helm/v3/internal/version.version={HELM_VERSION}",
+        " ".join(
+            [
+                "-s -w",
+                f"-X helm.sh/helm/v3/internal/version.version={HELM_VERSION}",
+                *(
+                    f"-X helm.sh/helm/v3/pkg/{package}.k8sVersion{part}={value}"
+                    for package in ("chartutil", "lint/rules")
+                    for part, value in zip(("Major", "Minor"), HELM_KUBE_VERSION, strict=True)
+                ),
+            ]
+        ),
     )
 
 

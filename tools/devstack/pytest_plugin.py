@@ -1,7 +1,7 @@
 """pytest fixtures that give integration and e2e tests real servers.
 
 Register with ``pytest_plugins = ["devstack.pytest_plugin"]``. Session fixtures:
-``postgres_url``, ``kafka_bootstrap``, ``kube_config`` (kubeconfig path) and ``kubectl``.
+``postgres_url``, ``kafka_bootstrap``, ``kube_config`` (kubeconfig path), ``kubectl`` and ``helm``.
 Each uses the server named by its environment variable (``LOGSENTINEL_DATABASE_URL``,
 ``LOGSENTINEL_KAFKA_BOOTSTRAP``, ``KUBECONFIG``) when set; otherwise it reuses a healthy
 ``.stack/`` instance or starts one, and stops at session end only what it started itself.
@@ -42,7 +42,7 @@ from devstack.postgres import POD_DATABASE_VAR, Postgres
 
 
 class Kubectl(Protocol):
-    """Runs kubectl against the test cluster: ``kubectl("get", "pods", "-n", ns)``."""
+    """Runs kubectl (or helm) against the test cluster: ``kubectl("get", "pods", "-n", ns)``."""
 
     def __call__(
         self, *args: str, check: bool = True, timeout: float = 120, stdin: str | None = None
@@ -123,24 +123,24 @@ def kube_config(request: pytest.FixtureRequest) -> str:
     return _provide(Kube(), request)
 
 
-def _kubectl_binary() -> str:
-    for candidate in (os.environ.get("LOGSENTINEL_KUBECTL"), str(kubebuild.binary("kubectl"))):
+def _tool_binary(name: str, variable: str) -> str:
+    """kubectl or helm: ``$variable``, else the build cache's, else PATH's."""
+    for candidate in (os.environ.get(variable), str(kubebuild.binary(name))):
         if candidate and Path(candidate).is_file():
             return candidate
-    found = shutil.which("kubectl")
+    found = shutil.which(name)
     if found is None:
         pytest.fail(
-            "no kubectl: run `python -m devstack build kube` (builds it into the cache) or set"
-            " LOGSENTINEL_KUBECTL",
+            f"no {name}: run `python -m devstack build kube` (builds it into the cache) or set"
+            f" {variable}",
             pytrace=False,
         )
     return found
 
 
-@pytest.fixture(scope="session")
-def kubectl(kube_config: str) -> Kubectl:
-    """kubectl (from the build cache) bound to the test cluster's kubeconfig."""
-    binary = _kubectl_binary()
+def _bound_runner(name: str, binary: str, kube_config: str) -> Kubectl:
+    """Run ``binary --kubeconfig=<kube_config> args...``; a failure (with check) fails the test
+    with its output."""
 
     def run(
         *args: str, check: bool = True, timeout: float = 120, stdin: str | None = None
@@ -155,11 +155,23 @@ def kubectl(kube_config: str) -> Kubectl:
         )
         if check and done.returncode != 0:
             raise AssertionError(
-                f"kubectl {' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}"
+                f"{name} {' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}"
             )
         return done
 
     return run
+
+
+@pytest.fixture(scope="session")
+def kubectl(kube_config: str) -> Kubectl:
+    """kubectl (from the build cache) bound to the test cluster's kubeconfig."""
+    return _bound_runner("kubectl", _tool_binary("kubectl", "LOGSENTINEL_KUBECTL"), kube_config)
+
+
+@pytest.fixture(scope="session")
+def helm(kube_config: str) -> Kubectl:
+    """helm (from the build cache) bound to the test cluster's kubeconfig."""
+    return _bound_runner("helm", _tool_binary("helm", "LOGSENTINEL_HELM"), kube_config)
 
 
 @pytest.fixture

@@ -1,0 +1,44 @@
+"""Tests on the real node. ``diagnostics`` prints what the pods of the test's namespace did
+(pytest shows it when the test fails). A test that measures something worth reporting records it with the
+``node_figure`` fixture; a run that recorded figures ends with one line
+``RESULT <name>=<value> ...`` (`make chart-test` prints ``helm_install_ready_s`` this way)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from devstack.pytest_plugin import Kubectl
+from support.node import pod_logs
+from support.operator import get_json
+
+_figures: dict[str, float] = {}
+
+
+@pytest.fixture
+def node_figure() -> Callable[[str, float], None]:
+    """Record a named figure for the run's RESULT line."""
+
+    def record(name: str, value: float) -> None:
+        _figures[name] = value
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _figures:
+        figures = " ".join(f"{name}={value:.1f}" for name, value in sorted(_figures.items()))
+        terminalreporter.write_line(f"RESULT {figures}")
+
+
+@pytest.fixture
+def diagnostics(kubectl: Kubectl, node_namespace: str) -> Iterator[None]:
+    """On the way out, print what the namespace's pods did (pytest shows it when a test fails)."""
+    yield
+    pods = get_json(kubectl, "pods", "-n", node_namespace)["items"]
+    for pod in pods:
+        name = pod["metadata"]["name"]
+        print(f"--- pod {name}: {json.dumps(pod.get('status', {}).get('containerStatuses'))}")
+        print(pod_logs(kubectl, node_namespace, name)[-8000:])
