@@ -3,6 +3,9 @@ daily partitions and retention, full-text search."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import zlib
 from datetime import UTC, datetime, timedelta
@@ -79,6 +82,24 @@ def test_migrations_reach_head_and_are_idempotent(database_url: str) -> None:
         )
         == 1
     )
+
+
+def test_processes_migrating_a_new_database_at_once_take_turns(database_url: str) -> None:
+    """Operator, API and processors all migrate at start: on a new database they race."""
+    environment = {**os.environ, "LOGSENTINEL_DATABASE_URL": database_url}
+    migrators = [
+        subprocess.Popen(
+            [sys.executable, "-m", "logsentinel.cli", "migrate"],
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outputs = [migrator.communicate(timeout=120)[0] for migrator in migrators]
+    assert [migrator.returncode for migrator in migrators] == [0] * 4, outputs
+    assert migrate.current_revision(database_url) == migrate.head_revision()
 
 
 def test_write_then_replay_stores_each_record_once(migrated: str) -> None:
