@@ -726,10 +726,25 @@ def test_custom_parsers_config_map_is_what_the_processor_loads(tmp_path: Path) -
     ]
 
 
-def test_no_custom_parsers_no_config_map_and_no_volume() -> None:
+def test_no_custom_parsers_no_config_map_and_no_parsers_volume() -> None:
     objects = render(pipeline())
     assert [item for item in objects if item["metadata"]["name"] == "logs-processor-parsers"] == []
-    assert "volumes" not in pod_spec(find(objects, "Deployment"))
+    assert [v["name"] for v in pod_spec(find(objects, "Deployment"))["volumes"]] == ["tmp"]
+
+
+def test_processors_run_unprivileged_on_a_read_only_root_filesystem() -> None:
+    spec = pod_spec(find(render(pipeline()), "Deployment"))
+    assert spec["securityContext"] == {
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    (processor,) = spec["containers"]
+    assert processor["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    assert {"name": "tmp", "mountPath": "/tmp"} in processor["volumeMounts"]
 
 
 def test_processor_restarts_when_custom_parsers_change() -> None:

@@ -54,6 +54,14 @@ MIN_RECORD_BYTES = 1024
 """The processors' settings refuse a smaller LOGSENTINEL_MAX_RECORD_BYTES."""
 
 ENV = "LOGSENTINEL_"
+# Processors need no privilege and write nothing but /tmp (an emptyDir): the product image's
+# non-root user, a read-only root filesystem, no capabilities, the runtime's seccomp profile.
+POD_SECURITY = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+CONTAINER_SECURITY = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+}
 
 
 def processor_objects(
@@ -248,11 +256,17 @@ def deployment(
             "failureThreshold": 3,
         },
         "resources": resources_of(processors.resources.to_wire()),
+        "securityContext": CONTAINER_SECURITY,
     }
-    pod_spec: dict[str, Any] = {"serviceAccountName": name, "containers": [container]}
-    if mounts:
-        container["volumeMounts"] = mounts
-        pod_spec["volumes"] = volumes
+    volumes.append({"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}})
+    mounts.append({"name": "tmp", "mountPath": "/tmp"})
+    container["volumeMounts"] = mounts
+    pod_spec: dict[str, Any] = {
+        "serviceAccountName": name,
+        "securityContext": POD_SECURITY,
+        "containers": [container],
+        "volumes": volumes,
+    }
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
