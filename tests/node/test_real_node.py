@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import yaml
 
 from devstack.kube import KWOK_NODE_SELECTOR, KWOK_TOLERATION, REAL_NODE
 from devstack.pytest_plugin import Kubectl
@@ -212,6 +213,23 @@ def test_the_operator_pod_deploys_processors_that_store_logs_and_fire_a_rule(
     incident = get_json(kubectl, "incidents", "-n", namespace)["items"][0]
     assert incident["spec"]["rule"] == name
     assert incident["spec"]["service"] == "checkout"
+
+
+def test_the_agent_image_runs_the_collector_with_the_pipelines_components(
+    kubectl: Kubectl, node_namespace: str, otelcol_image: str
+) -> None:
+    output = run_pod(
+        kubectl, node_namespace, "agent", {"image": otelcol_image, "args": ["components"]}
+    )
+    listed = yaml.safe_load(output)
+    names = {
+        kind: {component["name"] for component in listed.get(kind) or []}
+        for kind in ("receivers", "processors", "exporters", "extensions")
+    }
+    assert "file_log" in names["receivers"], output
+    assert {"k8s_attributes", "resource"} <= names["processors"]
+    assert "kafka" in names["exporters"]
+    assert {"file_storage", "health_check"} <= names["extensions"]
 
 
 def test_a_volume_claim_binds_on_the_node_and_keeps_a_pods_file(

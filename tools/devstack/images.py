@@ -5,7 +5,9 @@ configuration (``.stack/images/containers.conf``, never the machine's /etc):
   from mmdebstrap, keyed by its package list (no registry is needed to build it);
 * ``localhost/logsentinel:<version>``: ``images/logsentinel/Containerfile`` on that base;
 * ``localhost/pause:3.10`` (also tagged as containerd's default sandbox image): a static Go
-  program built on the host, copied into a ``FROM scratch`` image.
+  program built on the host, copied into a ``FROM scratch`` image;
+* ``localhost/otelcol-logsentinel:<version>``: the node agent (an OpenTelemetry Collector built
+  by ``otelbuild``) on the Debian base.
 
 ``oci_archive`` saves an image for ``ctr images import``; archives are cached by image ID.
 """
@@ -20,7 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from devstack import gobuild, log, paths
+from devstack import gobuild, log, otelbuild, paths
 from devstack.errors import StackError
 from devstack.proc import require_tool, run_logged
 
@@ -303,7 +305,25 @@ def build_pause() -> str:
     return PAUSE_TAGS[0]
 
 
-IMAGES = ("logsentinel", "pause")
+def otelcol_tag() -> str:
+    """``localhost/otelcol-logsentinel:<distribution version>``: the node agent."""
+    return f"localhost/otelcol-logsentinel:{otelbuild.version()}"
+
+
+def build_otelcol(base: str) -> str:
+    """Build the node agent's image on ``base`` from the host-built collector; returns its tag."""
+    binary = otelbuild.build_binary()
+    tag = otelcol_tag()
+    build(
+        containerfile=otelbuild.SOURCE / "Containerfile",
+        context=binary.parent,
+        tags=(tag,),
+        build_args={"BASE_IMAGE": base, "VERSION": otelbuild.version()},
+    )
+    return tag
+
+
+IMAGES = ("logsentinel", "pause", "otelcol")
 
 
 def build_all(names: list[str]) -> list[str]:
@@ -314,5 +334,6 @@ def build_all(names: list[str]) -> list[str]:
     builders: dict[str, Callable[[], str]] = {
         "logsentinel": lambda: build_logsentinel(build_base()),
         "pause": build_pause,
+        "otelcol": lambda: build_otelcol(build_base()),
     }
     return [builders[name]() for name in names or IMAGES]

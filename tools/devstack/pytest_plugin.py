@@ -11,7 +11,8 @@ Function fixtures: ``database_url`` (a fresh database per test), ``kafka_topic``
 name, deleted afterwards) and ``kube_namespace`` (a namespace created and deleted per test).
 
 The real node (tests marked ``node``): ``real_node`` (the Node's name), ``logsentinel_image``
-(the product image built from this checkout and imported into the node), ``node_namespace``
+(the product image built from this checkout and imported into the node), ``otelcol_image``
+(the node agent's image, likewise), ``node_namespace``
 (a namespace whose pods run on the real node), and the addresses pods use for the host's
 servers: ``pod_database_url`` (the test's database) and ``pod_kafka_bootstrap``.
 """
@@ -219,6 +220,15 @@ def logsentinel_image(real_node: str) -> str:
     """``localhost/logsentinel:<version>`` built from this checkout (cached layers) and present
     on the real node; pods use it with the default pull policy and never pull."""
     tag = images.build_logsentinel(images.build_base())
+    if not Node().external():
+        Node().import_images([tag])
+    return tag
+
+
+@pytest.fixture(scope="session")
+def otelcol_image(real_node: str) -> str:
+    """``localhost/otelcol-logsentinel:<version>``, the node agent, present on the real node."""
+    tag = images.build_otelcol(images.build_base())
     if not Node().external():
         Node().import_images([tag])
     return tag
