@@ -215,23 +215,24 @@ def real_node(kube_config: str, postgres_url: str, kafka_bootstrap: str) -> Iter
         node.stop()
 
 
+def _on_the_node(tag: str) -> str:
+    """Import the local image ``tag`` into the stack's node (unless the node is external)."""
+    if not Node().external():
+        Node().import_images([tag])
+    return tag
+
+
 @pytest.fixture(scope="session")
 def logsentinel_image(real_node: str) -> str:
     """``localhost/logsentinel:<version>`` built from this checkout (cached layers) and present
     on the real node; pods use it with the default pull policy and never pull."""
-    tag = images.build_logsentinel(images.build_base())
-    if not Node().external():
-        Node().import_images([tag])
-    return tag
+    return _on_the_node(images.build_logsentinel(images.build_base()))
 
 
 @pytest.fixture(scope="session")
 def otelcol_image(real_node: str) -> str:
     """``localhost/otelcol-logsentinel:<version>``, the node agent, present on the real node."""
-    tag = images.build_otelcol(images.build_base())
-    if not Node().external():
-        Node().import_images([tag])
-    return tag
+    return _on_the_node(images.build_otelcol(images.build_base()))
 
 
 @pytest.fixture
