@@ -62,13 +62,14 @@ chart-test: install ## Helm chart: lint, render, server dry run, then install/te
 	$(DEVSTACK) up
 	$(BIN)/pytest tests/e2e/test_chart.py tests/node/test_chart_install.py
 
-chart-demo: install ## Install the Helm chart on the local stack (release logsentinel, namespace logsentinel-system)
+chart-demo: install ## Install the Helm chart on the local stack (release logsentinel; its operator watches logsentinel-system)
 	$(DEVSTACK) up
 	eval "$$($(DEVSTACK) env)" && $$LOGSENTINEL_HELM upgrade --install logsentinel charts/logsentinel \
 	  --namespace logsentinel-system --create-namespace \
 	  --set image.repository=localhost/logsentinel \
 	  --set database.url="$$LOGSENTINEL_POD_DATABASE_URL" \
-	  --set-json kafka.bootstrapServers="[\"$$LOGSENTINEL_POD_KAFKA_BOOTSTRAP\"]" && \
+	  --set-json kafka.bootstrapServers="[\"$$LOGSENTINEL_POD_KAFKA_BOOTSTRAP\"]" \
+	  --set-json 'operator.watchNamespaces=["logsentinel-system"]' && \
 	for deployment in operator api; do \
 	  $$LOGSENTINEL_KUBECTL -n logsentinel-system rollout status deployment/logsentinel-$$deployment --timeout=5m || exit 1; \
 	done

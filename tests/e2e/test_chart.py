@@ -170,7 +170,7 @@ def test_roles_and_crds_come_from_their_one_definition(helm: Kubectl) -> None:
     roles = {r["metadata"]["name"]: r for r in of_kind(documents, "ClusterRole")}
     for component in ("operator", "api"):
         source = yaml.safe_load((CHART / "files" / f"{component}-clusterrole.yaml").read_text())
-        assert roles[f"ls-logsentinel-{component}"]["rules"] == source["rules"]
+        assert roles[f"ls-logsentinel-{component}-logsentinel"]["rules"] == source["rules"]
     for copy in sorted((CHART / "crds").glob("*.yaml")):
         assert copy.read_text() == (REPO / "crds" / copy.name).read_text(), copy.name
     assert len(list((CHART / "crds").glob("*.yaml"))) == len(list((REPO / "crds").glob("*.yaml")))
@@ -189,3 +189,16 @@ def test_a_namespaced_operator_gets_a_peering_object_per_namespace(helm: Kubectl
         for v in operator["spec"]["template"]["spec"]["containers"][0]["env"]
     }
     assert json.loads(env["LOGSENTINEL_NAMESPACES"]) == ["a", "b"]
+
+
+def test_cluster_scoped_names_carry_the_namespace_so_releases_never_clash(helm: Kubectl) -> None:
+    def cluster_scoped(namespace: str) -> set[str]:
+        documents = render(helm, namespace)
+        kinds = {"ClusterRole", "ClusterRoleBinding"}
+        return {d["metadata"]["name"] for d in documents if d["kind"] in kinds}
+
+    first, second = cluster_scoped("team-a"), cluster_scoped("team-b")
+    assert first
+    assert first.isdisjoint(second)
+    hand_applied = yaml.safe_load((CHART / "files" / "operator-clusterrole.yaml").read_text())
+    assert hand_applied["metadata"]["name"] not in first

@@ -23,6 +23,12 @@
 {{- printf "%s-%s" (include "logsentinel.fullname" .root) .component | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{/* A cluster-scoped object's name: <fullname>-<component>-<namespace>, so that releases in
+two namespaces (or the repository's own operator-clusterrole.yaml applied by hand) never clash. */}}
+{{- define "logsentinel.clusterComponent" -}}
+{{- printf "%s-%s" (include "logsentinel.component" .) .root.Release.Namespace | trunc 253 | trimSuffix "-" -}}
+{{- end -}}
+
 {{- define "logsentinel.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "logsentinel.name" .root }}
 app.kubernetes.io/instance: {{ .root.Release.Name }}
