@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,18 +27,15 @@ CHART = Path(__file__).resolve().parents[2] / "charts" / "logsentinel"
 HELM_TIMEOUT = "5m"
 
 
-def release_pods(kubectl: Kubectl, namespace: str, release: str) -> list[dict[str, object]]:
+def release_pods(kubectl: Kubectl, namespace: str, release: str) -> list[dict[str, Any]]:
     selector = f"app.kubernetes.io/instance={release}"
-    pods: list[dict[str, object]] = get_json(kubectl, "pods", "-n", namespace, "-l", selector)[
-        "items"
-    ]
+    pods: list[dict[str, Any]] = get_json(kubectl, "pods", "-n", namespace, "-l", selector)["items"]
     return pods
 
 
-def is_ready(pod: dict[str, object]) -> bool:
-    status = pod.get("status") or {}
-    assert isinstance(status, dict)
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
+def is_ready(pod: dict[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions", [])
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
 def test_helm_install_test_upgrade_and_uninstall(
@@ -66,10 +64,10 @@ def test_helm_install_test_upgrade_and_uninstall(
             "--wait", "--timeout", HELM_TIMEOUT, timeout=360,
         )  # fmt: skip
         pods = release_pods(kubectl, namespace, release)
-        assert len(pods) == 2, [p["metadata"]["name"] for p in pods]  # type: ignore[index]
+        assert len(pods) == 2, [p["metadata"]["name"] for p in pods]
         assert all(is_ready(p) for p in pods)
         node_figure("helm_install_ready_s", time.monotonic() - began)
-        assert {p["spec"]["nodeName"] for p in pods} == {REAL_NODE}  # type: ignore[index]
+        assert {p["spec"]["nodeName"] for p in pods} == {REAL_NODE}
         kubectl("wait", "--for=condition=Established", "--timeout=30s", "-f", str(CHART / "crds"))
 
         tested = helm("test", release, "-n", namespace, "--timeout", "2m", timeout=180)
@@ -85,7 +83,7 @@ def test_helm_install_test_upgrade_and_uninstall(
         )
 
         secret = get_json(kubectl, "secret", f"{fullname}-api", "-n", namespace)["data"]
-        before = {p["metadata"]["uid"] for p in pods}  # type: ignore[index]
+        before = {p["metadata"]["uid"] for p in pods}
         helm(
             "upgrade", release, str(CHART), "-n", namespace, "--reuse-values",
             "--set", "operator.logLevel=debug", "--set-string", "api.podAnnotations.upgraded=yes",
@@ -94,7 +92,7 @@ def test_helm_install_test_upgrade_and_uninstall(
 
         def rolled() -> bool:
             now = release_pods(kubectl, namespace, release)
-            uids = {p["metadata"]["uid"] for p in now}  # type: ignore[index]
+            uids = {p["metadata"]["uid"] for p in now}
             return len(now) == 2 and all(is_ready(p) for p in now) and uids.isdisjoint(before)
 
         eventually("only new pods, all Ready", rolled, 120)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -29,7 +28,6 @@ from support.running import eventually
 
 pytestmark = pytest.mark.node
 
-REPO = Path(__file__).resolve().parents[2]
 POD_TIMEOUT = 120
 
 
