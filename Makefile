@@ -93,7 +93,7 @@ bench-ingest: install ## API ingest throughput, one uvicorn worker -> local Kafk
 	$(DEVSTACK) up postgres kafka
 	eval "$$($(DEVSTACK) env postgres kafka)" && $(BIN)/python bench/bench_ingest.py
 
-bench-pod-start: install ## Operator Deployment created -> Ready on the real node, and the image size (starts the stack)
+bench-pod-start: install ## `helm install` (operator only) -> operator pod Ready on the real node, and the image size (starts the stack)
 	$(DEVSTACK) up
 	eval "$$($(DEVSTACK) env)" && $(BIN)/python bench/bench_pod_start.py
 

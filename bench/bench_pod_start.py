@@ -1,13 +1,12 @@
-"""Pod start on the real node: seconds from creating a Deployment of the operator image to the
-Deployment reporting its pod Ready (the kubelet's readiness probe got 200 from the operator's
-/healthz), and the size of the image.
+"""Pod start on the real node: seconds from `helm install` of the chart (operator only) with the
+product image to the operator's pod Ready (the kubelet's probes got 200 from its /healthz), and
+the size of the image.
 
 Uses the running local stack with its real node (make up) and the image built from this
-checkout (make images; imported into the node if it changed). Installs the CRDs and the
-operator's ClusterRole, makes a scratch namespace with a ServiceAccount bound to it, a fresh
-migrated database, and then, --runs times: create the Deployment, wait for Ready, delete it and
-wait until its pod is gone. Ready is seen by polling the Deployment's status with kubectl
-(about 50 ms a call).
+checkout (make images; imported into the node if it changed). Makes a scratch namespace and a
+fresh migrated database, then, --runs times: install the release (its operator watching that
+namespace), wait for the pod Ready, uninstall it and wait until the pod is gone. Ready is seen by
+polling the pod with kubectl (about 50 ms a call).
 Last line: RESULT pod_ready_s=<median> pod_ready_max_s=<max> image_mb=<size>
 """
 
@@ -17,10 +16,12 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
@@ -33,17 +34,22 @@ from devstack.kube import REAL_NODE, namespace_manifest  # noqa: E402
 from devstack.node import Node  # noqa: E402
 from devstack.postgres import POD_DATABASE_VAR  # noqa: E402
 from logsentinel.storage.urls import libpq_url  # noqa: E402
-from support.node import OPERATOR, operator_deployment  # noqa: E402
-from support.operator import CLUSTER_ROLE, ROLE_NAME, binding_name  # noqa: E402
+from support.node import CHART, chart_values, is_ready  # noqa: E402
 
 
-def deployment_ready(namespace: str) -> bool:
-    status = json.loads(kubectl("get", "deployment", OPERATOR, "-n", namespace, "-o", "json"))
-    return bool(status.get("status", {}).get("readyReplicas") == 1)
+def helm(*args: str) -> None:
+    done = subprocess.run(
+        [os.environ.get("LOGSENTINEL_HELM", "helm"), *args], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"helm {' '.join(args)} failed: {done.stderr.strip()}")
 
 
-def pods_gone(namespace: str) -> bool:
-    return not kubectl("get", "pods", "-n", namespace, "-o", "name").split()
+def operator_pods(namespace: str) -> list[dict[str, Any]]:
+    selector = "app.kubernetes.io/component=operator"
+    listing = kubectl("get", "pods", "-n", namespace, "-l", selector, "-o", "json")
+    pods: list[dict[str, Any]] = json.loads(listing)["items"]
+    return pods
 
 
 def main() -> None:
@@ -66,37 +72,28 @@ def main() -> None:
     database = namespace.replace("-", "_")
     fresh_database(server, database)
     pod_database = libpq_url(pod_server).rsplit("/", 1)[0] + f"/{database}"
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-    kubectl("apply", "-f", str(CLUSTER_ROLE))
     kubectl("create", "-f", "-", stdin=namespace_manifest(namespace, kwok=False))
-    kubectl("create", "serviceaccount", ROLE_NAME, "-n", namespace)
-    kubectl(
-        "create", "clusterrolebinding", binding_name(namespace),
-        f"--clusterrole={ROLE_NAME}", f"--serviceaccount={namespace}:{ROLE_NAME}",
-    )  # fmt: skip
-    peering = {
-        "apiVersion": "kopf.dev/v1",
-        "kind": "KopfPeering",
-        "metadata": {"name": "logsentinel", "namespace": namespace},
-    }
-    kubectl("apply", "-f", "-", stdin=json.dumps(peering))
-    manifest = json.dumps(operator_deployment(namespace, tag, pod_database))
+    values = [*chart_values(tag, pod_database, namespace), "--set", "api.enabled=false"]
     ready: list[float] = []
     try:
         for run in range(arguments.runs):
             began = time.monotonic()
-            kubectl("create", "-f", "-", stdin=manifest)
-            wait_for("the operator Deployment Ready", lambda: deployment_ready(namespace), 180)
+            helm("install", "bench", str(CHART), "-n", namespace, *values)
+            wait_for(
+                "the operator pod Ready",
+                lambda: any(is_ready(pod) for pod in operator_pods(namespace)),
+                180,
+            )
             ready.append(time.monotonic() - began)
-            node = kubectl("get", "pods", "-n", namespace, "-o", "jsonpath={..nodeName}").split()
-            if node != [REAL_NODE]:
-                raise SystemExit(f"the operator pod ran on {node}, not {REAL_NODE}")
+            nodes = [pod["spec"]["nodeName"] for pod in operator_pods(namespace)]
+            if nodes != [REAL_NODE]:
+                raise SystemExit(f"the operator pod ran on {nodes}, not {REAL_NODE}")
             say(f"run {run + 1}/{arguments.runs}: Ready after {ready[-1]:.2f} s")
-            kubectl("delete", "deployment", OPERATOR, "-n", namespace)
-            wait_for("the operator pod gone", lambda: pods_gone(namespace), 120)
+            helm("uninstall", "bench", "-n", namespace, "--wait")
+            wait_for("the operator pod gone", lambda: not operator_pods(namespace), 120)
     finally:
+        helm("uninstall", "bench", "-n", namespace, "--ignore-not-found")
         kubectl("delete", "namespace", namespace, "--wait=false")
-        kubectl("delete", "clusterrolebinding", binding_name(namespace))
     median, longest = statistics.median(ready), max(ready)
     print(
         f"RESULT pod_ready_s={median:.2f} pod_ready_max_s={longest:.2f} image_mb={size}",

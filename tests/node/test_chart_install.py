@@ -10,32 +10,18 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from devstack.kube import REAL_NODE
 from devstack.pytest_plugin import Kubectl
-from support.node import condition, example
+from support.node import CHART, chart_values, condition, example, is_ready, release_pods
 from support.operator import get_json
 from support.running import eventually
 
 pytestmark = pytest.mark.node
 
-CHART = Path(__file__).resolve().parents[2] / "charts" / "logsentinel"
 HELM_TIMEOUT = "5m"
-
-
-def release_pods(kubectl: Kubectl, namespace: str, release: str) -> list[dict[str, Any]]:
-    selector = f"app.kubernetes.io/instance={release}"
-    pods: list[dict[str, Any]] = get_json(kubectl, "pods", "-n", namespace, "-l", selector)["items"]
-    return pods
-
-
-def is_ready(pod: dict[str, Any]) -> bool:
-    conditions = (pod.get("status") or {}).get("conditions", [])
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
 def test_helm_install_test_upgrade_and_uninstall(
@@ -50,13 +36,7 @@ def test_helm_install_test_upgrade_and_uninstall(
     kubectl, namespace = crds, node_namespace
     release = f"ls-{uuid.uuid4().hex[:6]}"
     fullname = f"{release}-logsentinel"
-    repository, _, tag = logsentinel_image.rpartition(":")
-    values = [
-        "--set", f"image.repository={repository}",
-        "--set", f"image.tag={tag}",
-        "--set", f"database.url={pod_database_url}",
-        "--set-json", f'operator.watchNamespaces=["{namespace}"]',
-    ]  # fmt: skip
+    values = chart_values(logsentinel_image, pod_database_url, namespace)
     try:
         began = time.monotonic()
         helm(

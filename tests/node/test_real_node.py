@@ -1,5 +1,5 @@
 """The product in real pods on the local stack's real node (containerd + kubelet): the image
-migrates a database, the operator runs as a Deployment with probes and reconciles the examples,
+migrates a database, the operator runs from the Helm chart and reconciles the examples,
 processors rendered from a LogPipeline consume Kafka and store logs in PostgreSQL, a detection
 rule fires an Incident, and a volume claim binds through the node's provisioner.
 
@@ -22,8 +22,16 @@ from devstack.kube import KWOK_NODE_SELECTOR, KWOK_TOLERATION, REAL_NODE
 from devstack.pytest_plugin import Kubectl
 from logsentinel.storage.urls import libpq_url
 from support.kafka import container_line, produce
-from support.node import OPERATOR, condition, example, operator_deployment, pod_logs
-from support.operator import bind_operator_role, create_peering, delete_binding, get_json
+from support.node import (
+    CHART,
+    chart_values,
+    condition,
+    example,
+    is_ready,
+    pod_logs,
+    release_pods,
+)
+from support.operator import get_json
 from support.running import eventually
 
 pytestmark = pytest.mark.node
@@ -102,26 +110,28 @@ def test_the_image_runs_the_cli_as_a_non_root_user_and_migrates_a_database(
 
 @pytest.fixture
 def operator_pod(
-    crds: Kubectl, node_namespace: str, logsentinel_image: str, pod_database_url: str
+    crds: Kubectl,
+    helm: Kubectl,
+    node_namespace: str,
+    logsentinel_image: str,
+    pod_database_url: str,
 ) -> Iterator[str]:
-    """The operator running in a pod on the real node, Ready; yields its namespace."""
-    kubectl = crds
-
-    def ready() -> bool:
-        status = get_json(kubectl, "deployment", OPERATOR, "-n", node_namespace).get("status", {})
-        return bool(status.get("readyReplicas") == 1)
-
+    """The chart's operator (no API) running in a pod on the real node, Ready; yields the
+    release name. The operator creates its own peering object."""
+    kubectl, release = crds, f"op-{uuid.uuid4().hex[:6]}"
+    values = chart_values(logsentinel_image, pod_database_url, node_namespace)
     try:
-        bind_operator_role(kubectl, node_namespace)
-        create_peering(kubectl, node_namespace)
-        apply(kubectl, operator_deployment(node_namespace, logsentinel_image, pod_database_url))
-        eventually("the operator pod Ready (its /healthz answers)", ready, POD_TIMEOUT)
-        yield node_namespace
+        helm(
+            "install", release, str(CHART), "-n", node_namespace, *values,
+            "--set", "api.enabled=false", "--set", "operator.createPeering=false",
+            "--wait", f"--timeout={POD_TIMEOUT}s", timeout=POD_TIMEOUT + 30,
+        )  # fmt: skip
+        yield release
         # while the operator runs, so that it releases its finalizers
         for kind in ("logpipeline", "detectionrule", "incident"):
             kubectl("delete", kind, "--all", "-n", node_namespace, "--timeout=60s", check=False)
     finally:
-        delete_binding(kubectl, node_namespace)
+        helm("uninstall", release, "-n", node_namespace, "--wait", check=False)
 
 
 def log_count(database_url: str, namespace: str) -> int:
@@ -135,6 +145,7 @@ def log_count(database_url: str, namespace: str) -> int:
 def test_the_operator_pod_deploys_processors_that_store_logs_and_fire_a_rule(
     kubectl: Kubectl,
     operator_pod: str,
+    node_namespace: str,
     logsentinel_image: str,
     database_url: str,
     pod_database_url: str,
@@ -142,9 +153,12 @@ def test_the_operator_pod_deploys_processors_that_store_logs_and_fire_a_rule(
     kafka_bootstrap: str,
     diagnostics: None,
 ) -> None:
-    namespace = operator_pod
-    pod = get_json(kubectl, "pods", "-n", namespace, "-l", f"app.kubernetes.io/name={OPERATOR}")
-    assert [p["spec"]["nodeName"] for p in pod["items"]] == [REAL_NODE]
+    namespace = node_namespace
+    pods = release_pods(kubectl, namespace, operator_pod)
+    assert [p["spec"]["nodeName"] for p in pods] == [REAL_NODE]
+    assert is_ready(pods[0])
+    peerings = get_json(kubectl, "kopfpeerings", "-n", namespace)["items"]
+    assert [p["metadata"]["name"] for p in peerings] == ["logsentinel"], "made by the operator"
 
     rule = example("rules/threshold-error-burst.yaml", namespace)
     apply(kubectl, rule)

@@ -1,70 +1,41 @@
-"""Helpers of the real node's tests and benchmark: the operator as a Deployment of the product
-image (its ServiceAccount bound to the operator's ClusterRole, probes on /healthz), the examples
-moved into a test namespace, conditions and pod logs."""
+"""Helpers of the real node's tests and benchmark: the Helm chart's values for the local image,
+a release's pods, the examples moved into a test namespace, conditions and pod logs."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from devstack.pytest_plugin import Kubectl
-from support.operator import ROLE_NAME, get_json
+from support.operator import get_json
 
 REPO = Path(__file__).resolve().parents[2]
-OPERATOR = "logsentinel-operator"
-HEALTH_PORT = 8080
+CHART = REPO / "charts" / "logsentinel"
 
 
-def operator_deployment(namespace: str, image: str, database_url: str) -> dict[str, Any]:
-    """The operator as a one-replica Deployment with readiness and liveness probes on /healthz,
-    watching only ``namespace``."""
-    environment = {
-        "LOGSENTINEL_DATABASE_URL": database_url,
-        "LOGSENTINEL_NAMESPACES": json.dumps([namespace]),
-        "LOGSENTINEL_CENTRAL_NAMESPACE": namespace,
-        "LOGSENTINEL_HEALTH_PORT": str(HEALTH_PORT),
-        "LOGSENTINEL_IDLE_POLL": "PT2S",
-    }
-    health = {"httpGet": {"path": "/healthz", "port": "health"}}
-    labels = {"app.kubernetes.io/name": OPERATOR}
-    pod_name = {"fieldPath": "metadata.name"}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": OPERATOR, "namespace": namespace},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "serviceAccountName": ROLE_NAME,
-                    "containers": [
-                        {
-                            "name": "operator",
-                            "image": image,
-                            "args": ["operator"],
-                            "env": [
-                                *({"name": k, "value": v} for k, v in environment.items()),
-                                # Kopf's peering identity: the pod's name.
-                                {"name": "POD_ID", "valueFrom": {"fieldRef": pod_name}},
-                            ],
-                            "ports": [{"name": "health", "containerPort": HEALTH_PORT}],
-                            # Probed every second until /healthz first answers (for up
-                            # to 2 min: migrations run first); then readiness every 5 s,
-                            # and a restart after 30 s of silence.
-                            "startupProbe": {**health, "periodSeconds": 1, "failureThreshold": 120},
-                            "readinessProbe": {**health, "periodSeconds": 5},
-                            "livenessProbe": {**health, "periodSeconds": 10, "failureThreshold": 3},
-                        }
-                    ],
-                },
-            },
-        },
-    }
+def chart_values(image: str, database_url: str, namespace: str) -> list[str]:
+    """`helm install` arguments that run the chart from the local image against the given
+    database, its operator watching only ``namespace``."""
+    repository, _, tag = image.rpartition(":")
+    return [
+        "--set", f"image.repository={repository}",
+        "--set", f"image.tag={tag}",
+        "--set", f"database.url={database_url}",
+        "--set-json", f'operator.watchNamespaces=["{namespace}"]',
+    ]  # fmt: skip
+
+
+def release_pods(kubectl: Kubectl, namespace: str, release: str) -> list[dict[str, Any]]:
+    selector = f"app.kubernetes.io/instance={release}"
+    pods: list[dict[str, Any]] = get_json(kubectl, "pods", "-n", namespace, "-l", selector)["items"]
+    return pods
+
+
+def is_ready(pod: dict[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions", [])
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
 def pod_logs(kubectl: Kubectl, namespace: str, name: str) -> str:
