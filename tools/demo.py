@@ -62,7 +62,7 @@ def step(number: int, title: str) -> None:
 
 
 def main() -> int:
-    step(1, "local stack (the first run builds Kubernetes and fetches Kafka: 10-25 min, once)")
+    step(1, "local stack (the first run builds Kubernetes, the node and images: 15-30 min, once)")
     components = {component.name: component for component in stack.select([])}
     for component in components.values():
         if not component.external():
