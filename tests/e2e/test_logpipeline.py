@@ -33,7 +33,7 @@ NAME = "logs"
 def pipeline(cluster: Cluster, kafka_bootstrap: str, topic: str, **changes: Any) -> dict[str, Any]:
     spec: dict[str, Any] = {
         # The collectors' image is not reachable here: they run on the kwok Nodes only.
-        "fluentBit": {
+        "agent": {
             "flushInterval": "1s",
             "tolerations": [{"operator": "Exists"}],
             "nodeSelector": KWOK_NODE_SELECTOR,
@@ -134,7 +134,7 @@ def test_a_pipeline_deploys_collectors_processors_and_its_topic(
         "logsentinel.io/config-hash"
     ]
     changed = pipeline(cluster, kafka_bootstrap, topic)
-    changed["spec"]["fluentBit"]["flushInterval"] = "3s"
+    changed["spec"]["agent"]["flushInterval"] = "3s"
     changed["spec"]["processors"]["replicas"] = 2
     changed["spec"]["buffer"] = {
         "type": "ephemeral",

@@ -49,3 +49,43 @@ def fluent_bit_value(log: object, **overrides: Any) -> bytes:
 def revalidated(record: LogRecord) -> LogRecord:
     """The record after a round trip through full pydantic validation."""
     return LogRecord.model_validate_json(record.model_dump_json(by_alias=True))
+
+
+def otlp_value(
+    *bodies: object,
+    namespace: str | None = "shop",
+    pod: str | None = "checkout-7d9f8b6c5d-x2x9k",
+    container: str = "app",
+    resource: dict[str, str] | None = None,
+    written: datetime = FIXTURE_TIME,
+) -> bytes:
+    """A Kafka value shaped like the collector agent's: one resource, one record per body (a
+    string, or a dict for a structured body), pod names on the records."""
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+    def pair(key: str, value: str) -> KeyValue:
+        return KeyValue(key=key, value=AnyValue(string_value=value))
+
+    request = ExportLogsServiceRequest()
+    resource_logs = request.resource_logs.add()
+    attributes = {"k8s.deployment.name": "checkout", **(resource or {})}
+    if namespace is not None:
+        attributes["k8s.namespace.name"] = namespace
+    resource_logs.resource.attributes.extend(pair(k, v) for k, v in attributes.items())
+    scope = resource_logs.scope_logs.add()
+    nanoseconds = int(written.timestamp() * 1_000_000) * 1000
+    for body in bodies:
+        record = scope.log_records.add()
+        record.time_unix_nano = nanoseconds
+        record.observed_time_unix_nano = nanoseconds
+        if isinstance(body, dict):
+            for key, value in body.items():
+                record.body.kvlist_value.values.append(pair(key, str(value)))
+        elif body is not None:
+            record.body.string_value = str(body)
+        record_attributes = {"k8s.container.name": container, "log.iostream": "stdout"}
+        if pod is not None:
+            record_attributes["k8s.pod.name"] = pod
+        record.attributes.extend(pair(k, v) for k, v in record_attributes.items())
+    return request.SerializeToString()

@@ -198,7 +198,7 @@ def test_minimal_pipeline_gets_safe_defaults() -> None:
     assert parsed.spec.buffer.type.value == "hostPath"
     assert parsed.spec.buffer.host_path is not None
     assert parsed.spec.buffer.total_limit_size == "1Gi"
-    assert parsed.spec.fluent_bit.inputs.exclude_namespaces == ["kube-system"]
+    assert parsed.spec.agent.inputs.exclude_namespaces == ["kube-system"]
     assert parsed.spec.processors.max_record_size == "256Ki"
 
 
@@ -258,15 +258,15 @@ def test_ephemeral_buffer_within_volume() -> None:
             "spec.kafka.sasl.mechanism",
             "PLAIN",
         ),
-        ({"fluentBit": {"flushInterval": "0s"}}, "spec.fluentBit.flushInterval", "positive"),
+        ({"agent": {"flushInterval": "0s"}}, "spec.agent.flushInterval", "positive"),
         (
-            {"fluentBit": {"tolerations": [{"effect": "Sometimes"}]}},
-            "spec.fluentBit.tolerations[0].effect",
+            {"agent": {"tolerations": [{"effect": "Sometimes"}]}},
+            "spec.agent.tolerations[0].effect",
             "NoSchedule",
         ),
         (
-            {"fluentBit": {"resources": {"limits": {"memory": "lots"}}}},
-            "spec.fluentBit.resources.limits.memory",
+            {"agent": {"resources": {"limits": {"memory": "lots"}}}},
+            "spec.agent.resources.limits.memory",
             "quantity",
         ),
         ({"processors": {}}, "spec.processors.databaseSecretRef", "required"),

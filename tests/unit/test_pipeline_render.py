@@ -185,18 +185,18 @@ def test_every_placeholder_is_filled_and_no_loss_settings_survive() -> None:
 
 @pytest.mark.parametrize(("interval", "seconds"), [("1s", 1), ("5s", 5), ("500ms", 0.5)])
 def test_flush_interval_in_seconds(interval: str, seconds: float) -> None:
-    config = fluent_bit_config(render(pipeline(fluentBit={"flushInterval": interval})))
+    config = fluent_bit_config(render(pipeline(agent={"flushInterval": interval})))
     assert config["service"]["flush"] == seconds
 
 
 def test_no_excluded_namespaces_means_no_exclude_path() -> None:
-    config = fluent_bit_config(render(pipeline(fluentBit={"inputs": {"excludeNamespaces": []}})))
+    config = fluent_bit_config(render(pipeline(agent={"inputs": {"excludeNamespaces": []}})))
     assert "exclude_path" not in plugin(config["pipeline"]["inputs"], "tail")
 
 
 def test_several_log_paths_are_joined() -> None:
     paths = ["/var/log/containers/a*.log", "/var/log/containers/b*.log"]
-    config = fluent_bit_config(render(pipeline(fluentBit={"inputs": {"paths": paths}})))
+    config = fluent_bit_config(render(pipeline(agent={"inputs": {"paths": paths}})))
     assert plugin(config["pipeline"]["inputs"], "tail")["path"].split(",") == paths
 
 
@@ -205,20 +205,20 @@ def test_multiline_filter_lists_the_chosen_parsers() -> None:
     filters = config["pipeline"]["filters"]
     assert plugin(filters, "multiline")["multiline.parser"] == "java, python, go"
 
-    subset = pipeline(fluentBit={"multiline": {"parsers": ["python", "go", "python"]}})
+    subset = pipeline(agent={"multiline": {"parsers": ["python", "go", "python"]}})
     filters = fluent_bit_config(render(subset))["pipeline"]["filters"]
     assert plugin(filters, "multiline")["multiline.parser"] == "python, go"
 
 
 def test_disabled_multiline_drops_the_filter() -> None:
-    config = fluent_bit_config(render(pipeline(fluentBit={"multiline": {"enabled": False}})))
+    config = fluent_bit_config(render(pipeline(agent={"multiline": {"enabled": False}})))
     assert [entry["name"] for entry in config["pipeline"]["filters"]] == ["kubernetes", "lua"]
 
 
 def test_enabled_multiline_without_parsers_is_refused() -> None:
     with pytest.raises(PipelineRenderError) as error:
-        render(pipeline(fluentBit={"multiline": {"parsers": []}}))
-    assert error.value.field == "spec.fluentBit.multiline.parsers"
+        render(pipeline(agent={"multiline": {"parsers": []}}))
+    assert error.value.field == "spec.agent.multiline.parsers"
 
 
 def test_memory_buffers_are_a_fraction_of_the_memory_limit() -> None:
@@ -234,8 +234,8 @@ def test_memory_buffers_are_a_fraction_of_the_memory_limit() -> None:
     ("spec", "field"),
     [
         (
-            {"fluentBit": {"resources": {"limits": {"memory": "32Mi"}}}},
-            "spec.fluentBit.resources.limits.memory",
+            {"agent": {"resources": {"limits": {"memory": "32Mi"}}}},
+            "spec.agent.resources.limits.memory",
         ),
         ({"buffer": {"totalLimitSize": "16Mi"}}, "spec.buffer.totalLimitSize"),
         ({"processors": {"maxRecordSize": "512"}}, "spec.processors.maxRecordSize"),
@@ -502,7 +502,7 @@ def test_ephemeral_buffer_without_storage_class_uses_the_default() -> None:
 
 def test_daemon_set_node_selector_is_passed_through_and_absent_by_default() -> None:
     selector = {"kubernetes.io/os": "linux", "logs": "collect"}
-    daemon_set = find(render(pipeline(fluentBit={"nodeSelector": selector})), "DaemonSet")
+    daemon_set = find(render(pipeline(agent={"nodeSelector": selector})), "DaemonSet")
     assert pod_spec(daemon_set)["nodeSelector"] == selector
     assert "nodeSelector" not in pod_spec(find(render(pipeline()), "DaemonSet"))
 
@@ -520,7 +520,7 @@ def test_daemon_set_passes_image_resources_and_tolerations_through() -> None:
     ]
     resources = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
     spec: dict[str, Any] = {
-        "fluentBit": {
+        "agent": {
             "image": "fluent/fluent-bit:3.2.9",
             "tolerations": tolerations,
             "resources": resources,
@@ -550,11 +550,11 @@ def test_config_hash_follows_the_fluent_bit_configuration_only() -> None:
         find(objects, "ConfigMap", "logs-fluent-bit")["data"]
     )
     assert len(config_hash(daemon_set)) == 16
-    slower = find(render(pipeline(fluentBit={"flushInterval": "5s"})), "DaemonSet")
+    slower = find(render(pipeline(agent={"flushInterval": "5s"})), "DaemonSet")
     assert config_hash(slower) != config_hash(daemon_set)
     unrelated = pipeline(
         processors={"replicas": 5},
-        fluentBit={"tolerations": [{"operator": "Exists"}]},
+        agent={"tolerations": [{"operator": "Exists"}]},
     )
     assert config_hash(find(render(unrelated), "DaemonSet")) == config_hash(daemon_set)
     assert config_hash(find(render(pipeline(uid="other")), "DaemonSet")) == config_hash(daemon_set)

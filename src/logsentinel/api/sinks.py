@@ -29,8 +29,8 @@ from fastapi.concurrency import run_in_threadpool
 
 from logsentinel.api import metrics
 from logsentinel.api.ingest import Valid
-from logsentinel.domain.logrecord import LogRecord
-from logsentinel.parsing.decoder import FORMAT_HEADER, LOGRECORD_FORMAT, RecordDecoder
+from logsentinel.domain.logrecord import FORMAT_HEADER, LOGRECORD_FORMAT, LogRecord
+from logsentinel.parsing.decoder import RecordDecoder
 from logsentinel.storage.writer import Batch, LogWriter
 
 log = structlog.get_logger("logsentinel.api.ingest")

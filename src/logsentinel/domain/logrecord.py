@@ -14,6 +14,14 @@ from logsentinel.domain.base import SchemaModel
 from logsentinel.domain.types import LabelMap, format_duration
 
 MAX_MESSAGE_LENGTH = 256 * 1024
+
+FORMAT_HEADER = "logsentinel-format"
+"""Kafka header naming the shape of a value on the logs topic; absent means a Fluent Bit record."""
+LOGRECORD_FORMAT = b"logrecord.v1"
+"""Header value of records produced by the ingest API (LogRecord wire JSON)."""
+OTLP_LOGS_FORMAT = b"otlp-logs.v1"
+"""Header value of the OpenTelemetry Collector agent's messages: an OTLP
+ExportLogsServiceRequest in protobuf, any number of log records."""
 ORIGINAL_TIME_ATTRIBUTE = "logsentinel.original_time"
 """Set when a record's own time was replaced: that time as it was written."""
 TIME_REPLACED_ATTRIBUTE = "logsentinel.time_replaced"

@@ -1,4 +1,4 @@
-"""LogPipeline: what Fluent Bit collects, how it buffers, where Kafka is, how processors run."""
+"""LogPipeline: what the node agent collects, how it buffers, where Kafka is, how processors run."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from logsentinel.domain.types import (
 from logsentinel.domain.union import TaggedUnion
 
 DEFAULT_FLUENT_BIT_IMAGE = "cr.fluentbit.io/fluent/fluent-bit:3.2.10"
+DEFAULT_OTEL_COLLECTOR_IMAGE = "ghcr.io/log-sentinel/otelcol-logsentinel:0.165.1"
 DEFAULT_PROCESSOR_IMAGE = "ghcr.io/log-sentinel/log-sentinel:0.1.0"
 
 Image = Annotated[str, StringConstraints(min_length=1, max_length=512, pattern=r"^\S+$")]
@@ -56,11 +57,36 @@ class Toleration(SchemaModel):
     toleration_seconds: int | None = None
 
 
-class Inputs(SchemaModel):
-    """Which container log files Fluent Bit tails."""
+class AgentType(StrEnum):
+    """Which node agent collects the container logs."""
 
-    paths: list[Annotated[str, StringConstraints(min_length=1, max_length=1024)]] = Field(
-        default_factory=lambda: ["/var/log/containers/*.log"], min_length=1, max_length=20
+    FLUENT_BIT = "fluentBit"
+    OTEL_COLLECTOR = "otelCollector"
+
+
+DEFAULT_IMAGES = {
+    AgentType.FLUENT_BIT: DEFAULT_FLUENT_BIT_IMAGE,
+    AgentType.OTEL_COLLECTOR: DEFAULT_OTEL_COLLECTOR_IMAGE,
+}
+DEFAULT_LOG_PATHS = {
+    # Fluent Bit reads the kubelet's symlinks, whose names carry pod, namespace and container;
+    # the collector's container parser takes them from the /var/log/pods directory layout.
+    AgentType.FLUENT_BIT: ["/var/log/containers/*.log"],
+    AgentType.OTEL_COLLECTOR: ["/var/log/pods/*/*/*.log"],
+}
+
+LogPath = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+class Inputs(SchemaModel):
+    """Which container log files the agent tails."""
+
+    paths: list[LogPath] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=20,
+        description="Defaults to /var/log/containers/*.log for fluentBit and "
+        "/var/log/pods/*/*/*.log for otelCollector.",
     )
     exclude_namespaces: list[NamespaceName] = Field(
         default_factory=lambda: ["kube-system"], max_length=100
@@ -74,7 +100,8 @@ class MultilineLanguage(StrEnum):
 
 
 class Multiline(SchemaModel):
-    """Join stack traces into one record with Fluent Bit's built-in multiline parsers."""
+    """Join stack traces into one record (Fluent Bit's built-in multiline parsers, or the
+    collector's recombine operator with the same languages' continuation lines)."""
 
     enabled: bool = True
     parsers: list[MultilineLanguage] = Field(
@@ -82,16 +109,30 @@ class Multiline(SchemaModel):
     )
 
 
-class FluentBit(SchemaModel):
-    """The collector DaemonSet."""
+class Agent(SchemaModel):
+    """The node agent DaemonSet: Fluent Bit (the default) or the OpenTelemetry Collector."""
 
-    image: Image = DEFAULT_FLUENT_BIT_IMAGE
+    type: AgentType = AgentType.FLUENT_BIT
+    image: Image | None = Field(
+        default=None,
+        description=f"Defaults to {DEFAULT_FLUENT_BIT_IMAGE} for fluentBit and "
+        f"{DEFAULT_OTEL_COLLECTOR_IMAGE} for otelCollector.",
+    )
     inputs: Inputs = Field(default_factory=Inputs)
     multiline: Multiline = Field(default_factory=Multiline)
     flush_interval: Duration = timedelta(seconds=1)
     resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
     tolerations: list[Toleration] = Field(default_factory=list, max_length=50)
     node_selector: LabelMap = Field(default_factory=dict, max_length=20)
+
+    @property
+    def image_or_default(self) -> str:
+        return self.image if self.image is not None else DEFAULT_IMAGES[self.type]
+
+    @property
+    def log_paths(self) -> list[str]:
+        paths = self.inputs.paths
+        return list(paths) if paths is not None else list(DEFAULT_LOG_PATHS[self.type])
 
 
 class BufferType(StrEnum):
@@ -115,7 +156,8 @@ class EphemeralBuffer(SchemaModel):
 
 
 class Buffer(TaggedUnion):
-    """Fluent Bit's filesystem buffer; totalLimitSize always bounds it."""
+    """The agent's disk buffer (Fluent Bit's filesystem storage, the collector's file_storage
+    for its offsets and persistent sending queue); totalLimitSize always bounds it."""
 
     COMMON_FIELDS: ClassVar[frozenset[str]] = frozenset({"type", "total_limit_size"})
 
@@ -207,7 +249,7 @@ class Processors(SchemaModel):
 class LogPipelineSpec(SchemaModel):
     """Desired collection and processing."""
 
-    fluent_bit: FluentBit = Field(default_factory=FluentBit)
+    agent: Agent = Field(default_factory=Agent)
     buffer: Buffer = Field(default_factory=Buffer)
     kafka: Kafka
     processors: Processors
@@ -228,11 +270,12 @@ class LogPipelineStatus(SchemaModel):
 
 
 __all__ = [
+    "Agent",
+    "AgentType",
     "Buffer",
     "BufferType",
     "CustomParser",
     "EphemeralBuffer",
-    "FluentBit",
     "HostPathBuffer",
     "Inputs",
     "Kafka",

@@ -6,7 +6,8 @@ the processors hand it bytes and headers and get a :class:`~logsentinel.domain.L
 back, or a :class:`DeadLetterError` that says why the record goes to the dead-letter path.
 """
 
-from logsentinel.parsing.decoder import FORMAT_HEADER, LOGRECORD_FORMAT, RecordDecoder
+from logsentinel.domain.logrecord import FORMAT_HEADER, LOGRECORD_FORMAT, OTLP_LOGS_FORMAT
+from logsentinel.parsing.decoder import Decoded, RecordDecoder
 from logsentinel.parsing.errors import DeadLetterError, DeadLetterReason
 from logsentinel.parsing.messages import MessageParser
 from logsentinel.parsing.parsed import ParsedMessage
@@ -16,8 +17,10 @@ from logsentinel.parsing.workload import service_name, workload_from_pod_name
 __all__ = [
     "FORMAT_HEADER",
     "LOGRECORD_FORMAT",
+    "OTLP_LOGS_FORMAT",
     "DeadLetterError",
     "DeadLetterReason",
+    "Decoded",
     "MessageParser",
     "ParsedMessage",
     "RecordDecoder",

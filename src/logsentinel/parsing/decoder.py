@@ -1,9 +1,12 @@
-"""From Kafka bytes to a normalised :class:`LogRecord`, or a :class:`DeadLetterError`.
+"""From Kafka bytes to normalised :class:`LogRecord` s, or a :class:`DeadLetterError`.
 
-Two shapes arrive on the topic, told apart by the ``logsentinel-format`` header:
+Three shapes arrive on the topic, told apart by the ``logsentinel-format`` header:
 
 - no header: a Fluent Bit record (:mod:`logsentinel.parsing.fluentbit`); the line in ``log``
   is parsed into message, level, time, trace id and attributes;
+- ``otlp-logs.v1``: the OpenTelemetry Collector agent's OTLP request
+  (:mod:`logsentinel.parsing.otlp`), any number of records, each read into the same envelope
+  as a Fluent Bit record and parsed the same way (:meth:`RecordDecoder.decode_message`);
 - ``logrecord.v1``: a record from our ingest API, the LogRecord wire form (camelCase JSON);
   it is validated, then normalised like any other.
 
@@ -24,6 +27,7 @@ reads the clock once and passes it as ``now``, so the window's bounds are comput
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,24 +35,31 @@ from pydantic import JsonValue, ValidationError
 
 from logsentinel.domain import Level, LogRecord, SourcePosition
 from logsentinel.domain.errors import summarise
-from logsentinel.domain.logrecord import MAX_MESSAGE_LENGTH, EventTimeBounds, EventTimeWindow
+from logsentinel.domain.logrecord import (
+    FORMAT_HEADER,
+    LOGRECORD_FORMAT,
+    MAX_MESSAGE_LENGTH,
+    OTLP_LOGS_FORMAT,
+    EventTimeBounds,
+    EventTimeWindow,
+)
 from logsentinel.domain.pipeline import CustomParser
 from logsentinel.parsing.attributes import AttributeBuilder, clean_text, may_need_cleaning
 from logsentinel.parsing.errors import DeadLetterError, DeadLetterReason
 from logsentinel.parsing.eventtime import settle_time
 from logsentinel.parsing.fields import structured_message
-from logsentinel.parsing.fluentbit import EnvelopeReader
+from logsentinel.parsing.fluentbit import Envelope, EnvelopeReader
 from logsentinel.parsing.jsonio import JsonError, dumps_compact, loads
 from logsentinel.parsing.messages import MessageParser, level_from_status_attribute
+from logsentinel.parsing.otlp import read_request
 from logsentinel.parsing.parsed import ParsedMessage
 from logsentinel.parsing.records import trusted_record
 from logsentinel.parsing.templates import TemplateMiner
 
-FORMAT_HEADER = "logsentinel-format"
-"""Kafka header naming the value's shape; absent means a Fluent Bit record."""
-LOGRECORD_FORMAT = b"logrecord.v1"
-"""Header value of records produced by the ingest API (LogRecord wire JSON)."""
 _LOGRECORD_FORMATS = (LOGRECORD_FORMAT, LOGRECORD_FORMAT.decode())
+_OTLP_FORMATS = (OTLP_LOGS_FORMAT, OTLP_LOGS_FORMAT.decode())
+MAX_FAILURES_NAMED = 5
+"""A dead letter for an OTLP message names at most this many of its bad records."""
 DEFAULT_MAX_RECORD_BYTES = 256 * 1024
 INVALID_UTF8_ATTRIBUTE = "logsentinel.invalid_utf8"
 
@@ -59,6 +70,15 @@ def _invalid(detail: str) -> DeadLetterError:
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class Decoded:
+    """What one Kafka value holds: its good records, and a dead letter for the rest (the whole
+    value when nothing in it could be read)."""
+
+    records: list[LogRecord] = field(default_factory=list)
+    failure: DeadLetterError | None = None
 
 
 class RecordDecoder:
@@ -121,6 +141,92 @@ class RecordDecoder:
             detail = f"{type(error).__name__}: {error}"[:1000]
             raise DeadLetterError(DeadLetterReason.DECODER_FAILURE, detail) from error
 
+    def decode_message(
+        self,
+        value: bytes | None,
+        headers: Mapping[str, bytes] | None = None,
+        source: SourcePosition | None = None,
+        arrival: datetime | None = None,
+        now: datetime | None = None,
+    ) -> Decoded:
+        """Every record of one Kafka value; never raises for bad input.
+
+        A Fluent Bit or ingest value is one record (or one dead letter). An OTLP value may hold
+        many: each good one is returned, all sharing the value's source position (the writer
+        keeps or skips a value's records together); the bad ones are named in one dead letter
+        carrying the whole value, whose reason is the first bad record's.
+        """
+        record_format = headers.get(FORMAT_HEADER) if headers else None
+        if record_format not in _OTLP_FORMATS:
+            try:
+                return Decoded([self.decode(value, headers, source, arrival, now)])
+            except DeadLetterError as error:
+                return Decoded(failure=error)
+        try:
+            return self._decode_otlp(value, source, arrival, now)
+        except DeadLetterError as error:
+            return Decoded(failure=error)
+        except Exception as error:
+            detail = f"{type(error).__name__}: {error}"[:1000]
+            return Decoded(failure=DeadLetterError(DeadLetterReason.DECODER_FAILURE, detail))
+
+    @staticmethod
+    def _single(decoded: Decoded) -> LogRecord:
+        if decoded.failure is not None:
+            raise decoded.failure
+        if len(decoded.records) != 1:
+            raise _invalid(
+                f"value: {len(decoded.records)} OTLP log records where one was expected "
+                "(decode_message reads many)"
+            )
+        return decoded.records[0]
+
+    def _decode_otlp(
+        self,
+        value: bytes | None,
+        source: SourcePosition | None,
+        arrival: datetime | None,
+        now: datetime | None,
+    ) -> Decoded:
+        if value is None:
+            raise _invalid("value: missing (a tombstone)")
+        if len(value) > self.max_record_bytes:
+            raise DeadLetterError(
+                DeadLetterReason.OVERSIZED,
+                f"value: {len(value)} bytes, more than the limit of {self.max_record_bytes}",
+            )
+        clean = may_need_cleaning(value)
+        decoded = Decoded()
+        failures: list[tuple[int, DeadLetterError]] = []
+        total = 0
+        for item in read_request(value, clean):
+            total += 1
+            try:
+                if item.error is not None:
+                    raise item.error
+                assert item.envelope is not None
+                decoded.records.append(
+                    self._from_envelope(item.envelope, False, clean, source, arrival, now)
+                )
+            except DeadLetterError as error:
+                failures.append((item.index, error))
+            except Exception as error:
+                detail = f"{type(error).__name__}: {error}"[:1000]
+                failures.append(
+                    (item.index, DeadLetterError(DeadLetterReason.DECODER_FAILURE, detail))
+                )
+        if failures:
+            named = "; ".join(
+                f"record {index}: {error.detail}" for index, error in failures[:MAX_FAILURES_NAMED]
+            )
+            more = len(failures) - MAX_FAILURES_NAMED
+            detail = f"{len(failures)} of {total} OTLP log records rejected ({named}"
+            detail += f"; and {more} more)" if more > 0 else ")"
+            if decoded.records:
+                detail += f"; the other {len(decoded.records)} were stored"
+            decoded.failure = DeadLetterError(failures[0][1].reason, detail)
+        return decoded
+
     def _decode(
         self,
         value: bytes | None,
@@ -137,6 +243,8 @@ class RecordDecoder:
                 f"value: {len(value)} bytes, more than the limit of {self.max_record_bytes}",
             )
         record_format = headers.get(FORMAT_HEADER) if headers else None
+        if record_format in _OTLP_FORMATS:
+            return self._single(self._decode_otlp(value, source, arrival, now))
         try:
             document = loads(value)
             invalid_utf8 = False
@@ -149,6 +257,7 @@ class RecordDecoder:
             return self._from_fluent_bit(document, invalid_utf8, clean, source, arrival, now)
         if record_format in _LOGRECORD_FORMATS:
             return self._from_ingest(document, clean, source, arrival, now)
+
         raise _invalid(f"headers.{FORMAT_HEADER}: unknown format {record_format!r:.60}")
 
     @staticmethod
@@ -179,6 +288,17 @@ class RecordDecoder:
         now: datetime | None,
     ) -> LogRecord:
         envelope = self._envelopes.read(document, clean)
+        return self._from_envelope(envelope, invalid_utf8, clean, source, arrival, now)
+
+    def _from_envelope(
+        self,
+        envelope: Envelope,
+        invalid_utf8: bool,
+        clean: bool,
+        source: SourcePosition | None,
+        arrival: datetime | None,
+        now: datetime | None,
+    ) -> LogRecord:
         pod = envelope.pod
         log = envelope.log
         if isinstance(log, str):

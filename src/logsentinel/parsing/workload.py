@@ -51,11 +51,11 @@ def workload_from_pod_name(pod_name: str) -> str:
     return name
 
 
-def service_name(labels: Mapping[str, str], pod_name: str) -> str:
-    """The service: the ``app.kubernetes.io/name`` label, the ``app`` label, else the workload
-    named by the pod name."""
+def service_name(labels: Mapping[str, str], pod_name: str, owner: str | None = None) -> str:
+    """The service: the ``app.kubernetes.io/name`` label, the ``app`` label, else the owning
+    workload: ``owner`` when the agent looked it up, else as named by the pod name."""
     for label in SERVICE_LABELS:
         value = labels.get(label)
         if value:
             return value
-    return workload_from_pod_name(pod_name)
+    return owner or workload_from_pod_name(pod_name)

@@ -9,7 +9,7 @@ import structlog
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
 
 from logsentinel.domain.logrecord import EventTimeBounds, SourcePosition
-from logsentinel.parsing import DeadLetterError, DeadLetterReason, RecordDecoder
+from logsentinel.parsing import DeadLetterReason, RecordDecoder
 from logsentinel.storage.writer import Batch, DeadLetter
 
 log = structlog.get_logger("logsentinel.processors")
@@ -31,7 +31,7 @@ def _arrival(message: Message, bounds: EventTimeBounds) -> datetime:
 
 
 def assemble(messages: Sequence[Message], decoder: RecordDecoder) -> Batch:
-    """Decode every message; each one ends up a record or a dead letter, never lost.
+    """Decode every message; each one ends up as records, a dead letter or both, never lost.
 
     The clock is read once for the batch: every record's time is judged against the same now.
     """
@@ -46,13 +46,18 @@ def assemble(messages: Sequence[Message], decoder: RecordDecoder) -> Batch:
         source = SourcePosition.model_construct(topic=topic, partition=partition, offset=offset)
         value = message.value()
         payload = value if isinstance(value, bytes) else b""
-        try:
-            arrival = _arrival(message, bounds)
-            batch.records.append(
-                decoder.decode(payload, _headers(message), source, arrival, bounds.now)
-            )
-        except DeadLetterError as error:
+        arrival = _arrival(message, bounds)
+        decoded = decoder.decode_message(payload, _headers(message), source, arrival, bounds.now)
+        batch.records.extend(decoded.records)
+        error = decoded.failure
+        if error is not None:
             if error.reason is DeadLetterReason.DECODER_FAILURE:
-                log.exception("decoder failed", topic=topic, partition=partition, offset=offset)
+                log.error(
+                    "decoder failed",
+                    topic=topic,
+                    partition=partition,
+                    offset=offset,
+                    detail=error.detail,
+                )
             batch.dead_letters.append(DeadLetter(error.reason.value, error.detail, payload, source))
     return batch

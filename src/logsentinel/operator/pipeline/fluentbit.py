@@ -78,7 +78,7 @@ def placeholder_values(spec: LogPipelineSpec, storage_path: str) -> dict[str, ob
         "KAFKA_TOPIC": spec.kafka.topic,
         "STORAGE_LIMIT": storage_limit(spec),
         "STORAGE_PATH": storage_path.rstrip("/"),
-        "LOG_PATHS": ",".join(spec.fluent_bit.inputs.paths),
+        "LOG_PATHS": ",".join(spec.agent.log_paths),
         "EXCLUDE_PATHS": ",".join(exclude_paths(spec)),
         "FLUSH_INTERVAL": flush_seconds(spec),
         "MEM_BUF_LIMIT": mem_buf_limit(spec),
@@ -101,25 +101,25 @@ def exclude_paths(spec: LogPipelineSpec) -> list[str]:
     """One container log pattern per excluded namespace (file names are pod_namespace_...)."""
     return [
         f"{CONTAINER_LOG_DIRECTORY}/*_{namespace}_*.log"
-        for namespace in spec.fluent_bit.inputs.exclude_namespaces
+        for namespace in spec.agent.inputs.exclude_namespaces
     ]
 
 
 def flush_seconds(spec: LogPipelineSpec) -> int | float:
-    """spec.fluentBit.flushInterval in seconds: whole seconds as an integer."""
-    seconds = spec.fluent_bit.flush_interval.total_seconds()
+    """spec.agent.flushInterval in seconds: whole seconds as an integer."""
+    seconds = spec.agent.flush_interval.total_seconds()
     return int(seconds) if seconds.is_integer() else seconds
 
 
 def mem_buf_limit(spec: LogPipelineSpec) -> str:
     """MEM_BUF_LIMIT: MEM_BUF_FRACTION of the memory limit, in Fluent Bit megabytes."""
-    limit = spec.fluent_bit.resources.limits.get("memory")
+    limit = spec.agent.resources.limits.get("memory")
     if limit is None:
         return DEFAULT_MEM_BUF_LIMIT
     memory = quantity_value(limit)
     if memory < MIN_MEMORY_LIMIT:
         raise PipelineRenderError(
-            "spec.fluentBit.resources.limits.memory",
+            "spec.agent.resources.limits.memory",
             f"{limit} is too small for Fluent Bit's buffers: at least 64Mi",
         )
     megabytes = (memory * MEM_BUF_FRACTION / FLUENT_BIT_MEGABYTE).to_integral_value(ROUND_FLOOR)
@@ -157,18 +157,18 @@ def _plugin(section: list[dict[str, Any]], name: str) -> dict[str, Any]:
 
 def _set_exclusions(tail: dict[str, Any], spec: LogPipelineSpec) -> None:
     # An empty exclude_path is not "exclude nothing" to every Fluent Bit version: leave it out.
-    if not spec.fluent_bit.inputs.exclude_namespaces:
+    if not spec.agent.inputs.exclude_namespaces:
         tail.pop("exclude_path", None)
 
 
 def _with_multiline(filters: list[dict[str, Any]], spec: LogPipelineSpec) -> list[dict[str, Any]]:
     """The filters with the multiline filter dropped, or listing only the chosen parsers."""
-    multiline = spec.fluent_bit.multiline
+    multiline = spec.agent.multiline
     if not multiline.enabled:
         return [entry for entry in filters if entry.get("name") != "multiline"]
     if not multiline.parsers:
         raise PipelineRenderError(
-            "spec.fluentBit.multiline.parsers",
+            "spec.agent.multiline.parsers",
             "is empty while multiline is enabled: list parsers or set enabled: false",
         )
     chosen = list(dict.fromkeys(parser.value for parser in multiline.parsers))
