@@ -55,7 +55,7 @@ up: install ## Start the local stack (PostgreSQL, Kafka, Kubernetes control plan
 down: install ## Stop the local stack
 	$(DEVSTACK) down
 
-images: install ## Build the container images (localhost/logsentinel:<version>, pause) with Buildah
+images: install ## Build the container images (product, pause, otelcol agent, sample app) with Buildah
 	$(DEVSTACK) images
 
 chart-test: install ## Helm chart: lint, render, server dry run, then install/test/upgrade/uninstall on the real node; prints RESULT helm_install_ready_s

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -23,8 +22,7 @@ from devstack.pytest_plugin import Kubectl
 from logsentinel.storage.urls import libpq_url
 from support.kafka import container_line, produce
 from support.node import (
-    CHART,
-    chart_values,
+    POD_TIMEOUT,
     condition,
     example,
     is_ready,
@@ -35,8 +33,6 @@ from support.operator import get_json
 from support.running import eventually
 
 pytestmark = pytest.mark.node
-
-POD_TIMEOUT = 120
 
 
 def apply(kubectl: Kubectl, document: dict[str, Any]) -> None:
@@ -108,32 +104,6 @@ def test_the_image_runs_the_cli_as_a_non_root_user_and_migrates_a_database(
     assert {"logs", "audit_log"} <= tables
 
 
-@pytest.fixture
-def operator_pod(
-    crds: Kubectl,
-    helm: Kubectl,
-    node_namespace: str,
-    logsentinel_image: str,
-    pod_database_url: str,
-) -> Iterator[str]:
-    """The chart's operator (no API) running in a pod on the real node, Ready; yields the
-    release name. The operator creates its own peering object."""
-    kubectl, release = crds, f"op-{uuid.uuid4().hex[:6]}"
-    values = chart_values(logsentinel_image, pod_database_url, node_namespace)
-    try:
-        helm(
-            "install", release, str(CHART), "-n", node_namespace, *values,
-            "--set", "api.enabled=false", "--set", "operator.createPeering=false",
-            "--wait", f"--timeout={POD_TIMEOUT}s", timeout=POD_TIMEOUT + 30,
-        )  # fmt: skip
-        yield release
-        # while the operator runs, so that it releases its finalizers
-        for kind in ("logpipeline", "detectionrule", "incident"):
-            kubectl("delete", kind, "--all", "-n", node_namespace, "--timeout=60s", check=False)
-    finally:
-        helm("uninstall", release, "-n", node_namespace, "--wait", check=False)
-
-
 def log_count(database_url: str, namespace: str) -> int:
     with psycopg.connect(libpq_url(database_url)) as connection:
         row = connection.execute(
@@ -188,8 +158,8 @@ def test_the_operator_pod_deploys_processors_that_store_logs_and_fire_a_rule(
         "replicas": 1,
         "databaseSecretRef": {"name": "database", "key": "url"},
     }
-    spec["fluentBit"] = {
-        **spec.get("fluentBit", {}),
+    spec["agent"] = {
+        **spec.get("agent", {}),
         "nodeSelector": KWOK_NODE_SELECTOR,
         "tolerations": [KWOK_TOLERATION],
     }

@@ -13,6 +13,8 @@ from support.operator import get_json
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "logsentinel"
+POD_TIMEOUT = 120
+"""Seconds a pod on the real node gets to start (images are local: most of it is scheduling)."""
 
 
 def chart_values(image: str, database_url: str, namespace: str) -> list[str]:

@@ -38,8 +38,9 @@ def test_examples_cover_every_detector_and_mode() -> None:
     detectors = {r.spec.detector.type for r in resources if r.kind == "DetectionRule"}
     modes = [r.spec.mode for r in resources if r.kind == "Playbook"]
     assert detectors == set(DetectorType)
-    assert sorted(modes) == sorted(PlaybookMode)
-    assert [r.kind for r in resources].count("LogPipeline") == 1
+    assert set(modes) == set(PlaybookMode)
+    agents = sorted(r.spec.agent.type.value for r in resources if r.kind == "LogPipeline")
+    assert agents == ["fluentBit", "otelCollector"]
 
 
 def test_auto_playbook_restarts_rolls_back_and_notifies() -> None:

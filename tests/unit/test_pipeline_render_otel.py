@@ -48,7 +48,9 @@ def test_the_collector_daemon_set_mounts_logs_buffer_and_its_configuration() -> 
 
 
 def test_the_collector_may_read_replica_sets_to_find_a_pods_deployment() -> None:
-    role = find(render(pipeline(agent=OTEL)), "ClusterRole", "logsentinel-observability-logs-otel-collector")
+    role = find(
+        render(pipeline(agent=OTEL)), "ClusterRole", "logsentinel-observability-logs-otel-collector"
+    )
     assert {
         "apiGroups": ["apps"],
         "resources": ["replicasets"],

@@ -7,7 +7,9 @@ configuration (``.stack/images/containers.conf``, never the machine's /etc):
 * ``localhost/pause:3.10`` (also tagged as containerd's default sandbox image): a static Go
   program built on the host, copied into a ``FROM scratch`` image;
 * ``localhost/otelcol-logsentinel:<version>``: the node agent (an OpenTelemetry Collector built
-  by ``otelbuild``) on the Debian base.
+  by ``otelbuild``) on the Debian base;
+* ``localhost/logsentinel-sample-app:1.0.0`` and ``:2.0.0``: the sample app of the demo and the
+  chain test (``images/sample-app``), whose version 2 fails.
 
 ``oci_archive`` saves an image for ``ctr images import``; archives are cached by image ID.
 """
@@ -63,6 +65,9 @@ BASE_ENV = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 
 LOGSENTINEL_CONTAINERFILE = paths.REPO_ROOT / "images" / "logsentinel" / "Containerfile"
 PAUSE_SOURCE = paths.REPO_ROOT / "images" / "pause"
+SAMPLE_APP_SOURCE = paths.REPO_ROOT / "images" / "sample-app"
+SAMPLE_APP_VERSIONS = ("1.0.0", "2.0.0")
+"""The good version and the one that fails."""
 PAUSE_VERSION = "3.10"
 # containerd 1.6's CRI plugin uses registry.k8s.io/pause:3.6 as the sandbox image unless
 # configured otherwise; the second tag lets it find ours without a pull.
@@ -209,13 +214,22 @@ def _git(*args: str) -> str:
 
 
 def build(
-    *, containerfile: Path, context: Path, tags: tuple[str, ...], build_args: dict[str, str]
+    *,
+    containerfile: Path,
+    context: Path,
+    tags: tuple[str, ...],
+    build_args: dict[str, str],
+    layers: bool = True,
 ) -> None:
     """``buildah bud --layers`` one image, its output in ``.stack/images/<name>.log`` and each
-    ``STEP n/m`` line as a progress record; then log the build time and size."""
+    ``STEP n/m`` line as a progress record; then log the build time and size.
+
+    ``layers=False`` builds without the layer cache, whose key ignores the values of build
+    arguments (two builds differing only in an ``ARG`` would share every layer)."""
     buildah = require_tool("buildah", "to build container images", APT_HINT)
     name = tags[0].rpartition("/")[2].partition(":")[0]
-    cmd = [buildah, "bud", "--layers", "--file", str(containerfile)]
+    cache = "--layers" if layers else "--no-cache"
+    cmd = [buildah, "bud", cache, "--file", str(containerfile)]
     # Host networking: the builds only fetch from PyPI, and the host's netfilter rules and CNI
     # configuration (which the node's pods use) stay untouched.
     cmd += ["--network", "host"]
@@ -323,7 +337,27 @@ def build_otelcol(base: str) -> str:
     return tag
 
 
-IMAGES = ("logsentinel", "pause", "otelcol")
+def sample_app_tags() -> list[str]:
+    """``localhost/logsentinel-sample-app:<version>`` for the good and the failing version."""
+    return [f"localhost/logsentinel-sample-app:{version}" for version in SAMPLE_APP_VERSIONS]
+
+
+def build_sample_app(base: str) -> list[str]:
+    """Build the sample app once per version (a second or two each: one small file on the
+    base); returns the tags, good version first."""
+    tags = sample_app_tags()
+    for version, tag in zip(SAMPLE_APP_VERSIONS, tags, strict=True):
+        build(
+            containerfile=SAMPLE_APP_SOURCE / "Containerfile",
+            context=SAMPLE_APP_SOURCE,
+            tags=(tag,),
+            build_args={"BASE_IMAGE": base, "APP_VERSION": version},
+            layers=False,
+        )
+    return tags
+
+
+IMAGES = ("logsentinel", "pause", "otelcol", "sample-app")
 
 
 def build_all(names: list[str]) -> list[str]:
@@ -335,5 +369,6 @@ def build_all(names: list[str]) -> list[str]:
         "logsentinel": lambda: build_logsentinel(build_base()),
         "pause": build_pause,
         "otelcol": lambda: build_otelcol(build_base()),
+        "sample-app": lambda: " ".join(build_sample_app(build_base())),
     }
     return [builders[name]() for name in names or IMAGES]

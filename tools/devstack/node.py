@@ -96,7 +96,8 @@ class Node(Component):
 
     def build(self) -> None:
         """Check the Debian tools; build kubelet, kube-proxy, CoreDNS, the provisioner and the
-        images the node runs: pause, logsentinel and the otelcol agent (all cached)."""
+        images the node runs: pause, logsentinel, the otelcol agent and the sample app (all
+        cached)."""
         reason = podnet.unavailable_reason()
         if reason is not None and not podnet.bridge_exists():
             raise MissingPrerequisite(f"the real node cannot run here: {reason}")
@@ -149,7 +150,14 @@ class Node(Component):
         ports = self._pick_ports()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._start_containerd()
-        self.import_images([images.PAUSE_TAGS[0], images.logsentinel_tag(), images.otelcol_tag()])
+        self.import_images(
+            [
+                images.PAUSE_TAGS[0],
+                images.logsentinel_tag(),
+                images.otelcol_tag(),
+                *images.sample_app_tags(),
+            ]
+        )
         self._start_kubelet(gateway, ports)
         self._start_kube_proxy(ports)
         self._start_coredns(gateway, ports)

@@ -235,6 +235,12 @@ def otelcol_image(real_node: str) -> str:
     return _on_the_node(images.build_otelcol(images.build_base()))
 
 
+@pytest.fixture(scope="session")
+def sample_app_images(real_node: str) -> list[str]:
+    """The sample app's good and failing versions, present on the real node."""
+    return [_on_the_node(tag) for tag in images.build_sample_app(images.build_base())]
+
+
 @pytest.fixture
 def node_namespace(
     kubectl: Kubectl, real_node: str, request: pytest.FixtureRequest

@@ -26,7 +26,7 @@ from logsentinel.kube.errors import KubeError
 from logsentinel.operator.pipeline.credentials import admin_security, has_client_certificate
 from logsentinel.operator.pipeline.errors import PipelineRenderError
 from logsentinel.operator.pipeline.reconcile import Observed, PipelineReconciler
-from logsentinel.operator.pipeline.render import render
+from logsentinel.operator.pipeline.render import render, workload_names
 from logsentinel.operator.validation import manifest
 
 log = structlog.get_logger("logsentinel.operator")
@@ -221,7 +221,7 @@ def pipeline_status(
         return
     try:
         observed = reconciler().observe(
-            namespace or "default", f"{name}-fluent-bit", f"{name}-processor"
+            namespace or "default", *workload_names(pipeline, namespace or "default")
         )
     except KubeError:
         return  # not applied yet

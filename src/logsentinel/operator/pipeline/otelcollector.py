@@ -195,7 +195,7 @@ def file_log(spec: LogPipelineSpec) -> dict[str, Any]:
         "start_at": "beginning",
         "poll_interval": _duration(spec.agent.flush_interval.total_seconds()),
         "storage": "file_storage",
-        "max_log_size": spec.processors.max_record_size,
+        "max_log_size": max_record_bytes(spec),
         "retry_on_failure": {
             "enabled": True,
             "initial_interval": "1s",
@@ -234,7 +234,7 @@ def multiline_operators(spec: LogPipelineSpec) -> list[dict[str, Any]]:
             "source_identifier": 'attributes["log.file.path"]',
             "is_first_entry": f"not (body matches {_expr_string(continuation)})",
             "force_flush_period": _duration(max(1.0, spec.agent.flush_interval.total_seconds())),
-            "max_log_size": spec.processors.max_record_size,
+            "max_log_size": max_record_bytes(spec),
         }
     ]
 
@@ -257,13 +257,14 @@ def k8s_attributes() -> dict[str, Any]:
     }
 
 
+def max_record_bytes(spec: LogPipelineSpec) -> int:
+    """spec.processors.maxRecordSize in bytes: the longest line the receiver joins."""
+    return int(quantity_value(spec.processors.max_record_size).to_integral_value(ROUND_FLOOR))
+
+
 def kafka_exporter(spec: LogPipelineSpec, *, client_certificate: bool = False) -> dict[str, Any]:
     kafka = spec.kafka
-    max_message = int(
-        (quantity_value(spec.processors.max_record_size) * MESSAGE_SIZE_FRACTION).to_integral_value(
-            ROUND_FLOOR
-        )
-    )
+    max_message = int(max_record_bytes(spec) * MESSAGE_SIZE_FRACTION)
     exporter: dict[str, Any] = {
         "brokers": list(kafka.bootstrap_servers),
         "logs": {"topic": kafka.topic, "encoding": "otlp_proto"},

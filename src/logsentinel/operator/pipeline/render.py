@@ -13,10 +13,10 @@ from typing import Any
 
 from logsentinel.domain.common import DEFAULT_CENTRAL_NAMESPACE
 from logsentinel.domain.resources import LogPipeline
-from logsentinel.operator.pipeline.collector import collector_objects
+from logsentinel.operator.pipeline import processors
+from logsentinel.operator.pipeline.collector import collector_objects, role_of
 from logsentinel.operator.pipeline.errors import PipelineRenderError
 from logsentinel.operator.pipeline.objects import Owner
-from logsentinel.operator.pipeline.processors import processor_objects
 
 LONGEST_SUFFIX = "-processor-metrics"
 SERVICE_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -44,13 +44,19 @@ def render(
     check_name(owner.name)
     return [
         *collector_objects(owner, pipeline.spec, client_certificate=client_certificate),
-        *processor_objects(
+        *processors.processor_objects(
             owner,
             pipeline.spec,
             client_certificate=client_certificate,
             central_namespace=central_namespace,
         ),
     ]
+
+
+def workload_names(pipeline: LogPipeline, namespace: str) -> tuple[str, str]:
+    """(collector DaemonSet, processors Deployment) names of ``pipeline``."""
+    owner = Owner.of(pipeline, namespace)
+    return owner.object_name(role_of(pipeline.spec)), owner.object_name(processors.ROLE)
 
 
 def check_name(name: str) -> None:

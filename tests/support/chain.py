@@ -1,0 +1,107 @@
+"""The whole chain on the real node, shared by its test and `make bench-chain`: the sample app
+deployed, a LogPipeline with the OpenTelemetry Collector agent, the payment-failures rule and
+the auto-rollback playbook, all in one namespace; and the accounting of the app's lines."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+import yaml
+
+from devstack.pytest_plugin import Kubectl
+from logsentinel.storage.urls import libpq_url
+from support.node import REPO, example
+
+APP = "payment-worker"
+DEPLOYMENT = REPO / "images" / "sample-app" / "deployment.yaml"
+
+
+def apply(kubectl: Kubectl, document: dict[str, Any]) -> None:
+    kubectl("apply", "-f", "-", stdin=json.dumps(document))
+
+
+def sample_app(namespace: str, image: str) -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load(DEPLOYMENT.read_text())
+    document["metadata"]["namespace"] = namespace
+    document["spec"]["template"]["spec"]["containers"][0]["image"] = image
+    return document
+
+
+def otel_pipeline(
+    namespace: str, *, agent_image: str, processor_image: str, kafka: str
+) -> dict[str, Any]:
+    """The collector example, in ``namespace``, on a fresh topic, with one processor; the
+    buffer directory is the namespace's own (another test's collector may have used one)."""
+    pipeline = example("logpipeline-otel-collector.yaml", namespace)
+    spec = pipeline["spec"]
+    spec["agent"]["image"] = agent_image
+    spec["agent"]["inputs"]["excludeNamespaces"] = ["kube-system"]
+    spec["buffer"]["hostPath"]["path"] = f"/var/lib/logsentinel/test-{namespace}"
+    spec["kafka"] = {
+        "bootstrapServers": [kafka],
+        "topic": f"chain-{uuid.uuid4().hex[:8]}",
+        "partitions": 2,
+    }
+    spec["processors"].update(
+        image=processor_image, databaseSecretRef={"name": "database", "key": "url"}
+    )
+    return pipeline
+
+
+def rule_and_playbook(namespace: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    rule = example("rules/threshold-payment-failures.yaml", namespace)
+    playbook = example("playbooks/auto-rollback.yaml", namespace)
+    playbook["spec"]["triggers"]["selector"]["namespaces"] = [namespace]
+    playbook["spec"]["guards"]["allowedNamespaces"] = [namespace]
+    return rule, playbook
+
+
+def images_of(kubectl: Kubectl, namespace: str) -> set[str]:
+    """The images the sample app's running pods run."""
+    pods = kubectl("get", "pods", "-n", namespace, "-l", f"app={APP}", "-o", "json").stdout
+    return {
+        pod["spec"]["containers"][0]["image"]
+        for pod in json.loads(pods)["items"]
+        if pod["status"].get("phase") == "Running" and "deletionTimestamp" not in pod["metadata"]
+    }
+
+
+def pod_names(kubectl: Kubectl, namespace: str) -> set[str]:
+    pods = kubectl("get", "pods", "-n", namespace, "-l", f"app={APP}", "-o", "json").stdout
+    return {pod["metadata"]["name"] for pod in json.loads(pods)["items"]}
+
+
+@dataclass(frozen=True)
+class PodLines:
+    """What the store holds of one pod's lines."""
+
+    stored: int
+    distinct: int
+    written: int | None
+    """The pod's own count (its last line's seq), once that line is stored."""
+
+
+def stored_lines(database_url: str, namespace: str) -> dict[str, PodLines]:
+    with psycopg.connect(libpq_url(database_url)) as connection:
+        rows = connection.execute(
+            "SELECT pod, count(*), count(DISTINCT attributes->>'seq'), "
+            "max(CASE WHEN attributes->>'last' = 'true' THEN (attributes->>'seq')::int END) "
+            "FROM logs WHERE namespace = %s AND service = %s GROUP BY pod",
+            (namespace, APP),
+        ).fetchall()
+    return {str(pod): PodLines(int(n), int(d), w) for pod, n, d, w in rows}
+
+
+def first_error_at(database_url: str, namespace: str) -> datetime | None:
+    """When the app wrote its first failed payment (the app's own time, kept by the parser)."""
+    with psycopg.connect(libpq_url(database_url)) as connection:
+        row = connection.execute(
+            "SELECT min(ts) FROM logs WHERE namespace = %s AND service = %s AND level = 'error'",
+            (namespace, APP),
+        ).fetchone()
+    return row[0] if row else None
