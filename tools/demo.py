@@ -11,7 +11,10 @@
    incident: the on-call webhook (a local receiver here) is notified, and the restart is refused
    by a guard because the sample services have no workload in this cluster;
 7. the API: log in as the bootstrap admin, create an ingest key, send records (a Kafka
-   transaction; the processor stores them), search them, list the incidents.
+   transaction; the processor stores them), search them, list the incidents;
+8. the whole chain with real pods on the real node (demochain.py): the chart's operator, the
+   OpenTelemetry Collector agent, a bad rollout of the sample app detected from its logs,
+   rolled back, verified and Resolved; every line the app wrote stored exactly once.
 The stack keeps running afterwards (make down stops it).
 """
 
@@ -33,6 +36,7 @@ import httpx
 import psycopg
 import yaml
 
+import demochain
 from devstack import kubebuild, stack
 from devstack.kube import namespace_manifest
 from devstack.proc import free_port
@@ -45,7 +49,7 @@ from sampledata import fluent_bit_value, sample_logs
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_LOGS = 5000
-STEPS = 7
+STEPS = 8
 BROKEN_RULE = """
 apiVersion: logsentinel.io/v1alpha1
 kind: DetectionRule
@@ -241,6 +245,8 @@ def main() -> int:
     receiver.close()
     processor.stop()
     runner.join(60)
+    step(8, "the whole chain on real pods: a bad rollout detected, rolled back and verified")
+    demochain.run(components, kubeconfig)
     print('\nThe stack keeps running: eval "$(make -s env)" for kubectl; make down stops it.')
     return 0
 

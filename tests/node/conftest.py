@@ -30,7 +30,10 @@ def node_figure() -> Callable[[str, float], None]:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if _figures:
-        figures = " ".join(f"{name}={value:.1f}" for name, value in sorted(_figures.items()))
+        figures = " ".join(
+            f"{name}={value:.1f}" if isinstance(value, float) else f"{name}={value}"
+            for name, value in sorted(_figures.items())
+        )
         terminalreporter.write_line(f"RESULT {figures}")
 
 

@@ -105,3 +105,13 @@ def first_error_at(database_url: str, namespace: str) -> datetime | None:
             (namespace, APP),
         ).fetchone()
     return row[0] if row else None
+
+
+def incident_times(database_url: str, name: str) -> tuple[datetime | None, datetime | None]:
+    """(opened, resolved) of the Incident ``name`` as the database recorded them (microseconds;
+    the object's creationTimestamp has whole seconds only)."""
+    with psycopg.connect(libpq_url(database_url)) as connection:
+        row = connection.execute(
+            "SELECT opened_at, resolved_at FROM incidents WHERE name = %s", (name,)
+        ).fetchone()
+    return (row[0], row[1]) if row else (None, None)
