@@ -23,6 +23,7 @@ from support.chain import (
     first_error_at,
     images_of,
     incident_times,
+    one_record,
     otel_pipeline,
     pod_names,
     rule_and_playbook,
@@ -89,6 +90,11 @@ def test_a_bad_rollout_is_detected_from_real_pod_logs_rolled_back_and_verified(
         90,
     )
     assert first_error_at(database_url, namespace) is None, "v1 never fails"
+    record = one_record(database_url, namespace)  # as the real collector delivered it
+    assert record["pod"] in seen
+    assert (record["container"], record["node"], record["stream"]) == ("app", REAL_NODE, "stdout")
+    assert record["level"] == "info"
+    assert record["message"].startswith("payment for order ")
 
     kubectl("set", "image", f"deployment/{APP}", f"app={bad}", "-n", namespace)
     eventually("v2 Running", lambda: bad in images_of(kubectl, namespace), 90)

@@ -115,3 +115,16 @@ def incident_times(database_url: str, name: str) -> tuple[datetime | None, datet
             "SELECT opened_at, resolved_at FROM incidents WHERE name = %s", (name,)
         ).fetchone()
     return (row[0], row[1]) if row else (None, None)
+
+
+def one_record(database_url: str, namespace: str) -> dict[str, Any]:
+    """The workload identity of one stored line of the sample app."""
+    with psycopg.connect(libpq_url(database_url)) as connection:
+        row = connection.execute(
+            "SELECT pod, container, node, stream, service, level, message "
+            "FROM logs WHERE namespace = %s AND service = %s LIMIT 1",
+            (namespace, APP),
+        ).fetchone()
+    assert row is not None, "no stored line of the sample app"
+    keys = ("pod", "container", "node", "stream", "service", "level", "message")
+    return dict(zip(keys, row, strict=True))

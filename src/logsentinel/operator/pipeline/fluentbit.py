@@ -15,6 +15,7 @@ import yaml
 
 from logsentinel.domain.pipeline import LogPipelineSpec
 from logsentinel.domain.types import quantity_value
+from logsentinel.operator.pipeline.buffer import storage_limit
 from logsentinel.operator.pipeline.errors import PipelineRenderError
 from logsentinel.operator.pipeline.kafka import fluent_bit_reference, librdkafka_security
 from logsentinel.operator.pipeline.templates import read_template
@@ -34,9 +35,6 @@ DEFAULT_MEM_BUF_LIMIT = "50M"
 MIN_MEMORY_LIMIT = Decimal(64 * 2**20)
 """Below this, the two memory buffers plus the 16M backlog leave Fluent Bit too little."""
 
-MIN_TOTAL_LIMIT_SIZE = Decimal(32 * 2**20)
-"""storage.total_limit_size under 16 chunks of ~2 MB makes the output discard chunks as soon as
-Kafka slows down."""
 
 FLUENT_BIT_MEGABYTE = Decimal(10**6)  # Fluent Bit's M is 10^6 bytes
 
@@ -83,18 +81,6 @@ def placeholder_values(spec: LogPipelineSpec, storage_path: str) -> dict[str, ob
         "FLUSH_INTERVAL": flush_seconds(spec),
         "MEM_BUF_LIMIT": mem_buf_limit(spec),
     }
-
-
-def storage_limit(spec: LogPipelineSpec) -> int:
-    """spec.buffer.totalLimitSize in bytes (Fluent Bit's 1G is 10^9, Kubernetes' 1Gi 2^30)."""
-    size = quantity_value(spec.buffer.total_limit_size)
-    if size < MIN_TOTAL_LIMIT_SIZE:
-        raise PipelineRenderError(
-            "spec.buffer.totalLimitSize",
-            f"{spec.buffer.total_limit_size} is too small for Fluent Bit's disk buffer: "
-            "at least 32Mi (size it for the longest Kafka outage to survive)",
-        )
-    return int(size.to_integral_value(ROUND_FLOOR))
 
 
 def exclude_paths(spec: LogPipelineSpec) -> list[str]:

@@ -35,6 +35,7 @@ import yaml
 from logsentinel.domain.logrecord import FORMAT_HEADER, OTLP_LOGS_FORMAT
 from logsentinel.domain.pipeline import LogPipelineSpec, MultilineLanguage
 from logsentinel.domain.types import quantity_value
+from logsentinel.operator.pipeline.buffer import storage_limit
 from logsentinel.operator.pipeline.errors import PipelineRenderError
 from logsentinel.operator.pipeline.kafka import (
     SASL_PASSWORD_ENV,
@@ -50,7 +51,6 @@ HEALTH_PORT = 13133
 HEALTH_PATH = "/"
 NODE_NAME_ENV = "K8S_NODE_NAME"
 
-MIN_TOTAL_LIMIT_SIZE = Decimal(32 * 2**20)
 MESSAGE_SIZE_FRACTION = Decimal("0.9")
 """A split request's protobuf size stays below this share of maxRecordSize: the header and a
 resource repeated per message must still fit."""
@@ -67,7 +67,7 @@ POD_ATTRIBUTES = (otlp.POD_ATTRIBUTE, otlp.CONTAINER_ATTRIBUTE)
 RESOURCE_ONLY_POD_ATTRIBUTES = ("k8s.pod.uid", "k8s.container.restart_count")
 
 # Lines that continue the previous entry (a stack trace's frames) for each language; any other
-# line starts a new entry. Go II regular expressions, as the recombine operator's expr uses.
+# line starts a new entry. Go (RE2) regular expressions, as the recombine operator's expr uses.
 CONTINUATION_LINES: dict[MultilineLanguage, tuple[str, ...]] = {
     MultilineLanguage.JAVA: (
         r"^\s+at\s",
@@ -132,18 +132,6 @@ def collector_files(
         },
     }
     return {CONFIG_FILE: yaml.safe_dump(config, sort_keys=False, width=2**16)}
-
-
-def storage_limit(spec: LogPipelineSpec) -> int:
-    """spec.buffer.totalLimitSize in bytes: the cap of each file_storage database."""
-    size = quantity_value(spec.buffer.total_limit_size)
-    if size < MIN_TOTAL_LIMIT_SIZE:
-        raise PipelineRenderError(
-            "spec.buffer.totalLimitSize",
-            f"{spec.buffer.total_limit_size} is too small for the collector's disk buffer: "
-            "at least 32Mi (size it for the longest Kafka outage to survive)",
-        )
-    return int(size.to_integral_value(ROUND_FLOOR))
 
 
 def file_storage(spec: LogPipelineSpec, directory: str) -> dict[str, Any]:
