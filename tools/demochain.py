@@ -37,6 +37,7 @@ from support.chain import (  # noqa: E402
     apply,
     first_error_at,
     images_of,
+    incident_times,
     otel_pipeline,
     pod_names,
     rule_and_playbook,
@@ -143,18 +144,18 @@ def run(components: dict[str, Component], kubeconfig: str) -> None:
     seen |= pod_names(kubectl, NAMESPACE)
     wait("an Incident", lambda: bool(_incidents(kubectl)), 120)
     incident = _incidents(kubectl)[0]
-    created = datetime.fromisoformat(incident["metadata"]["creationTimestamp"])
+    incident_name = incident["metadata"]["name"]
     first_error = first_error_at(database, NAMESPACE)
-    if first_error is not None:
-        seconds = (created - first_error).total_seconds()
-        print(f"   detected {seconds:.0f}s after v2 wrote its first failed payment")
+    opened, _ = incident_times(database, incident_name)
+    if first_error is not None and opened is not None:
+        seconds = (opened - first_error).total_seconds()
+        print(f"   opened {seconds:.1f} s after v2 wrote its first failed payment")
     show(kubectl, "get", "incidents", "-n", NAMESPACE)
 
     wait("the operator's rollback: pods on v1 again",
          lambda: images_of(kubectl, NAMESPACE) == {good}, 240)  # fmt: skip
     seen |= pod_names(kubectl, NAMESPACE)
     show(kubectl, "rollout", "history", f"deployment/{APP}", "-n", NAMESPACE)
-    incident_name = incident["metadata"]["name"]
     wait("verification on the same log signal: the Incident Resolved",
          lambda: _phase(kubectl, incident_name) == "Resolved", 300)  # fmt: skip
     show(kubectl, "get", "incidents", "-n", NAMESPACE)

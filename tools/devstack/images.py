@@ -110,6 +110,10 @@ def image_id(tag: str) -> str | None:
     return (done.stdout.strip() or None) if done.returncode == 0 else None
 
 
+def _label(tag: str, name: str) -> str:
+    return podman("image", "inspect", "--format", f'{{{{index .Labels "{name}"}}}}', tag).strip()
+
+
 def image_size_mb(tag: str) -> float:
     """Uncompressed size of the local image ``tag`` in MB (10^6 bytes, as podman shows it)."""
     return round(int(podman("image", "inspect", "--format", "{{.Size}}", tag)) / 1e6, 1)
@@ -342,16 +346,26 @@ def sample_app_tags() -> list[str]:
     return [f"localhost/logsentinel-sample-app:{version}" for version in SAMPLE_APP_VERSIONS]
 
 
+SOURCE_HASH_LABEL = "io.logsentinel.source-hash"
+
+
 def build_sample_app(base: str) -> list[str]:
-    """Build the sample app once per version (a second or two each: one small file on the
-    base); returns the tags, good version first."""
+    """Build the sample app once per version (a second each: one small file on the base),
+    unless the tag already holds this source on this base; returns the tags, good version
+    first."""
     tags = sample_app_tags()
+    digest = hashlib.sha256(base.encode())
+    for source in sorted(SAMPLE_APP_SOURCE.iterdir()):
+        digest.update(source.name.encode() + source.read_bytes())
     for version, tag in zip(SAMPLE_APP_VERSIONS, tags, strict=True):
+        source_hash = f"{version}-{digest.hexdigest()[:16]}"
+        if image_id(tag) is not None and _label(tag, SOURCE_HASH_LABEL) == source_hash:
+            continue
         build(
             containerfile=SAMPLE_APP_SOURCE / "Containerfile",
             context=SAMPLE_APP_SOURCE,
             tags=(tag,),
-            build_args={"BASE_IMAGE": base, "APP_VERSION": version},
+            build_args={"BASE_IMAGE": base, "APP_VERSION": version, "SOURCE_HASH": source_hash},
             layers=False,
         )
     return tags
