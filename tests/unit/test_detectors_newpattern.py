@@ -1,5 +1,6 @@
 """New-pattern detector on deterministic streams: silent while learning, one firing per new
-template after it, keys apart, rollout gating read from pod names, seeding from storage."""
+template after it, keys apart, rollout gating read from pod-template-hash labels or pod names,
+seeding from storage."""
 
 from __future__ import annotations
 
@@ -206,3 +207,31 @@ def test_a_full_known_set_stops_learning_but_keeps_detecting() -> None:
 def test_template_limits_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         NewPatternDetector(NewPatternParams(), max_known_templates=0)
+
+
+def test_the_pod_template_hash_label_names_the_revision_whatever_the_pod_name() -> None:
+    # A hash with a vowel, which the name rule cannot take for one: only the label tells.
+    assert pod_revision("checkout-abc123-x2x9k") is None
+    assert pod_revision("checkout-abc123-x2x9k", "abc123") == PodRevision("checkout", "abc123")
+    assert pod_revision("api-proxy", "7d9f8b6c5d") is None, "a label naming another pod's hash"
+    rollouts = RolloutTracker()
+    rollouts.observe("checkout-abc123-x2x9k", at(0), "abc123")
+    rollouts.observe("checkout-def456-q7w2z", at(10), "def456")
+    assert rollouts.rollout_within(at(11), timedelta(minutes=30))
+
+
+def test_the_detector_reads_rollouts_from_record_labels() -> None:
+    patterns = detector(within_after_rollout=timedelta(minutes=30))
+
+    def labelled(minutes: float, template: str, pod: str, template_hash: str) -> Firing | None:
+        line = record(minutes, template, pod).model_copy(
+            update={"labels": {"pod-template-hash": template_hash}}
+        )
+        return patterns.observe_record(KEY, line, True)
+
+    assert labelled(0, "a", "checkout-abc123-x2x9k", "abc123") is None
+    assert labelled(70, "b", "checkout-abc123-x2x9k", "abc123") is None, "no rollout yet"
+    assert labelled(80, "a", "checkout-def456-q7w2z", "def456") is None, "known template"
+    firing = labelled(81, "c", "checkout-def456-q7w2z", "def456")
+    assert firing is not None
+    assert firing.detail == "c"

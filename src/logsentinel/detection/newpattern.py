@@ -3,7 +3,8 @@
 Per key the detector learns the template ids of matching records for learningPeriod from the
 key's first record, silently. After that a template not known for the key fires once and is
 known from then on. With withinAfterRollout, only templates appearing that long after a rollout
-of the key's workload fire (rollouts are read from pod names, see detection.rollouts); new
+of the key's workload fire (rollouts are read from the pod-template-hash label, or the pod name
+without it, see detection.rollouts); new
 templates at other times are learned silently.
 """
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from logsentinel.detection.detectors import Firing, Key, KeyedDetector
-from logsentinel.detection.rollouts import RolloutTracker
+from logsentinel.detection.rollouts import TEMPLATE_HASH_LABEL, RolloutTracker
 from logsentinel.domain.logrecord import LogRecord
 from logsentinel.domain.rule import NewPatternParams
 
@@ -70,7 +71,7 @@ class NewPatternDetector(KeyedDetector[_PatternState]):
         state = self.state(key)
         at = record.timestamp
         self._start_learning(state, at)
-        state.rollouts.observe(record.pod, at)
+        state.rollouts.observe(record.pod, at, record.labels.get(TEMPLATE_HASH_LABEL))
         template_id = record.template_id
         if not matched or template_id is None or self._is_known(state, template_id):
             return None

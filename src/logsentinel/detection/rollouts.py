@@ -1,8 +1,13 @@
 """Rollouts read from the logs themselves: a Deployment's new pod-template-hash is a new revision.
 
-Deployment pods are named ``<deployment>-<pod-template-hash>-<5 characters>``; the rule is the
-one in :mod:`logsentinel.parsing.workload` (which detection may not import), so keep the pattern
-below in step with ``_DEPLOYMENT_POD`` there.
+The authority is the pod's ``pod-template-hash`` label, which the Deployment controller puts on
+every pod of a ReplicaSet and which records carry among their pod labels (Fluent Bit's
+kubernetes filter sends all of them). The Deployment is then the pod name's part before
+``-<hash>-``. Only without the label (a collector that sends no pod labels, an ingest record) is
+the revision guessed from the name: Deployment pods are named
+``<deployment>-<pod-template-hash>-<5 characters>``, with the rule in
+:mod:`logsentinel.parsing.workload` (which detection may not import), so keep the pattern below
+in step with ``_DEPLOYMENT_POD`` there.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from datetime import datetime, timedelta
 
 _HASH_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _DEPLOYMENT_POD = re.compile(rf"^(.+)-([{_HASH_ALPHABET}]{{6,10}})-[a-z0-9]{{5}}$")
+TEMPLATE_HASH_LABEL = "pod-template-hash"
 
 MAX_DEPLOYMENTS = 64
 MAX_HASHES_PER_DEPLOYMENT = 32
@@ -28,8 +34,12 @@ class PodRevision:
 
 
 @functools.lru_cache(maxsize=4096)
-def pod_revision(pod_name: str) -> PodRevision | None:
-    """The revision named by a Deployment pod's name; None for any other pod."""
+def pod_revision(pod_name: str, template_hash: str | None = None) -> PodRevision | None:
+    """The revision of a Deployment pod: from its pod-template-hash label when given, else as
+    its name tells; None for any other pod."""
+    if template_hash:
+        deployment, separator, _ = pod_name.rpartition(f"-{template_hash}-")
+        return PodRevision(deployment or pod_name, template_hash) if separator else None
     match = _DEPLOYMENT_POD.match(pod_name)
     if match is None:
         return None
@@ -50,8 +60,10 @@ class RolloutTracker:
         # deployment -> hash -> rollout start; None for the hash that was running when we began
         self._hashes: dict[str, dict[str, datetime | None]] = {}
 
-    def observe(self, pod_name: str, at: datetime) -> None:
-        revision = pod_revision(pod_name)
+    def observe(self, pod_name: str, at: datetime, template_hash: str | None = None) -> None:
+        """One record of ``pod_name`` at ``at``; ``template_hash``: its pod-template-hash
+        label, when the record carries pod labels."""
+        revision = pod_revision(pod_name, template_hash)
         if revision is None:
             return
         hashes = self._hashes.get(revision.deployment)
