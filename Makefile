@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVSTACK := PYTHONPATH=tools $(BIN)/python -m devstack
 
-.PHONY: help install lint test test-unit test-hostile crds check-generated demo up down env images chart-test chart-demo clean bench-pod-start bench-chain bench-processor bench-parsing bench-detect-latency bench-detection-quality bench-remediation-latency bench-ingest
+.PHONY: help install lint test test-unit test-hostile crds check-generated demo up down env images chart-test chart-demo clean bench-pod-start bench-chain chaos bench-processor bench-parsing bench-detect-latency bench-detection-quality bench-remediation-latency bench-ingest
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -92,6 +92,10 @@ bench-remediation-latency: install ## Incident created -> restart patch accepted
 bench-ingest: install ## API ingest throughput, one uvicorn worker -> local Kafka, wrk on loopback (starts Kafka, PostgreSQL)
 	$(DEVSTACK) up postgres kafka
 	eval "$$($(DEVSTACK) env postgres kafka)" && $(BIN)/python bench/bench_ingest.py
+
+chaos: install ## The chaos suite on the real node (faults during the whole chain; every line accounted for); prints RESULT chaos_scenarios lost duplicated double_actions
+	$(DEVSTACK) up
+	$(BIN)/pytest tests/chaos
 
 bench-chain: install ## The whole chain on real pods (sample app -> collector -> Kafka -> processors -> Incident -> rollback -> Resolved), 3 runs; prints RESULT chain_detect_s chain_resolve_s chain_lost chain_duplicated
 	$(DEVSTACK) up

@@ -18,7 +18,7 @@ from devstack.kube import REAL_NODE
 from devstack.pytest_plugin import Kubectl
 from support.chain import (
     APP,
-    PodLines,
+    account_lines,
     apply,
     first_error_at,
     images_of,
@@ -131,17 +131,8 @@ def test_a_bad_rollout_is_detected_from_real_pod_logs_rolled_back_and_verified(
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == good
 
     # Every pod stops cleanly and writes its count; each count must be stored exactly once.
-    kubectl("scale", f"deployment/{APP}", "--replicas=0", "-n", namespace)
-
-    def counted() -> dict[str, PodLines]:
-        lines = stored_lines(database_url, namespace)
-        return lines if all(lines.get(pod, PodLines(0, 0, None)).written for pod in seen) else {}
-
-    eventually("every pod's last line stored", lambda: bool(counted()), 120)
-    lines = counted()
-    assert set(lines) == seen, "records carry the pods' names"
-    lost = sum((line.written or 0) - line.distinct for line in lines.values())
-    duplicated = sum(line.stored - line.distinct for line in lines.values())
-    node_figure("chain_lost", lost)
-    node_figure("chain_duplicated", duplicated)
-    assert (lost, duplicated) == (0, 0), lines
+    lines = account_lines(kubectl, database_url, namespace, seen, eventually)
+    assert set(lines.pods) == seen, "records carry the pods' names"
+    node_figure("chain_lost", lines.lost)
+    node_figure("chain_duplicated", lines.duplicated)
+    assert (lines.lost, lines.duplicated) == (0, 0), lines

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,15 +26,19 @@ def apply(kubectl: Kubectl, document: dict[str, Any]) -> None:
     kubectl("apply", "-f", "-", stdin=json.dumps(document))
 
 
-def sample_app(namespace: str, image: str) -> dict[str, Any]:
+def sample_app(namespace: str, image: str, lines_per_second: int | None = None) -> dict[str, Any]:
+    """images/sample-app/deployment.yaml in ``namespace`` running ``image``."""
     document: dict[str, Any] = yaml.safe_load(DEPLOYMENT.read_text())
     document["metadata"]["namespace"] = namespace
-    document["spec"]["template"]["spec"]["containers"][0]["image"] = image
+    container = document["spec"]["template"]["spec"]["containers"][0]
+    container["image"] = image
+    if lines_per_second is not None:
+        container["env"] = [{"name": "LINES_PER_SECOND", "value": str(lines_per_second)}]
     return document
 
 
 def otel_pipeline(
-    namespace: str, *, agent_image: str, processor_image: str, kafka: str
+    namespace: str, *, agent_image: str, processor_image: str, kafka: str, processors: int = 1
 ) -> dict[str, Any]:
     """The collector example, in ``namespace``, on a fresh topic, with one processor; the
     buffer directory is the namespace's own (another test's collector may have used one)."""
@@ -48,7 +53,9 @@ def otel_pipeline(
         "partitions": 2,
     }
     spec["processors"].update(
-        image=processor_image, databaseSecretRef={"name": "database", "key": "url"}
+        image=processor_image,
+        replicas=processors,
+        databaseSecretRef={"name": "database", "key": "url"},
     )
     return pipeline
 
@@ -69,6 +76,10 @@ def images_of(kubectl: Kubectl, namespace: str) -> set[str]:
         for pod in json.loads(pods)["items"]
         if pod["status"].get("phase") == "Running" and "deletionTimestamp" not in pod["metadata"]
     }
+
+
+def total_stored(database_url: str, namespace: str) -> int:
+    return sum(line.stored for line in stored_lines(database_url, namespace).values())
 
 
 def pod_names(kubectl: Kubectl, namespace: str) -> set[str]:
@@ -128,3 +139,42 @@ def one_record(database_url: str, namespace: str) -> dict[str, Any]:
     assert row is not None, "no stored line of the sample app"
     keys = ("pod", "container", "node", "stream", "service", "level", "message")
     return dict(zip(keys, row, strict=True))
+
+
+@dataclass(frozen=True)
+class Accounting:
+    """The sample app's lines at the end of a run: per pod, and the totals."""
+
+    pods: dict[str, PodLines]
+
+    @property
+    def written(self) -> int:
+        return sum(line.written or 0 for line in self.pods.values())
+
+    @property
+    def lost(self) -> int:
+        return sum((line.written or 0) - line.distinct for line in self.pods.values())
+
+    @property
+    def duplicated(self) -> int:
+        return sum(line.stored - line.distinct for line in self.pods.values())
+
+
+def account_lines(
+    kubectl: Kubectl,
+    database_url: str,
+    namespace: str,
+    seen: set[str],
+    wait: Callable[[str, Callable[[], bool], float], None],
+    timeout: float = 180,
+) -> Accounting:
+    """Stop the sample app (every pod writes its count as its last line), wait until each pod in
+    ``seen`` has that line stored, and count what was lost and stored twice."""
+    kubectl("scale", f"deployment/{APP}", "--replicas=0", "-n", namespace)
+
+    def counted() -> dict[str, PodLines]:
+        lines = stored_lines(database_url, namespace)
+        return lines if all(lines.get(pod, PodLines(0, 0, None)).written for pod in seen) else {}
+
+    wait("every pod's last line stored", lambda: bool(counted()), timeout)
+    return Accounting(counted())

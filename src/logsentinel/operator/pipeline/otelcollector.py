@@ -264,10 +264,12 @@ def kafka_exporter(spec: LogPipelineSpec, *, client_certificate: bool = False) -
             "compression": "zstd",
             "linger": "5ms",
         },
+        # Retries are cheap (one connection attempt); a short ceiling delivers the backlog soon
+        # after the brokers return.
         "retry_on_failure": {
             "enabled": True,
             "initial_interval": "1s",
-            "max_interval": "30s",
+            "max_interval": "5s",
             "max_elapsed_time": "0s",
         },
         "sending_queue": {

@@ -1,5 +1,7 @@
-"""Tests on the real node. ``diagnostics`` prints what the pods of the test's namespace did
-(pytest shows it when the test fails). A test that measures something worth reporting records it with the
+"""Fixtures of the tests on the real node (tests/node, tests/chaos), registered for every test by
+tests/conftest.py. ``operator_pod`` installs the chart's operator in the test's namespace;
+``diagnostics`` prints what the namespace's objects and pods did (pytest shows it when the test
+fails). A test that measures something worth reporting records it with the
 ``node_figure`` fixture; a run that recorded figures ends with one line
 ``RESULT <name>=<value> ...`` (`make chart-test` prints ``helm_install_ready_s`` this way)."""
 

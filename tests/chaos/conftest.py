@@ -1,0 +1,81 @@
+"""The chaos suite (`make chaos`): each scenario runs the sample app at a counted rate through the
+whole chain on the real node, injects one fault, and accounts for every line. Scenarios record
+their outcome with ``chaos_outcome``; the run ends with one line
+``RESULT chaos_scenarios=<passed>/<run> lost=<total> duplicated=<total> double_actions=<total>``."""
+
+from __future__ import annotations
+
+import pytest
+
+from devstack.pytest_plugin import Kubectl
+from support.chain import apply, images_of, otel_pipeline, sample_app
+from support.chaos import LINES_PER_SECOND, PROCESSORS, Chain, Outcome
+from support.node import POD_TIMEOUT, condition
+from support.running import eventually
+
+_outcomes: dict[str, Outcome] = {}
+
+
+@pytest.fixture
+def chaos_outcome(request: pytest.FixtureRequest) -> Outcome:
+    """The scenario's outcome, counted in the RESULT line; the scenario marks it passed last."""
+    outcome = _outcomes[request.node.name] = Outcome()
+    return outcome
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _outcomes:
+        return
+    outcomes = _outcomes.values()
+    for name, o in _outcomes.items():
+        recovery = "-" if o.recovery_s is None else f"{o.recovery_s:.1f}"
+        terminalreporter.write_line(
+            f"chaos {name}: {'passed' if o.passed else 'FAILED'} written={o.written} "
+            f"lost={o.lost} duplicated={o.duplicated} recovery_s={recovery}"
+        )
+    passed = sum(outcome.passed for outcome in outcomes)
+    terminalreporter.write_line(
+        f"RESULT chaos_scenarios={passed}/{len(_outcomes)} "
+        f"lost={sum(o.lost for o in outcomes)} duplicated={sum(o.duplicated for o in outcomes)} "
+        f"double_actions={sum(o.double_actions for o in outcomes)}"
+    )
+
+
+@pytest.fixture
+def chain(
+    kubectl: Kubectl,
+    operator_pod: str,
+    node_namespace: str,
+    logsentinel_image: str,
+    otelcol_image: str,
+    sample_app_images: list[str],
+    database_url: str,
+    pod_database_url: str,
+    pod_kafka_bootstrap: str,
+    diagnostics: None,
+) -> Chain:
+    """The collector agent, two processors and the sample app (v1, 50 lines/s) running in the
+    scenario's namespace on the real node, lines already arriving in PostgreSQL."""
+    namespace = node_namespace
+    kubectl("create", "secret", "generic", "database", "-n", namespace,
+            f"--from-literal=url={pod_database_url}")  # fmt: skip
+    pipeline = otel_pipeline(
+        namespace,
+        agent_image=otelcol_image,
+        processor_image=logsentinel_image,
+        kafka=pod_kafka_bootstrap,
+        processors=PROCESSORS,
+    )
+    apply(kubectl, pipeline)
+    name = pipeline["metadata"]["name"]
+    eventually(
+        "the pipeline Ready",
+        lambda: condition(kubectl, namespace, "logpipeline", name, "Ready") == "True",
+        POD_TIMEOUT,
+    )
+    good = sample_app_images[0]
+    apply(kubectl, sample_app(namespace, good, LINES_PER_SECOND))
+    eventually("the sample app Running", lambda: images_of(kubectl, namespace) == {good}, 90)
+    running = Chain(namespace, database_url, set())
+    running.flowing(kubectl, LINES_PER_SECOND)
+    return running
