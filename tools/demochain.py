@@ -38,10 +38,10 @@ from support.chain import (  # noqa: E402
     first_error_at,
     images_of,
     incident_times,
-    otel_pipeline,
     pod_names,
     rule_and_playbook,
     sample_app,
+    start_pipeline,
     stored_lines,
 )
 from support.node import CHART, chart_values  # noqa: E402
@@ -112,23 +112,18 @@ def run(components: dict[str, Component], kubeconfig: str) -> None:
     helm("uninstall", RELEASE, "-n", NAMESPACE, "--wait", check=False)
     kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--timeout=120s")
     kubectl("create", "-f", "-", stdin=namespace_manifest(NAMESPACE, kwok=False))
-    kubectl("create", "secret", "generic", "database", "-n", NAMESPACE,
-            f"--from-literal=url={pod_database}")  # fmt: skip
     print(f"$ helm install {RELEASE} charts/logsentinel -n {NAMESPACE} --set api.enabled=false")
     helm("install", RELEASE, str(CHART), "-n", NAMESPACE,
          *chart_values(product, pod_database, NAMESPACE), "--set", "api.enabled=false",
          "--wait", "--timeout=180s", timeout=240)  # fmt: skip
 
-    pipeline = otel_pipeline(NAMESPACE, agent_image=agent, processor_image=product, kafka=pod_kafka)
-    rule, playbook = rule_and_playbook(NAMESPACE)
     print("$ kubectl apply -f examples/logpipeline-otel-collector.yaml "
           "-f examples/rules/threshold-payment-failures.yaml "
           "-f examples/playbooks/auto-rollback.yaml")  # fmt: skip
-    for document in (pipeline, rule, playbook):
+    start_pipeline(kubectl, NAMESPACE, wait, database_url=pod_database, agent_image=agent,
+                   processor_image=product, kafka=pod_kafka)  # fmt: skip
+    for document in rule_and_playbook(NAMESPACE):
         apply(kubectl, document)
-    name = pipeline["metadata"]["name"]
-    wait("the LogPipeline Ready (collector and processor pods Running)",
-         lambda: _ready(kubectl, "logpipeline", name), 180)  # fmt: skip
     show(kubectl, "get", "pods", "-n", NAMESPACE, "-o", "wide")
 
     print(f"\n$ kubectl apply -f images/sample-app/deployment.yaml   ({good})")
@@ -182,12 +177,6 @@ def run(components: dict[str, Component], kubeconfig: str) -> None:
     helm("uninstall", RELEASE, "-n", NAMESPACE, "--wait", check=False)
     kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)
     print(f"at {datetime.now(UTC):%H:%M:%S} the demo namespace {NAMESPACE} is being deleted")
-
-
-def _ready(kubectl: Runner, kind: str, name: str) -> bool:
-    document = json.loads(kubectl("get", kind, name, "-n", NAMESPACE, "-o", "json").stdout)
-    conditions = (document.get("status") or {}).get("conditions") or []
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
 def _incidents(kubectl: Runner) -> list[dict[str, Any]]:

@@ -8,9 +8,8 @@ from __future__ import annotations
 import pytest
 
 from devstack.pytest_plugin import Kubectl
-from support.chain import apply, images_of, otel_pipeline, sample_app
+from support.chain import apply, images_of, sample_app, start_pipeline
 from support.chaos import LINES_PER_SECOND, PROCESSORS, Chain, Outcome
-from support.node import POD_TIMEOUT, condition
 from support.running import eventually
 
 _outcomes: dict[str, Outcome] = {}
@@ -57,21 +56,15 @@ def chain(
     """The collector agent, two processors and the sample app (v1, 50 lines/s) running in the
     scenario's namespace on the real node, lines already arriving in PostgreSQL."""
     namespace = node_namespace
-    kubectl("create", "secret", "generic", "database", "-n", namespace,
-            f"--from-literal=url={pod_database_url}")  # fmt: skip
-    pipeline = otel_pipeline(
+    start_pipeline(
+        kubectl,
         namespace,
+        eventually,
+        database_url=pod_database_url,
         agent_image=otelcol_image,
         processor_image=logsentinel_image,
         kafka=pod_kafka_bootstrap,
         processors=PROCESSORS,
-    )
-    apply(kubectl, pipeline)
-    name = pipeline["metadata"]["name"]
-    eventually(
-        "the pipeline Ready",
-        lambda: condition(kubectl, namespace, "logpipeline", name, "Ready") == "True",
-        POD_TIMEOUT,
     )
     good = sample_app_images[0]
     apply(kubectl, sample_app(namespace, good, LINES_PER_SECOND))

@@ -24,13 +24,12 @@ from support.chain import (
     images_of,
     incident_times,
     one_record,
-    otel_pipeline,
     pod_names,
     rule_and_playbook,
     sample_app,
+    start_pipeline,
     stored_lines,
 )
-from support.node import POD_TIMEOUT, condition
 from support.operator import get_json
 from support.running import eventually
 
@@ -55,24 +54,18 @@ def test_a_bad_rollout_is_detected_from_real_pod_logs_rolled_back_and_verified(
 ) -> None:
     namespace = node_namespace
     good, bad = sample_app_images
-    kubectl("create", "secret", "generic", "database", "-n", namespace,
-            f"--from-literal=url={pod_database_url}")  # fmt: skip
-    pipeline = otel_pipeline(
+    start_pipeline(
+        kubectl,
         namespace,
+        eventually,
+        database_url=pod_database_url,
         agent_image=otelcol_image,
         processor_image=logsentinel_image,
         kafka=pod_kafka_bootstrap,
     )
-    apply(kubectl, pipeline)
     rule, playbook = rule_and_playbook(namespace)
     apply(kubectl, rule)
     apply(kubectl, playbook)
-    pipeline_name = pipeline["metadata"]["name"]
-    eventually(
-        "the pipeline Ready (collector and processor Running on the real node)",
-        lambda: condition(kubectl, namespace, "logpipeline", pipeline_name, "Ready") == "True",
-        POD_TIMEOUT,
-    )
     collectors = get_json(
         kubectl, "pods", "-n", namespace, "-l", "app.kubernetes.io/component=collector"
     )["items"]

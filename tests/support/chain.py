@@ -178,3 +178,37 @@ def account_lines(
 
     wait("every pod's last line stored", lambda: bool(counted()), timeout)
     return Accounting(counted())
+
+
+def start_pipeline(
+    kubectl: Kubectl,
+    namespace: str,
+    wait: Callable[[str, Callable[[], bool], float], None],
+    *,
+    database_url: str,
+    agent_image: str,
+    processor_image: str,
+    kafka: str,
+    processors: int = 1,
+) -> dict[str, Any]:
+    """The database Secret and the collector pipeline in ``namespace``, waited for until Ready
+    (agent and processors running); returns the pipeline. ``database_url``: as pods reach it."""
+    kubectl("create", "secret", "generic", "database", "-n", namespace,
+            f"--from-literal=url={database_url}")  # fmt: skip
+    pipeline = otel_pipeline(
+        namespace,
+        agent_image=agent_image,
+        processor_image=processor_image,
+        kafka=kafka,
+        processors=processors,
+    )
+    apply(kubectl, pipeline)
+    name = pipeline["metadata"]["name"]
+
+    def ready() -> bool:
+        found = kubectl("get", "logpipeline", name, "-n", namespace, "-o", "json").stdout
+        conditions = (json.loads(found).get("status") or {}).get("conditions") or []
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+    wait("the pipeline Ready (agent and processors running on the real node)", ready, 120)
+    return pipeline

@@ -170,6 +170,17 @@ class RecordDecoder:
             detail = f"{type(error).__name__}: {error}"[:1000]
             return Decoded(failure=DeadLetterError(DeadLetterReason.DECODER_FAILURE, detail))
 
+    def _sized(self, value: bytes | None) -> bytes:
+        """The value, checked first of all: present and within max_record_bytes."""
+        if value is None:
+            raise _invalid("value: missing (a tombstone)")
+        if len(value) > self.max_record_bytes:
+            raise DeadLetterError(
+                DeadLetterReason.OVERSIZED,
+                f"value: {len(value)} bytes, more than the limit of {self.max_record_bytes}",
+            )
+        return value
+
     @staticmethod
     def _single(decoded: Decoded) -> LogRecord:
         if decoded.failure is not None:
@@ -188,13 +199,7 @@ class RecordDecoder:
         arrival: datetime | None,
         now: datetime | None,
     ) -> Decoded:
-        if value is None:
-            raise _invalid("value: missing (a tombstone)")
-        if len(value) > self.max_record_bytes:
-            raise DeadLetterError(
-                DeadLetterReason.OVERSIZED,
-                f"value: {len(value)} bytes, more than the limit of {self.max_record_bytes}",
-            )
+        value = self._sized(value)
         clean = may_need_cleaning(value)
         decoded = Decoded()
         failures: list[tuple[int, DeadLetterError]] = []
@@ -235,13 +240,7 @@ class RecordDecoder:
         arrival: datetime | None,
         now: datetime | None,
     ) -> LogRecord:
-        if value is None:
-            raise _invalid("value: missing (a tombstone)")
-        if len(value) > self.max_record_bytes:
-            raise DeadLetterError(
-                DeadLetterReason.OVERSIZED,
-                f"value: {len(value)} bytes, more than the limit of {self.max_record_bytes}",
-            )
+        value = self._sized(value)
         record_format = headers.get(FORMAT_HEADER) if headers else None
         if record_format in _OTLP_FORMATS:
             return self._single(self._decode_otlp(value, source, arrival, now))
