@@ -20,6 +20,21 @@ RECOVERY_TIMEOUT = 180
 BROKER_OUTAGE_S = 60
 
 
+def _recover(
+    kubectl: Kubectl, chain: Chain, outcome: Outcome, component: str, replicas: int, started: float
+) -> None:
+    """After a pod of ``component`` went: its replacement Ready, lines flowing again (the
+    recovery time, from ``started``), then every line accounted for."""
+    eventually(
+        f"{replicas} {component} pod(s) Ready again",
+        lambda: ready_count(kubectl, chain.namespace, component) == replicas,
+        RECOVERY_TIMEOUT,
+    )
+    chain.flowing(kubectl, LINES_PER_SECOND, RECOVERY_TIMEOUT)
+    outcome.recovery_s = time.monotonic() - started
+    _settle(kubectl, chain, outcome)
+
+
 def _settle(kubectl: Kubectl, chain: Chain, outcome: Outcome) -> None:
     """Lines flow again; stop the app, account for every line, record the outcome."""
     chain.flowing(kubectl, 5 * LINES_PER_SECOND, RECOVERY_TIMEOUT)
@@ -35,14 +50,7 @@ def test_agent_restarted_resumes_from_its_stored_offsets(
     (agent,) = component_pods(kubectl, chain.namespace, "collector")
     started = time.monotonic()
     kubectl("delete", "pod", agent["metadata"]["name"], "-n", chain.namespace)
-    eventually(
-        "a new agent pod Ready",
-        lambda: ready_count(kubectl, chain.namespace, "collector") == 1,
-        RECOVERY_TIMEOUT,
-    )
-    chain.flowing(kubectl, LINES_PER_SECOND, RECOVERY_TIMEOUT)
-    chaos_outcome.recovery_s = time.monotonic() - started
-    _settle(kubectl, chain, chaos_outcome)
+    _recover(kubectl, chain, chaos_outcome, "collector", 1, started)
 
 
 def test_processor_killed_mid_stream_loses_and_repeats_nothing(
@@ -52,14 +60,7 @@ def test_processor_killed_mid_stream_loses_and_repeats_nothing(
     started = time.monotonic()
     # No grace: the kubelet kills the container at once, as a crash or an OOM kill would.
     kubectl("delete", "pod", victim, "-n", chain.namespace, "--grace-period=0", "--force")
-    eventually(
-        "the processors Ready again (a replacement joined the group)",
-        lambda: ready_count(kubectl, chain.namespace, "processor") == PROCESSORS,
-        RECOVERY_TIMEOUT,
-    )
-    chain.flowing(kubectl, LINES_PER_SECOND, RECOVERY_TIMEOUT)
-    chaos_outcome.recovery_s = time.monotonic() - started
-    _settle(kubectl, chain, chaos_outcome)
+    _recover(kubectl, chain, chaos_outcome, "processor", PROCESSORS, started)
 
 
 def test_broker_down_the_agent_buffers_on_disk_then_delivers(

@@ -253,7 +253,8 @@ class RecordDecoder:
             raise _invalid(f"value: expected a JSON object, got {type(document).__name__}")
         clean = may_need_cleaning(value)
         if record_format is None:
-            return self._from_fluent_bit(document, invalid_utf8, clean, source, arrival, now)
+            envelope = self._envelopes.read(document, clean)
+            return self._from_envelope(envelope, invalid_utf8, clean, source, arrival, now)
         if record_format in _LOGRECORD_FORMATS:
             return self._from_ingest(document, clean, source, arrival, now)
 
@@ -276,18 +277,6 @@ class RecordDecoder:
             raise DeadLetterError(
                 DeadLetterReason.UNDECODABLE, f"value: not UTF-8 and not JSON: {error}"
             ) from None
-
-    def _from_fluent_bit(
-        self,
-        document: dict[str, Any],
-        invalid_utf8: bool,
-        clean: bool,
-        source: SourcePosition | None,
-        arrival: datetime | None,
-        now: datetime | None,
-    ) -> LogRecord:
-        envelope = self._envelopes.read(document, clean)
-        return self._from_envelope(envelope, invalid_utf8, clean, source, arrival, now)
 
     def _from_envelope(
         self,
