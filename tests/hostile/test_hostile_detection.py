@@ -32,6 +32,7 @@ from logsentinel.api.settings import ApiSettings
 from logsentinel.cli import main as cli
 from logsentinel.detection.engine import RuleEngine
 from logsentinel.detection.incidents import ChangeKind, IncidentBuilder, IncidentChange
+from logsentinel.detection.watermarks import fixed
 from logsentinel.domain import InvalidResourceError, parse_manifest
 from logsentinel.domain.logrecord import Level, LogRecord, SourcePosition
 from logsentinel.domain.pipeline import CustomParser
@@ -379,12 +380,12 @@ def test_a_silence_that_starts_inside_a_cooldown_is_reported_when_it_ends() -> N
         for second in seconds:
             now = start + timedelta(seconds=second)
             detections = engine.observe([record(second, "heartbeat")]) if logging else []
-            detections += engine.tick(now)
+            detections += engine.tick(fixed(now))
             for detection in detections:
-                change = builder.on_detection(detection, now)
+                change = builder.on_detection(detection)
                 if change is not None:
                     changes.append(change)
-            changes.extend(builder.tick(now, lambda _rule: rule.spec.auto_resolve_after))
+            changes.extend(builder.tick(fixed(now), lambda _rule: rule.spec.auto_resolve_after))
 
     run(range(60), logging=True)
     run(range(60, 120), logging=False)  # a hiccup: 60 s without a line

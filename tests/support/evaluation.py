@@ -1,10 +1,7 @@
 """Drive the rule engine and the incident builder over a scenario, and score the incidents.
 
-The harness plays the processor's part in simulated time: records go to RuleEngine.observe in
-batches of one simulated second (the batch's end is "now"), then RuleEngine.tick(now minus the
-processor's EVENT_TIME_GRACE) and IncidentBuilder.tick(now) run, as the processor's
-once-a-second timer does. Stored aggregates are
-drained (and dropped) every simulated minute so they do not pile up.
+The harness replays the scenario's records through detection.replay: the processor's rule
+engine and incident builder on event time, one tick per simulated second.
 
 Scoring: an incident of a fault's service opened within [fault.start, fault.end + grace] is a
 true positive for that fault, and the first one gives the detection delay; every other incident
@@ -20,20 +17,19 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from logsentinel.detection.engine import Detection, RuleEngine, rule_id
-from logsentinel.detection.incidents import ChangeKind, IncidentBuilder
+from logsentinel.detection.engine import Detection, rule_id
+from logsentinel.detection.incidents import ChangeKind, IncidentChange
+from logsentinel.detection.replay import Replay
 from logsentinel.domain.incident import IncidentSpec
 from logsentinel.domain.logrecord import LogRecord
 from logsentinel.domain.resources import DetectionRule
 from logsentinel.domain.rule import DetectorType
 from logsentinel.manifests import load_rules
-from logsentinel.processors.detection import EVENT_TIME_GRACE
 from support.scenarios import NAMESPACE, Fault, FaultKind, Scenario, StreamStats
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "rules"
 GRACE = timedelta(minutes=10)
 STEP = timedelta(seconds=1)
-DRAIN_EVERY = 60
 
 
 # --- the rules ---------------------------------------------------------------------------------
@@ -222,68 +218,43 @@ def run(
     step: timedelta = STEP,
     on_record: Callable[[LogRecord], None] | None = None,
 ) -> Run:
-    """Feed records (event-time order, within [start, end)) through a fresh RuleEngine and
-    IncidentBuilder, stepping the simulated clock to end."""
+    """Feed records (event-time order, within [start, end)) through a replay of the rules
+    (detection.replay: the processor's engine and incident builder on event time) to end."""
     began = time.process_time()
-    engine = RuleEngine()
-    changes = engine.set_rules([rule.rule for rule in rules])
-    if changes.refused:
-        raise ValueError(f"scenario rules refused: {changes.refused}")
-    builder = IncidentBuilder(engine.ongoing)
     types = {rule.id: rule.detector for rule in rules}
     result = Run()
 
-    def quiet_after(name: str) -> timedelta | None:
-        compiled = engine.rules.get(name)
-        return compiled.rule.spec.auto_resolve_after if compiled is not None else None
-
-    def handle(detections: list[Detection], now: datetime) -> None:
-        for detection in detections:
-            change = builder.on_detection(detection, now)
-            outcome = "suppressed" if change is None else change.kind.value
-            result.fired.append(
-                Fired(detection.rule_id, detection.service, detection.firing.at, outcome)
-            )
-            if change is not None and change.kind is ChangeKind.OPENED:
-                spec = change.incident.spec
-                result.incidents.append(
-                    OpenedIncident(
-                        rule=detection.rule_id,
-                        detector=types[detection.rule_id],
-                        service=detection.service,
-                        at=spec.first_seen,
-                        spec=spec,
-                    )
+    def observe(detection: Detection, change: IncidentChange | None) -> None:
+        outcome = "suppressed" if change is None else change.kind.value
+        result.fired.append(
+            Fired(detection.rule_id, detection.service, detection.firing.at, outcome)
+        )
+        if change is not None and change.kind is ChangeKind.OPENED:
+            spec = change.incident.spec
+            result.incidents.append(
+                OpenedIncident(
+                    rule=detection.rule_id,
+                    detector=types[detection.rule_id],
+                    service=detection.service,
+                    at=spec.first_seen,
+                    spec=spec,
                 )
+            )
 
-    steps = 0
+    replay = Replay([rule.rule for rule in rules], start=start, step=step, observer=observe)
+    if replay.refused:
+        raise ValueError(f"scenario rules refused: {replay.refused}")
 
-    def advance(batch: list[LogRecord], now: datetime) -> None:
-        nonlocal steps
-        if batch:
-            handle(engine.observe(batch), now)
-        handle(engine.tick(now - EVENT_TIME_GRACE), now)
-        builder.tick(now, quiet_after)
-        steps += 1
-        if steps % DRAIN_EVERY == 0:
-            engine.drain_buckets()
+    def counted(stream: Iterable[LogRecord]) -> Iterable[LogRecord]:
+        for record in stream:
+            if on_record is not None:
+                on_record(record)
+            yield record
 
-    boundary = start + step
-    batch: list[LogRecord] = []
-    for record in records:
-        while record.timestamp >= boundary:
-            advance(batch, boundary)
-            batch = []
-            boundary += step
-        batch.append(record)
-        result.records += 1
-        if on_record is not None:
-            on_record(record)
-    while boundary <= end:
-        advance(batch, boundary)
-        batch = []
-        boundary += step
-    result.evaluations = engine.evaluations
+    replay.feed(counted(records))
+    replay.finish(end)
+    result.records = replay.records
+    result.evaluations = replay.evaluations
     result.cpu_seconds = time.process_time() - began
     return result
 

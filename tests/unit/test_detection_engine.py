@@ -10,6 +10,7 @@ import pytest
 from logsentinel.detection.engine import RuleEngine, rule_id
 from logsentinel.detection.incidents import ChangeKind, IncidentBuilder, fingerprint
 from logsentinel.detection.matching import compile_condition, compile_key, compile_match
+from logsentinel.detection.watermarks import fixed
 from logsentinel.domain.incident import MAX_SAMPLES
 from logsentinel.domain.logrecord import Level, LogRecord, SourcePosition
 from logsentinel.domain.resources import DetectionRule
@@ -240,8 +241,8 @@ def test_absence_fires_on_tick() -> None:
     absence = {"type": "absence", "absence": {"silentFor": "5m", "minPriorCount": 2}}
     engine.set_rules([rule(detector=absence, match={})])
     engine.observe([record(0), record(1)])
-    assert engine.tick(at(200)) == []
-    fired = engine.tick(at(302))
+    assert engine.tick(fixed(at(200))) == []
+    fired = engine.tick(fixed(at(302)))
     assert [(d.key, d.firing.statistic) for d in fired] == [
         (("shop", "checkout"), "silenceSeconds")
     ]
@@ -262,7 +263,7 @@ def test_incident_opens_then_recurs_then_resolves_after_quiet() -> None:
     builder = IncidentBuilder(engine.ongoing)
     quiet = lambda name: engine.rules[name].rule.spec.auto_resolve_after  # noqa: E731
 
-    opened = builder.on_detection(detections_for(engine, 0)[0], at(1))
+    opened = builder.on_detection(detections_for(engine, 0)[0])
     assert opened is not None
     assert opened.kind is ChangeKind.OPENED
     spec = opened.incident.spec
@@ -274,19 +275,19 @@ def test_incident_opens_then_recurs_then_resolves_after_quiet() -> None:
     assert opened.pod.startswith("checkout-")
     assert opened.incident.name.startswith("errors-")
 
-    again = builder.on_detection(detections_for(engine, 120)[0], at(121))
+    again = builder.on_detection(detections_for(engine, 120)[0])
     assert again is not None
     assert again.kind is ChangeKind.RECURRED
     assert again.incident.name == opened.incident.name
     assert again.incident.spec.occurrences == 2
     assert again.incident.spec.last_seen == at(120.2)
 
-    assert builder.tick(at(121 + 299), quiet) == [], "not quiet long enough"
-    resolved = builder.tick(at(121 + 301), quiet)
+    assert builder.tick(fixed(at(121 + 299)), quiet) == [], "not quiet long enough"
+    resolved = builder.tick(fixed(at(121 + 301)), quiet)
     assert [c.kind for c in resolved] == [ChangeKind.RESOLVED]
 
-    assert builder.on_detection(detections_for(engine, 500)[0], at(500)) is None, "cooldown"
-    reopened = builder.on_detection(detections_for(engine, 1200)[0], at(1200))
+    assert builder.on_detection(detections_for(engine, 500)[0]) is None, "cooldown"
+    reopened = builder.on_detection(detections_for(engine, 1200)[0])
     assert reopened is not None
     assert reopened.kind is ChangeKind.OPENED
     assert reopened.incident.name != opened.incident.name, "a new incident, a new name"
@@ -297,10 +298,10 @@ def test_an_ongoing_condition_keeps_the_incident_open() -> None:
     engine.set_rules([rule(autoResolveAfter="1m")])
     builder = IncidentBuilder(engine.ongoing)
     quiet = lambda name: engine.rules[name].rule.spec.auto_resolve_after  # noqa: E731
-    builder.on_detection(detections_for(engine, 0)[0], at(0))
+    builder.on_detection(detections_for(engine, 0)[0])
     engine.observe([record(50 + i) for i in range(3)])  # still at least 3 in the last minute
-    assert builder.tick(at(61), quiet) == [], "errors continue: stays open"
-    assert [c.kind for c in builder.tick(at(200), quiet)] == [ChangeKind.RESOLVED]
+    assert builder.tick(fixed(at(61)), quiet) == [], "errors continue: stays open"
+    assert [c.kind for c in builder.tick(fixed(at(200)), quiet)] == [ChangeKind.RESOLVED]
 
 
 def test_incidents_of_removed_rules_resolve_and_foreign_partitions_are_forgotten() -> None:
@@ -308,10 +309,12 @@ def test_incidents_of_removed_rules_resolve_and_foreign_partitions_are_forgotten
     engine.set_rules([rule()])
     builder = IncidentBuilder(engine.ongoing)
     detection = detections_for(engine, 0)[0]
-    builder.on_detection(detection, at(0))
+    builder.on_detection(detection)
     engine.set_rules([])
-    assert [c.resolution for c in builder.tick(at(1), lambda _name: None)] == ["rule removed"]
-    builder.on_detection(detection, at(1000))
+    assert [c.resolution for c in builder.tick(fixed(at(1)), lambda _name: None)] == [
+        "rule removed"
+    ]
+    builder.on_detection(detection)
     builder.forget(lambda partition: partition != ("logs", 0))
     assert builder.open == {}
 
@@ -321,13 +324,13 @@ def test_a_firing_held_back_by_a_cooldown_opens_when_it_ends_if_the_condition_ho
     engine.set_rules([rule(autoResolveAfter="1m", cooldown="1m")])
     builder = IncidentBuilder(engine.ongoing)
     quiet = lambda name: engine.rules[name].rule.spec.auto_resolve_after  # noqa: E731
-    builder.on_detection(detections_for(engine, 0)[0], at(0))
-    assert [c.kind for c in builder.tick(at(62), quiet)] == [ChangeKind.RESOLVED]
+    builder.on_detection(detections_for(engine, 0)[0])
+    assert [c.kind for c in builder.tick(fixed(at(62)), quiet)] == [ChangeKind.RESOLVED]
     held = detections_for(engine, 100)[0]
-    assert builder.on_detection(held, at(100)) is None, "inside the cooldown (until 122)"
-    engine.observe([record(110), record(115), record(120)])  # errors go on: no new crossing
-    assert builder.tick(at(121), quiet) == []
-    [reopened] = builder.tick(at(123), quiet)
+    assert builder.on_detection(held) is None, "inside the cooldown (resolved at 60, until 120)"
+    engine.observe([record(110), record(115), record(119)])  # errors go on: no new crossing
+    assert builder.tick(fixed(at(119)), quiet) == []
+    [reopened] = builder.tick(fixed(at(121)), quiet)
     assert reopened.kind is ChangeKind.OPENED
     assert reopened.incident.spec.first_seen == held.firing.at
     assert builder.held_back == {}
@@ -340,14 +343,14 @@ def test_a_held_back_firing_whose_condition_ended_during_the_cooldown_is_dropped
     builder = IncidentBuilder(engine.ongoing)
     quiet = lambda name: engine.rules[name].rule.spec.auto_resolve_after  # noqa: E731
     engine.observe([record(0)])
-    [first] = engine.tick(at(31))
-    builder.on_detection(first, at(31))
+    [first] = engine.tick(fixed(at(31)))
+    builder.on_detection(first)
     engine.observe([record(40)])  # the silence ends
-    assert [c.kind for c in builder.tick(at(100), quiet)] == [ChangeKind.RESOLVED]
-    [held] = engine.tick(at(101))  # silent again, inside the cooldown
-    assert builder.on_detection(held, at(101)) is None
+    assert [c.kind for c in builder.tick(fixed(at(100)), quiet)] == [ChangeKind.RESOLVED]
+    [held] = engine.tick(fixed(at(101)))  # silent again, inside the cooldown
+    assert builder.on_detection(held) is None
     engine.observe([record(120)])  # and back before the cooldown ends
-    assert builder.tick(at(401), quiet) == []
+    assert builder.tick(fixed(at(401)), quiet) == []
     assert builder.held_back == {}
 
 
@@ -355,13 +358,13 @@ def test_held_back_firings_of_removed_rules_or_revoked_partitions_are_dropped() 
     engine = RuleEngine()
     engine.set_rules([rule(autoResolveAfter="1m", cooldown="10m")])
     builder = IncidentBuilder(engine.ongoing)
-    builder.on_detection(detections_for(engine, 0)[0], at(0))
-    builder.tick(at(62), lambda _name: timedelta(minutes=1))
-    assert builder.on_detection(detections_for(engine, 100)[0], at(100)) is None
+    builder.on_detection(detections_for(engine, 0)[0])
+    builder.tick(fixed(at(62)), lambda _name: timedelta(minutes=1))
+    assert builder.on_detection(detections_for(engine, 100)[0]) is None
     builder.forget(lambda partition: partition != ("logs", 0))
     assert builder.held_back == {}
-    assert builder.on_detection(detections_for(engine, 200)[0], at(200)) is None
-    assert builder.tick(at(1000), lambda _name: None) == [], "the rule is gone"
+    assert builder.on_detection(detections_for(engine, 200)[0]) is None
+    assert builder.tick(fixed(at(1000)), lambda _name: None) == [], "the rule is gone"
     assert builder.held_back == {}
 
 

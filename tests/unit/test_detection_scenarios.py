@@ -24,9 +24,9 @@ from itertools import islice, pairwise
 import pytest
 
 from logsentinel.detection.rollouts import pod_revision
+from logsentinel.detection.watermarks import EVENT_TIME_GRACE
 from logsentinel.domain.logrecord import Level, LogRecord
 from logsentinel.domain.rule import DetectorType
-from logsentinel.processors.detection import EVENT_TIME_GRACE
 from support.evaluation import (
     GRACE,
     Observed,

@@ -19,6 +19,7 @@ from logsentinel.detection.detectors import (
 )
 from logsentinel.detection.isolation import IsolationForestDetector
 from logsentinel.detection.newpattern import NewPatternDetector
+from logsentinel.detection.watermarks import fixed
 from logsentinel.detection.windows import Buckets, SlidingCount, SlidingValues
 from logsentinel.domain.rule import (
     AbsenceParams,
@@ -163,20 +164,20 @@ def test_latency_percentile_over_bound_with_minimum_count() -> None:
 def test_absence_fires_once_when_the_silence_reaches_the_limit() -> None:
     detector = AbsenceDetector(AbsenceParams(silent_for=timedelta(minutes=5), min_prior_count=2))
     detector.observe(KEY, at(0), True)
-    assert detector.tick(at(600)) == [], "one prior record is below minPriorCount"
+    assert detector.tick(fixed(at(600))) == [], "one prior record is below minPriorCount"
     detector.observe(KEY, at(600), True)
     detector.observe(KEY, at(610), False)
-    assert detector.tick(at(899)) == []
-    (firing,) = detector.tick(at(900))
+    assert detector.tick(fixed(at(899))) == []
+    (firing,) = detector.tick(fixed(at(900)))
     assert (firing.key, firing.value, firing.threshold) == (KEY, 300.0, 300.0)
-    assert detector.tick(at(1000)) == [], "not twice"
+    assert detector.tick(fixed(at(1000))) == [], "not twice"
     detector.observe(KEY, at(1001), True)
-    assert len(detector.tick(at(1301))) == 1, "a record re-arms it"
+    assert len(detector.tick(fixed(at(1301)))) == 1, "a record re-arms it"
 
 
 def test_absence_of_a_key_never_seen_is_not_an_incident() -> None:
     detector = AbsenceDetector(AbsenceParams(silent_for=timedelta(seconds=1)))
-    assert detector.tick(at(10_000)) == []
+    assert detector.tick(fixed(at(10_000))) == []
 
 
 # --- z-score and EWMA ------------------------------------------------------------------------

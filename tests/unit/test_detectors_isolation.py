@@ -14,6 +14,7 @@ import pytest
 
 from logsentinel.detection.detectors import Firing, StoredBucket
 from logsentinel.detection.isolation import IsolationForestDetector
+from logsentinel.detection.watermarks import fixed
 from logsentinel.domain.logrecord import Level, LogRecord
 from logsentinel.domain.rule import IsolationFeature, IsolationForestParams
 
@@ -143,7 +144,7 @@ def test_features_follow_the_fixed_order_whatever_the_rule_lists() -> None:
     forest = detector(features=[IsolationFeature.ERROR_RATIO, IsolationFeature.COUNT_BY_LEVEL])
     forest.observe_record(KEY, record(minute(0), Level.ERROR), matched=True)
     forest.observe_record(KEY, record(minute(0.5), Level.UNKNOWN), matched=True)
-    forest.tick(minute(1))
+    forest.tick(fixed(minute(1)))
     ((_, _, vector),) = forest.closed_features()
     assert vector == (0, 0, 0, 0, 1, 0, 1, 0.5)
 
@@ -151,17 +152,17 @@ def test_features_follow_the_fixed_order_whatever_the_rule_lists() -> None:
 def test_empty_intervals_close_as_zeros_while_the_key_is_active_then_it_goes_dormant() -> None:
     forest = detector(min_baseline=10)
     forest.observe_record(KEY, record(minute(0)), matched=True)
-    assert forest.tick(minute(3.5)) == []
+    assert forest.tick(fixed(minute(3.5))) == []
     closed = forest.closed_features()
     assert [start for _, start, _ in closed] == [minute(0), minute(1), minute(2)]
     assert closed[1][2] == (0.0,) * forest.dimensions
-    forest.tick(minute(60))
+    forest.tick(fixed(minute(60)))
     assert forest.keys() == 1, "silent for less than a baseline period: still active"
     assert len(forest.closed_features()) == 57
-    forest.tick(minute(61))
+    forest.tick(fixed(minute(61)))
     assert forest.keys() == 0, "a whole baseline period of silence: dormant, dropped"
     assert len(forest.closed_features()) == 1, "no zeros beyond the baseline period"
-    assert forest.tick(minute(200)) == []
+    assert forest.tick(fixed(minute(200))) == []
     assert forest.closed_features() == []
 
 
@@ -171,7 +172,7 @@ def test_a_long_gap_closes_one_baseline_period_of_zeros_then_starts_cold() -> No
     for second in range(3):
         assert forest.observe_record(KEY, record(minute(500 + second / 60)), matched=True) is None
     assert len(forest.closed_features()) == 61, "the record's interval and 60 empty ones"
-    assert forest.tick(minute(501)) == [], (
+    assert forest.tick(fixed(minute(501))) == [], (
         "a baseline of nothing but zeros was dropped: no model to call three records anomalous"
     )
     assert forest.keys() == 1
@@ -197,7 +198,7 @@ def test_normal_intervals_do_not_fire_and_a_long_spike_fires_once() -> None:
     spike = BASELINE + 10
     assert feed(forest, spike, SPIKE) == [], "the spike's interval is still open"
     firings = feed(forest, spike + 1, SPIKE) + feed(forest, spike + 2, SPIKE)
-    firings += forest.tick(minute(spike + 3))
+    firings += forest.tick(fixed(minute(spike + 3)))
     assert [firing.at for firing in firings] == [minute(spike + 1)], "three anomalous: one firing"
 
 
@@ -218,8 +219,8 @@ def test_a_spike_beyond_the_baseline_fires_when_its_interval_closes() -> None:
     assert forest.ongoing(KEY, minute(BASELINE + 1.5)), "anomalous until a normal interval"
     assert feed(forest, BASELINE + 2, SPIKE) == [], "re-armed by the normal interval"
     assert not forest.ongoing(KEY, minute(BASELINE + 2.5))
-    assert len(forest.tick(minute(BASELINE + 3))) == 1, "tick closes it and fires"
-    assert forest.tick(minute(BASELINE + 3.5)) == [], "not twice"
+    assert len(forest.tick(fixed(minute(BASELINE + 3)))) == 1, "tick closes it and fires"
+    assert forest.tick(fixed(minute(BASELINE + 3.5))) == [], "not twice"
 
 
 def test_a_mix_never_seen_inside_the_ranges_is_isolated_by_the_forest() -> None:
@@ -232,7 +233,7 @@ def test_a_mix_never_seen_inside_the_ranges_is_isolated_by_the_forest() -> None:
     assert typical == [[]] * 5
     quiet_but_failing = Traffic(info=30, warnings=9, errors=6, templates=9)
     feed(forest, BASELINE + 5, quiet_but_failing)
-    (firing,) = forest.tick(minute(BASELINE + 6))
+    (firing,) = forest.tick(fixed(minute(BASELINE + 6)))
     assert (firing.statistic, firing.threshold) == ("anomalyScore", 0)
     assert firing.value < 0
 
@@ -240,11 +241,11 @@ def test_a_mix_never_seen_inside_the_ranges_is_isolated_by_the_forest() -> None:
 def test_a_busy_key_falling_silent_fires_once() -> None:
     forest = detector()
     learn_baseline(forest)
-    assert forest.tick(minute(BASELINE)) == [], "closes the typical last interval"
-    (firing,) = forest.tick(minute(BASELINE + 5))
+    assert forest.tick(fixed(minute(BASELINE))) == [], "closes the typical last interval"
+    (firing,) = forest.tick(fixed(minute(BASELINE + 5)))
     assert firing.at == minute(BASELINE + 1), "the first empty interval"
     assert firing.matched == 0
-    assert forest.tick(minute(BASELINE + 10)) == [], "still silent: not twice"
+    assert forest.tick(fixed(minute(BASELINE + 10))) == [], "still silent: not twice"
 
 
 def test_keys_keep_separate_baselines() -> None:
@@ -252,7 +253,7 @@ def test_keys_keep_separate_baselines() -> None:
     learn_baseline(forest)
     feed(forest, BASELINE, Traffic())
     feed(forest, BASELINE, SPIKE, key=OTHER)
-    assert forest.tick(minute(BASELINE + 1)) == [], "OTHER has no baseline of its own"
+    assert forest.tick(fixed(minute(BASELINE + 1))) == [], "OTHER has no baseline of its own"
     assert forest.keys() == 2
 
 
@@ -289,11 +290,11 @@ def test_restore_from_stored_features_fires_on_the_same_spike() -> None:
     junk = StoredBucket(start=minute(BASELINE - 1), matched=1, total=1, features=(1.0, 2.0))
     fresh.restore(KEY, [*stored, junk], now)
     feed(fresh, BASELINE, SPIKE)
-    assert len(fresh.tick(minute(BASELINE + 1))) == 1
+    assert len(fresh.tick(fixed(minute(BASELINE + 1)))) == 1
     typical = detector()
     typical.restore(KEY, stored, now)
     feed(typical, BASELINE, Traffic())
-    assert typical.tick(minute(BASELINE + 1)) == []
+    assert typical.tick(fixed(minute(BASELINE + 1))) == []
 
 
 def test_restore_ignores_unusable_buckets_and_a_live_baseline() -> None:
@@ -322,7 +323,9 @@ def test_restore_ignores_unusable_buckets_and_a_live_baseline() -> None:
     ]
     forest.restore(KEY, usable, minute(5))
     feed(forest, 5, SPIKE)
-    assert forest.tick(minute(6)) == [], "a live baseline is not overwritten: still too short"
+    assert forest.tick(fixed(minute(6))) == [], (
+        "a live baseline is not overwritten: still too short"
+    )
 
 
 # --- cost ------------------------------------------------------------------------------------

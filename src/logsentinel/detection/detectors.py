@@ -28,6 +28,8 @@ from logsentinel.domain.rule import (
 )
 
 Key = tuple[str, ...]
+KeyClock = Callable[[Key], datetime | None]
+"""The event time of a key (that of its partition: see detection.watermarks)."""
 StateT = TypeVar("StateT")
 MIN_BASELINE_WINDOWS = 3
 DEFAULT_BUCKET_WIDTH = timedelta(seconds=10)
@@ -110,8 +112,9 @@ class KeyedDetector(ABC, Generic[StateT]):
     """Whether records the rule does not match change the state. When not, the engine skips
     them: count windows only grow on matches, so a crossing can only happen on one."""
 
-    def tick(self, now: datetime) -> list[Firing]:
-        """Let time pass without records (only time-driven detectors fire here)."""
+    def tick(self, now: KeyClock) -> list[Firing]:
+        """Let event time pass without records (only time-driven detectors fire here); now(key)
+        is the event time of the key's partition, None while unknown."""
         return []
 
     def ongoing(self, key: Key, now: datetime) -> bool:
@@ -296,23 +299,21 @@ class AbsenceDetector(KeyedDetector[_SilenceState]):
             state.crossing.crossed(False)
         return None
 
-    def tick(self, now: datetime) -> list[Firing]:
+    def tick(self, now: KeyClock) -> list[Firing]:
         firings = []
         limit = self.params.silent_for
         for key, state in self._states.items():
             if state.last_seen is None or state.seen < self.params.min_prior_count:
                 continue
-            silence = now - state.last_seen
-            if state.crossing.crossed(silence >= limit):
+            moment = now(key)
+            if moment is None:
+                continue
+            if state.crossing.crossed(moment - state.last_seen >= limit):
+                # Dated when the silence reached the limit, not when a tick noticed: live
+                # traffic and a replayed backlog give the same firing.
+                seconds = limit.total_seconds()
                 firings.append(
-                    Firing(
-                        key,
-                        now,
-                        "silenceSeconds",
-                        silence.total_seconds(),
-                        limit.total_seconds(),
-                        0,
-                    )
+                    Firing(key, state.last_seen + limit, "silenceSeconds", seconds, seconds, 0)
                 )
         return firings
 

@@ -24,7 +24,7 @@ from typing import Any
 import structlog
 
 from logsentinel.detection.catalog import build
-from logsentinel.detection.detectors import Firing, KeyedDetector, StoredBucket
+from logsentinel.detection.detectors import Firing, KeyClock, KeyedDetector, StoredBucket
 from logsentinel.detection.matching import (
     Key,
     RecordTest,
@@ -33,6 +33,7 @@ from logsentinel.detection.matching import (
     compile_match,
     compile_selector,
 )
+from logsentinel.detection.watermarks import EventClock, Partition
 from logsentinel.domain.common import DEFAULT_CENTRAL_NAMESPACE
 from logsentinel.domain.incident import (
     MAX_SAMPLES,
@@ -49,7 +50,6 @@ log = structlog.get_logger("logsentinel.detection")
 
 MAX_SAMPLE_CHARS = 2048
 MAX_TEMPLATE_IDS = 50
-Partition = tuple[str, int]
 
 
 def home_namespace(rule: DetectionRule) -> str:
@@ -171,6 +171,11 @@ class CompiledRule:
     def named(self, key: Key) -> dict[str, str]:
         return dict(zip(self.rule.spec.detector.group_by, key, strict=True))
 
+    def key_clock(self, now: EventClock) -> KeyClock:
+        """The event time of each key: that of the partition its records come from."""
+        partition_of = self.partition_of
+        return lambda key: now(partition_of.get(key))
+
 
 @dataclass(frozen=True)
 class RuleChanges:
@@ -290,13 +295,13 @@ class RuleEngine:
                 detections.append(self._detection(compiled, firing))
         self.evaluations += evaluated
 
-    def tick(self, now: datetime | None = None) -> list[Detection]:
-        """Let wall-clock time pass (absence and interval detectors fire here)."""
-        moment = now or datetime.now(UTC)
+    def tick(self, now: EventClock) -> list[Detection]:
+        """Let event time pass (absence and interval detectors fire here): now(partition) is
+        the event time of each partition (detection.watermarks)."""
         detections: list[Detection] = []
         for compiled in list(self.rules.values()):
             try:
-                firings = compiled.detector.tick(moment)
+                firings = compiled.detector.tick(compiled.key_clock(now))
             except Exception as error:
                 log.error("rule failed; switched off", rule=compiled.rule_id, error=str(error))
                 del self.rules[compiled.rule_id]

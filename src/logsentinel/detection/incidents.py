@@ -11,8 +11,11 @@
 - Auto-resolve: an open incident whose detector condition no longer holds (see
   KeyedDetector.ongoing) and has not fired for the rule's autoResolveAfter is resolved.
 
-Pure logic with an injected clock: the processor persists the changes (PostgreSQL, and the
-Incident custom resource in Kubernetes mode) and loads open incidents back after a restart.
+All of it runs on event time: a detection carries the event time it fired at, and tick() is
+given the event time of each partition (detection.watermarks), so quiet periods and cooldowns
+measure the records' time, and a backlog replayed at full speed opens, recurs and resolves as
+live traffic did. Pure logic: the processor persists the changes (PostgreSQL, and the Incident
+custom resource in Kubernetes mode) and loads open incidents back after a restart.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from logsentinel.detection.engine import Detection, Partition
+from logsentinel.detection.engine import Detection
 from logsentinel.detection.matching import Key
+from logsentinel.detection.watermarks import EventClock, Partition
 from logsentinel.domain.incident import IncidentSpec
 
 MAX_NAME = 253
@@ -61,7 +65,7 @@ class TrackedIncident:
     spec: IncidentSpec
     partition: Partition | None
     last_active: datetime
-    """Wall-clock time the condition last held or fired; the quiet period counts from here."""
+    """Event time the condition last held or fired; the quiet period counts from here."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ class IncidentChange:
     kind: ChangeKind
     incident: TrackedIncident
     at: datetime
+    """Event time of the change."""
     pod: str = ""
     """For OPENED: the pod of the latest matching record, to resolve the target workload."""
     resolution: str = ""
@@ -103,10 +108,11 @@ class IncidentBuilder:
             if known is None or at > known:
                 self.resolved_at[print_] = at
 
-    def on_detection(self, detection: Detection, now: datetime) -> IncidentChange | None:
+    def on_detection(self, detection: Detection) -> IncidentChange | None:
         rule = detection.rule
         print_ = fingerprint(detection.rule_id, detection.key)
         firing = detection.firing
+        now = firing.at
         current = self.open.get(print_)
         if current is not None:
             spec = current.spec.model_copy(
@@ -116,7 +122,7 @@ class IncidentBuilder:
                     "evidence": detection.evidence,
                 }
             )
-            updated = replace(current, spec=spec, last_active=now)
+            updated = replace(current, spec=spec, last_active=max(current.last_active, now))
             self.open[print_] = updated
             return IncidentChange(ChangeKind.RECURRED, updated, now)
         resolved = self.resolved_at.get(print_)
@@ -164,34 +170,45 @@ class IncidentBuilder:
         return IncidentChange(ChangeKind.OPENED, incident, now, pod=latest.pod)
 
     def tick(
-        self, now: datetime, quiet_after: Callable[[str], timedelta | None]
+        self, clock: EventClock, quiet_after: Callable[[str], timedelta | None]
     ) -> list[IncidentChange]:
         """Resolve incidents quiet for their rule's autoResolveAfter, and open those whose
         firing a cooldown held back if, now that it is over, the condition still holds.
 
-        quiet_after(rule_id) returns the rule's autoResolveAfter (a timedelta), or None when the
-        rule is gone, in which case its incidents resolve at once (and held-back firings drop).
+        clock(partition) is the event time of the incident's partition (None: not known yet,
+        nothing is decided). quiet_after(rule_id) returns the rule's autoResolveAfter (a
+        timedelta), or None when the rule is gone, in which case its incidents resolve at once
+        (and held-back firings drop).
         """
-        changes = self._release_held_back(now, quiet_after)
+        changes = self._release_held_back(clock, quiet_after)
         for print_, incident in list(self.open.items()):
+            now = clock(incident.partition)
+            if now is None:
+                continue
             if self.ongoing(incident.rule_id, incident.key, now):
-                self.open[print_] = replace(incident, last_active=now)
+                self.open[print_] = replace(incident, last_active=max(incident.last_active, now))
                 continue
             quiet = quiet_after(incident.rule_id)
             if quiet is not None and now < incident.last_active + quiet:
                 continue
-            reason = "rule removed" if quiet is None else "quiet for autoResolveAfter"
-            changes.append(self.resolve(print_, now, reason))
+            if quiet is None:
+                changes.append(self.resolve(print_, now, "rule removed"))
+            else:  # dated when the quiet period ended, however late a tick noticed
+                at = incident.last_active + quiet
+                changes.append(self.resolve(print_, at, "quiet for autoResolveAfter"))
         return changes
 
     def _release_held_back(
-        self, now: datetime, quiet_after: Callable[[str], timedelta | None]
+        self, clock: EventClock, quiet_after: Callable[[str], timedelta | None]
     ) -> list[IncidentChange]:
         opened = []
         for print_, held in list(self.held_back.items()):
             latest = held.latest
             if quiet_after(latest.rule_id) is None:  # the rule is gone
                 del self.held_back[print_]
+                continue
+            now = clock(latest.partition)
+            if now is None:
                 continue
             resolved = self.resolved_at.get(print_)
             if resolved is not None and now < resolved + latest.rule.spec.cooldown:

@@ -25,6 +25,7 @@ from logsentinel.detection.detectors import (
     Armed,
     Firing,
     Key,
+    KeyClock,
     KeyedDetector,
     StoredBucket,
     numeric,
@@ -145,12 +146,16 @@ class IsolationForestDetector(KeyedDetector[_ForestState]):
         latency = numeric(record, self.params.latency_attribute)
         return self._add(key, record.timestamp, record.level, record.template_id, latency)
 
-    def tick(self, now: datetime) -> list[Firing]:
-        """Close every interval before now's (event time), scoring them; drop dormant keys."""
-        index = self._index(now)
+    def tick(self, now: KeyClock) -> list[Firing]:
+        """Close every interval before the one of the key's event time, scoring them; drop
+        dormant keys."""
         firings: list[Firing] = []
         dormant: list[Key] = []
         for key, state in self._states.items():
+            moment = now(key)
+            if moment is None:
+                continue
+            index = self._index(moment)
             firings.extend(self._close_before(key, state, index))
             if self._dormant(state, index):
                 dormant.append(key)

@@ -14,6 +14,7 @@ import psycopg
 import structlog
 
 from logsentinel.detection.engine import window_of
+from logsentinel.detection.watermarks import EVENT_TIME_GRACE
 from logsentinel.domain.audit import OPERATOR_ACTOR, AuditEntry
 from logsentinel.domain.playbook import CHANGING_STEPS, Step
 from logsentinel.domain.resources import DetectionRule, Incident, Playbook
@@ -27,9 +28,6 @@ from logsentinel.storage import audit, buckets, health, incidents
 from logsentinel.storage.urls import libpq_url
 
 log = structlog.get_logger("logsentinel.operator")
-
-EVENT_TIME_GRACE = timedelta(seconds=5)
-"""Buckets ending within this of now may still receive records in flight; they are not judged."""
 
 
 def fill(message: str, incident: Incident) -> str:
@@ -127,7 +125,7 @@ class OperatorWorld:
             incident.spec.evidence.window,
             window_of(rule.spec),
             since,
-            now - EVENT_TIME_GRACE,
+            now - EVENT_TIME_GRACE,  # later buckets may still receive records in flight
         )
 
     def notify(self, incident: Incident, playbook: Playbook, step: Step, note: str) -> str:

@@ -4,7 +4,8 @@ Runs on the processor's main thread, after a batch's transaction committed (so i
 stored record exactly once and never a replay): the rule engine evaluates the records, the
 incident builder turns firings into incident changes, and the IncidentWriter thread persists
 them. A timer tick lets time-driven detectors (absence, isolation forest intervals) fire and
-resolves quiet incidents.
+resolves quiet incidents, on the event time of each partition (detection.watermarks): the loop
+says which partitions are caught up, and only those follow the wall clock.
 
 Partition ownership drives state: on assignment the open incidents, recent resolutions
 (cooldowns) and stored baselines of the new partitions are loaded; on revocation their state is
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,8 +24,9 @@ import psycopg
 import structlog
 
 from logsentinel.detection.detectors import StoredBucket
-from logsentinel.detection.engine import Detection, Partition, RuleEngine
+from logsentinel.detection.engine import Detection, RuleEngine
 from logsentinel.detection.incidents import IncidentBuilder, IncidentChange, TrackedIncident
+from logsentinel.detection.watermarks import Partition, Watermarks
 from logsentinel.domain.logrecord import LogRecord
 from logsentinel.domain.rule import (
     DetectionRuleSpec,
@@ -41,10 +43,6 @@ from logsentinel.storage import incidents as incident_store
 log = structlog.get_logger("logsentinel.processors")
 
 TICK_SECONDS = 1.0
-EVENT_TIME_GRACE = timedelta(seconds=5)
-"""Records reach detection a little after they were written (Fluent Bit flush, Kafka,
-batching). Time-driven detectors look at the clock this far behind, so they neither declare a
-silence nor close an interval that records still on their way belong to."""
 COOLDOWN_LOOKBACK = timedelta(days=1)
 
 
@@ -80,6 +78,7 @@ class DetectionStage:
         self.clock = clock
         self.builder = IncidentBuilder(engine.ongoing)
         self.owned: set[Partition] = set()
+        self.watermarks = Watermarks()
         self._next_tick = 0.0
 
     def start(self) -> None:
@@ -96,7 +95,10 @@ class DetectionStage:
     def stored(self, records: Sequence[LogRecord]) -> None:
         """A batch was committed: evaluate it."""
         self._refresh_rules()
-        if not records or not self.engine.rules:
+        if not records:
+            return
+        self.watermarks.stored(records)
+        if not self.engine.rules:
             return
         before = self.engine.evaluations
         detections = self.engine.observe(records)
@@ -104,19 +106,21 @@ class DetectionStage:
         self._handle(detections)
         self._flush_buckets()
 
-    def tick(self) -> None:
-        """Called often by the loop; does its work once a second."""
+    def tick(self, caught_up: Collection[Partition]) -> None:
+        """Called often by the loop, with the partitions whose every record is stored; does its
+        work once a second."""
+        self.watermarks.caught_up(caught_up)
         now_monotonic = time.monotonic()
         if now_monotonic < self._next_tick:
             return
         self._next_tick = now_monotonic + TICK_SECONDS
         self._refresh_rules()
-        now = self.clock()
         while self.writer.closed_elsewhere:
             closed = self.writer.closed_elsewhere.popleft()
             self.builder.closed_elsewhere(closed.fingerprint, closed.at)
-        self._handle(self.engine.tick(now - EVENT_TIME_GRACE))
-        for change in self.builder.tick(now, self._quiet_after):
+        clock = self.watermarks.clock(self.clock())
+        self._handle(self.engine.tick(clock))
+        for change in self.builder.tick(clock, self._quiet_after):
             self.writer.submit(change)
         self._flush_buckets()
 
@@ -128,6 +132,7 @@ class DetectionStage:
         self.owned.difference_update((topic, partition) for partition in partitions)
         self.engine.forget(self._owns)
         self.builder.forget(self._owns)
+        self.watermarks.forget(self._owns)
 
     # --- internals -----------------------------------------------------------------------------
 
@@ -139,10 +144,9 @@ class DetectionStage:
         return compiled.rule.spec.auto_resolve_after if compiled is not None else None
 
     def _handle(self, detections: list[Detection]) -> None:
-        now = self.clock()
         for detection in detections:
             metrics.FIRINGS.labels(detection.rule_id).inc()
-            change: IncidentChange | None = self.builder.on_detection(detection, now)
+            change: IncidentChange | None = self.builder.on_detection(detection)
             if change is None:
                 metrics.INCIDENTS_SUPPRESSED.inc()
                 continue
@@ -206,7 +210,7 @@ class DetectionStage:
                     key_fields=incident.group_key,
                     spec=incident.spec,
                     partition=(topic, incident.source_partition or 0),
-                    last_active=now,
+                    last_active=incident.spec.last_seen,
                 )
                 for incident in stored
             ],

@@ -21,6 +21,8 @@ def consumer(bootstrap: str, group: str, extra: Mapping[str, str] | None = None)
             "auto.offset.reset": "earliest",
             # the API's ingest transactions are all or nothing only for committed reads
             "isolation.level": "read_committed",
+            # End-of-partition events tell detection which partitions are caught up.
+            "enable.partition.eof": True,
             # Bounded prefetch keeps the processor's memory small under backlog.
             "queued.max.messages.kbytes": 8192,
             "fetch.max.bytes": 16 * 1024 * 1024,

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field, replace
@@ -74,8 +74,9 @@ class Stage(Protocol):
 
     def revoked(self, topic: str, partitions: Sequence[int]) -> None: ...
 
-    def tick(self) -> None:
-        """Called on every loop turn (at least every batch wait)."""
+    def tick(self, caught_up: Collection[tuple[str, int]]) -> None:
+        """Called on every loop turn (at least every batch wait), with the partitions whose
+        every record Kafka holds is stored."""
 
     def stop(self) -> None: ...
 
@@ -126,6 +127,14 @@ class PartitionProgress:
     """Kafka timestamp (epoch seconds) of the newest record stored."""
     behind_since: float | None = None
     """When a heartbeat first found records waiting that the loop did not hold yet."""
+    end: int | None = None
+    """The partition's end offset when the consumer last reached it; None once a record past
+    it was consumed (until the consumer reaches the end again)."""
+
+    @property
+    def caught_up(self) -> bool:
+        """Whether every record the partition held when the consumer reached its end is stored."""
+        return self.end is not None and (self.next_offset or 0) >= self.end
 
     def lag(
         self, low: int, high: int, pending_produced_at: float | None, now: float
@@ -310,11 +319,21 @@ class Processor:
                 error = message.error()
                 if error is None:
                     good.append(message)
-                elif error.code() != KafkaError._PARTITION_EOF:
+                    self._reached_end(message, None)
+                elif error.code() == KafkaError._PARTITION_EOF:
+                    self._reached_end(message, message.offset())
+                else:
                     log.warning("kafka error", error=str(error))
             if self._in_flight is not None and self._in_flight.future.done():
                 self._finish_in_flight()
         return good
+
+    def _reached_end(self, message: Message, end: int | None) -> None:
+        """Note where the partition ends (an end-of-partition event), or that it has records
+        past the last end seen (end None)."""
+        progress = self._progress.get(message.partition() or 0)
+        if progress is not None and message.topic() == self.topic:
+            progress.end = end
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Start every assigned partition where the database says its data ends."""
@@ -500,8 +519,13 @@ class Processor:
             connection.close()
 
     def _maintenance(self) -> None:
+        caught_up = [
+            (self.topic, partition)
+            for partition, progress in self._progress.items()
+            if progress.caught_up
+        ]
         for stage in self.stages:
-            stage.tick()
+            stage.tick(caught_up)
         self._heartbeat_if_due(self._in_flight.produced if self._in_flight is not None else {})
         now = time.monotonic()
         if now >= self._next_lag_check:
