@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVSTACK := PYTHONPATH=tools $(BIN)/python -m devstack
 
-.PHONY: help install lint test test-unit test-hostile crds check-generated demo up down env images chart-test chart-demo clean bench-pod-start bench-chain chaos bench-processor bench-parsing bench-detect-latency bench-detection-quality bench-remediation-latency bench-ingest
+.PHONY: help install lint test test-unit test-hostile crds check-generated demo up down env images chart-test chart-demo clean bench-pod-start bench-chain chaos bench-processor bench-parsing bench-detect-latency bench-detection-quality bench-backtest bench-remediation-latency bench-ingest
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -107,6 +107,10 @@ bench-pod-start: install ## `helm install` (operator only) -> operator pod Ready
 
 bench-detection-quality: install ## Precision, recall and delay per detector on simulated traffic with faults
 	$(BIN)/python bench/bench_detection_quality.py
+
+bench-backtest: install ## Backtest throughput over 500k stored records; prints RESULT backtest_range_records_per_s backtest_read_records_per_s backtest_pack_range_records_per_s
+	$(DEVSTACK) up postgres
+	eval "$$($(DEVSTACK) env postgres)" && $(BIN)/python bench/bench_backtest.py
 
 bench-parsing: install ## Decode + template throughput of the parsing package
 	$(BIN)/python bench/bench_parsing.py

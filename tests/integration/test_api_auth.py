@@ -268,6 +268,7 @@ MATRIX: dict[str, set[str]] = {
     "ingest": {"ingest", "operator", "admin"},
     "search_logs": {"viewer", "operator", "admin"},
     "stats": {"viewer", "operator", "admin"},
+    "backtest_rule": {"operator", "admin"},
     "audit_log": {"operator", "admin"},
     "list_incidents": {"viewer", "operator", "admin"},
     "get_incident": {"viewer", "operator", "admin"},

@@ -26,6 +26,7 @@ from logsentinel.api.responses import errors
 from logsentinel.api.routes import (
     audit,
     auth,
+    backtest,
     docs,
     health,
     incidents,
@@ -178,7 +179,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         )
     app.add_exception_handler(psycopg.OperationalError, database_unavailable)
     app.include_router(health.router)  # /readyz answers a database away itself
-    for router in (auth, ingest, logs, stats, audit, incidents, resources):
+    for router in (auth, ingest, logs, stats, audit, incidents, resources, backtest):
         # every route of these may need the database, if only to read its caller
         app.include_router(router.router, responses=errors(503))
     docs.add_docs(app, settings.docs_access)
