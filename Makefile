@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVSTACK := PYTHONPATH=tools $(BIN)/python -m devstack
 
-.PHONY: help install lint test test-unit test-hostile crds check-generated demo up down env images chart-test chart-demo clean bench-pod-start bench-chain chaos bench-processor bench-parsing bench-detect-latency bench-detection-quality bench-backtest bench-remediation-latency bench-ingest
+.PHONY: help install lint test test-unit test-hostile crds check-generated demo up down env images chart-test chart-demo clean bench-pod-start bench-chain chaos bench-processor bench-parsing bench-templates bench-detect-latency bench-detection-quality bench-backtest bench-remediation-latency bench-ingest
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -114,6 +114,9 @@ bench-backtest: install ## Backtest throughput over 500k stored records; prints 
 
 bench-parsing: install ## Decode + template throughput of the parsing package
 	$(BIN)/python bench/bench_parsing.py
+
+bench-templates: install ## Template grouping accuracy on Loghub-2k (stored ids) and miner throughput
+	$(BIN)/python bench/bench_templates.py
 
 clean: ## Remove the virtualenv and caches inside the repository
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

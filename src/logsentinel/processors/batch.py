@@ -34,6 +34,8 @@ def assemble(messages: Sequence[Message], decoder: RecordDecoder) -> Batch:
     """Decode every message; each one ends up as records, a dead letter or both, never lost.
 
     The clock is read once for the batch: every record's time is judged against the same now.
+    What the decoder's template miner learnt meanwhile goes with the batch, to be saved in its
+    transaction.
     """
     batch = Batch()
     bounds = decoder.time_bounds()
@@ -60,4 +62,5 @@ def assemble(messages: Sequence[Message], decoder: RecordDecoder) -> Batch:
                     detail=error.detail,
                 )
             batch.dead_letters.append(DeadLetter(error.reason.value, error.detail, payload, source))
+    batch.templates = decoder.miner.learnt()
     return batch

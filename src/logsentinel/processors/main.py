@@ -1,5 +1,6 @@
 """Build a Processor from settings and run it until SIGTERM/SIGINT (then it exits within
-settings.shutdown_grace, see processors/shutdown.py)."""
+settings.shutdown_grace, see processors/shutdown.py). The template miner is seeded from the
+templates stored in PostgreSQL, so ids stay the same across restarts and rebalances."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 
+import psycopg
 import structlog
 import yaml
 from prometheus_client import start_http_server
@@ -18,6 +20,7 @@ from logsentinel.detection.engine import RuleEngine
 from logsentinel.domain.pipeline import CustomParser
 from logsentinel.parsing import RecordDecoder
 from logsentinel.parsing.custom import load_parsers
+from logsentinel.parsing.templates import TemplateMiner
 from logsentinel.processors import kafka
 from logsentinel.processors.deadletters import DeadLetterTopic
 from logsentinel.processors.detection import DetectionStage
@@ -26,6 +29,7 @@ from logsentinel.processors.loop import Backoff, Processor
 from logsentinel.processors.rules import DirectoryRules, KubernetesRules, RuleSet, RuleSource
 from logsentinel.processors.settings import ProcessorSettings
 from logsentinel.processors.shutdown import GracePeriod
+from logsentinel.storage import templates as template_store
 from logsentinel.storage.urls import libpq_url, redacted
 
 log = structlog.get_logger("logsentinel.processors")
@@ -44,6 +48,21 @@ def custom_parsers(settings: ProcessorSettings) -> list[CustomParser]:
             problem=problem,
         )
     return parsers
+
+
+def seeded_miner(settings: ProcessorSettings) -> TemplateMiner:
+    """A template miner that knows the most recently seen stored templates under their stored
+    ids; a cold one (with a warning) when the database cannot tell: processing must not wait."""
+    miner = TemplateMiner()
+    try:
+        with psycopg.connect(libpq_url(settings.database_url), connect_timeout=5) as connection:
+            stored = template_store.load_recent(connection, miner.max_templates)
+    except psycopg.Error as error:
+        log.warning("stored templates unavailable; template ids start cold", error=str(error))
+        return miner
+    made = miner.seed(stored.templates, stored.aliases, stored.merges)
+    log.info("template miner seeded", templates=made, aliases=len(stored.aliases))
+    return miner
 
 
 def rule_source(settings: ProcessorSettings) -> RuleSource | None:
@@ -97,6 +116,7 @@ def build(settings: ProcessorSettings, rules: RuleSource | None = None) -> Proce
         custom_parsers=custom_parsers(settings),
         max_record_bytes=settings.max_record_bytes,
         event_time=settings.event_time,
+        miner=seeded_miner(settings),
     )
     source = rules if rules is not None else rule_source(settings)
     stages = [detection_stage(settings, decoder, source)] if source is not None else []

@@ -194,6 +194,38 @@ class RuleBucketRow(Base):
     source_partition: Mapped[int | None] = mapped_column(Integer)
 
 
+class TemplateRow(Base):
+    """A log template the processors mined: its id was fixed when the event was first seen and
+    is kept when the template generalises; text is its latest text. merged_into: the id of a
+    template this one turned out to be the same event as (it generalised to that one's text).
+
+    Saved in the transaction of the records that first used it (storage/templates.py); the most
+    recently seen seed a processor's miner at start.
+    """
+
+    __tablename__ = "templates"
+    __table_args__ = (Index("templates_last_seen", text("last_seen DESC")),)
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    merged_into: Mapped[str | None] = mapped_column(Text)
+
+
+class TemplateAliasRow(Base):
+    """A text a template has had (its first, and each it generalised to), keyed by a digest of
+    the text: a miner that creates a template with a known text gives it this id."""
+
+    __tablename__ = "template_aliases"
+    __table_args__ = (Index("template_aliases_template", "template_id"),)
+
+    digest: Mapped[str] = mapped_column(Text, primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    template_id: Mapped[str] = mapped_column(Text)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class AuditRow(Base):
     """Who did what, when: every remediation step (dry runs and guard refusals included) and
     every human action: on incidents, rules and playbooks, users and keys, and logins."""

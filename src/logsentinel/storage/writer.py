@@ -5,6 +5,10 @@ Replays are skipped by comparing each record's Kafka offset with the stored next
 row is locked FOR UPDATE: a stale consumer that still holds a revoked partition waits for the
 new owner's transaction and then sees its offsets. Rows the database rejects (bad encoding, say)
 are isolated by bisection under savepoints and dead-lettered; the batch still commits.
+
+A batch may carry what the template miner learnt while decoding it: it is saved in the same
+transaction (storage/templates.py), so a template is committed with the first records that use
+it; last_seen is refreshed for the template ids of the stored records.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import psycopg
 from psycopg import errors
 
 from logsentinel.domain.logrecord import LogRecord, SourcePosition
+from logsentinel.storage import templates as template_store
 from logsentinel.storage.partitions import PartitionManager
 
 LOG_COLUMNS = (
@@ -61,6 +66,8 @@ class Batch:
     records: list[LogRecord] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     next_offsets: dict[PartitionKey, int] = field(default_factory=dict)
+    templates: template_store.LearntTemplates | None = None
+    """What the template miner learnt decoding these records; None: templates are not saved."""
 
 
 @dataclass(frozen=True)
@@ -145,11 +152,14 @@ class LogWriter:
         rejected = self._copy_isolating(connection, [(r, log_row(r)) for r in fresh])
         dead_letters += rejected
         self._insert_dead_letters(connection, dead_letters)
-        self._advance_offsets(connection, batch.next_offsets)
         stored = fresh
         if rejected:
             refused = [letter.source for letter in rejected]
             stored = [record for record in fresh if record.source not in refused]
+        if batch.templates is not None:
+            used = {record.template_id for record in stored if record.template_id is not None}
+            template_store.save(connection, batch.templates, used)
+        self._advance_offsets(connection, batch.next_offsets)
         return WriteResult(
             stored=len(stored),
             replayed=len(batch.records) - len(fresh),
