@@ -38,9 +38,11 @@ test-hostile: install ## Only the hostile suite (tests/hostile; also part of `ma
 test-unit: install ## Run only the fast unit tests (no servers)
 	$(BIN)/pytest tests/unit
 
-crds: install ## Generate crds/*.yaml and the chart's copy from the domain models
+crds: install ## Generate crds/*.yaml and the chart's copy from the domain models; copy the default rule pack into the chart
 	$(BIN)/logsentinel crds --output crds
 	$(BIN)/logsentinel crds --output charts/logsentinel/crds
+	rm -f charts/logsentinel/files/default-rules/*.yaml
+	cp rules/default/*.yaml charts/logsentinel/files/default-rules/
 
 check-generated: install ## Fail when crds/ or the chart's copy is stale
 	$(BIN)/logsentinel crds --output crds --check

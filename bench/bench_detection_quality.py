@@ -1,21 +1,28 @@
-"""Benchmark: detection quality of every detector type on generated scenarios.
+"""Benchmark: detection quality on generated scenarios, and the template miner on real logs.
 
 For each seed, two simulated days of the scenario in tests/support/scenarios.py (four services
-of namespace shop with daily seasonality and noise), each fed through the rule engine and the
-incident builder in simulated time (tests/support/evaluation.py) with the scenario rules (one
-per detector type, adapted from examples/rules):
+of namespace shop with daily seasonality and noise), each replayed through the processor's rule
+engine and incident builder on event time (detection/replay.py):
 
-- a day with five injected faults (error burst, gradual error-rate rise, silence, new exception
-  after a rollout, latency regression) at random times: recall, precision, detection delay;
-- the same seed's day without faults: false incidents on normal traffic.
+- the default rule pack (rules/default, as it ships): the day with five injected faults (error
+  burst, gradual error-rate rise, silence, new exception after a rollout, latency regression),
+  live (one tick per simulated second) and as a backlog (worked off in 10-minute batches, as a
+  processor catching up), and the same seed's day without faults: faults found and false
+  incidents per simulated day;
+- the scenario rules (one per detector type, adapted from examples/rules): recall, precision,
+  detection delay per rule, and false incidents on the normal day;
+- the template miner on the Loghub-2k sets (bench/bench_templates.py): grouping accuracy of the
+  template ids as stored, and lines per second.
 
     .venv/bin/python bench/bench_detection_quality.py [--seeds 1 2 3 4 5] [--hours 24] [--jobs 2]
-        [--no-example-forest]
+        [--no-example-forest] [--loghub DIR]
 
 An incident of a fault's service opened within [fault.start, fault.end + 10 min] is a true
-positive for that fault (the first gives the delay); every other incident is false. Recall counts
-the faults a rule is designed for (on services it selects). Prints progress, two Markdown tables
-and, last, ``RESULT faults=<n> detected_by_designed=<n> false_per_day_normal=<x>``.
+positive for that fault (the first gives the delay); every other incident is false. Prints
+progress, Markdown tables and, last, ``RESULT default_pack_recall=<found>/<faults>
+default_pack_false_per_day=<x> loghub_ga_stored=<x> templates_lines_per_s=<x>
+default_pack_backlog_recall=<found>/<faults> faults=<n> detected_by_designed=<n>
+false_per_day_normal=<x>``.
 """
 
 from __future__ import annotations
@@ -32,9 +39,23 @@ from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from support.evaluation import RuleScore, ScenarioRule, example_forest, run, scenario_rules, score
+from bench_templates import DEFAULT_LOGHUB, measure_loghub
+
+from support.evaluation import (
+    RuleScore,
+    ScenarioRule,
+    default_pack,
+    example_forest,
+    run,
+    scenario_rules,
+    score,
+)
 from support.scenarios import Fault, FaultKind, plan
+
+BACKLOG_STEP = timedelta(minutes=10)
+"""The backlog run's batches: the processor working off a ten-minute backlog all day long."""
 
 
 @dataclass
@@ -70,6 +91,66 @@ def one_seed(seed: int, hours: float, with_example_forest: bool) -> Outcome:
         normal_false=normal_false,
         records=faulty_run.records + normal_run.records,
         cpu_seconds=faulty_run.cpu_seconds + normal_run.cpu_seconds,
+    )
+
+
+@dataclass
+class PackOutcome:
+    """One seed with the default rule pack: live, as a backlog, and on the normal day."""
+
+    seed: int
+    faults: list[Fault]
+    found: list[Fault]
+    found_backlog: list[Fault]
+    false_faulty: int
+    false_backlog: int
+    false_normal: int
+    delays: dict[FaultKind, float]
+    notes: list[str]
+
+
+def pack_seed(seed: int, hours: float) -> PackOutcome:
+    rules = default_pack()
+    faulty = plan(seed, hours=hours)
+    normal = plan(seed, hours=hours, faults=False)
+    live = run(faulty.records(), rules, start=faulty.start, end=faulty.end)
+    backlog = run(faulty.records(), rules, start=faulty.start, end=faulty.end, step=BACKLOG_STEP)
+    quiet = run(normal.records(), rules, start=normal.start, end=normal.end)
+
+    def caught(result_scores: dict[str, RuleScore]) -> tuple[list[Fault], int, list[str]]:
+        found: dict[Fault, float] = {}
+        false, notes = 0, []
+        for name, rule_score in result_scores.items():
+            for fault, delay in rule_score.delays.items():
+                seconds = delay.total_seconds()
+                found[fault] = min(found.get(fault, seconds), seconds)
+            false += len(rule_score.false_incidents)
+            notes += [
+                f"false {name.split('/')[-1]} {i.service} {i.at:%H:%M}"
+                for i in rule_score.false_incidents
+            ]
+        return [f for f in faulty.faults if f in found], false, notes
+
+    live_scores = score(live, faulty.faults, rules)
+    found, false_faulty, notes = caught(live_scores)
+    found_backlog, false_backlog, _ = caught(score(backlog, faulty.faults, rules))
+    delays = {
+        fault.kind: min(
+            s.delays[fault].total_seconds() for s in live_scores.values() if fault in s.delays
+        )
+        for fault in found
+    }
+    notes += [f"missed {f.kind.value}@{f.service}" for f in faulty.faults if f not in found]
+    return PackOutcome(
+        seed=seed,
+        faults=list(faulty.faults),
+        found=found,
+        found_backlog=found_backlog,
+        false_faulty=false_faulty,
+        false_backlog=false_backlog,
+        false_normal=len(quiet.incidents),
+        delays=delays,
+        notes=notes,
     )
 
 
@@ -138,6 +219,12 @@ def main() -> None:
         default=True,
         help="also run the isolationForest example's own parameters (about 26 s CPU a day)",
     )
+    parser.add_argument(
+        "--loghub",
+        type=Path,
+        default=DEFAULT_LOGHUB,
+        help="the Loghub-2k sets (default: %(default)s)",
+    )
     args = parser.parse_args()
 
     rules = rules_of(args.example_forest)
@@ -156,14 +243,28 @@ def main() -> None:
         f"{len(rules)} rules, {args.jobs} processes",
         flush=True,
     )
+    packs: list[PackOutcome] = []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        pack_futures = [pool.submit(pack_seed, seed, args.hours) for seed in args.seeds]
         futures = [
             pool.submit(one_seed, seed, args.hours, args.example_forest) for seed in args.seeds
         ]
+        for pack_future in pack_futures:
+            pack = pack_future.result()
+            packs.append(pack)
+            print(
+                f"default pack, seed {pack.seed}: {len(pack.found)}/{len(pack.faults)} faults "
+                f"(as a backlog {len(pack.found_backlog)}), false incidents "
+                f"{pack.false_faulty} + {pack.false_normal} on the normal day"
+                + ("; " + "; ".join(pack.notes) if pack.notes else ""),
+                flush=True,
+            )
         for future in futures:
             outcome = future.result()
             outcomes.append(outcome)
             print(progress(outcome), flush=True)
+    print("measuring the template miner on Loghub-2k", flush=True)
+    ga_stored, lines_per_s, loghub_table = measure_loghub(args.loghub)
 
     for outcome in outcomes:
         for name, rule_score in outcome.faulty.items():
@@ -227,6 +328,27 @@ def main() -> None:
         detected += len(earliest)
         print(f"| {kind.value} | {injected} | {len(earliest)} | {spread(earliest)} |")
 
+    print()
+    print(
+        "Default rule pack (rules/default), live and as a backlog worked off in 10-minute batches:"
+    )
+    print()
+    print("| fault | injected | found live | found as a backlog | delay median / max (m:ss) |")
+    print("| --- | --- | --- | --- | --- |")
+    for kind in FaultKind:
+        injected = sum(1 for p in packs for f in p.faults if f.kind is kind)
+        live_found = sum(1 for p in packs for f in p.found if f.kind is kind)
+        backlog_found = sum(1 for p in packs for f in p.found_backlog if f.kind is kind)
+        delays = [p.delays[kind] for p in packs if kind in p.delays]
+        print(f"| {kind.value} | {injected} | {live_found} | {backlog_found} | {spread(delays)} |")
+    pack_faults = sum(len(p.faults) for p in packs)
+    pack_found = sum(len(p.found) for p in packs)
+    pack_days = 2 * len(packs) * days  # the faulty and the normal day of each seed
+    pack_false_per_day = sum(p.false_faulty + p.false_normal for p in packs) / pack_days
+    backlog_found = sum(len(p.found_backlog) for p in packs)
+    print()
+    print(loghub_table)
+
     faults = sum(len(outcome.faults) for outcome in outcomes)
     false_per_day = sum(sum(o.normal_false.values()) for o in outcomes) / (len(outcomes) * days)
     print()
@@ -235,7 +357,11 @@ def main() -> None:
         f"CPU {sum(o.cpu_seconds for o in outcomes):.0f} s"
     )
     print(
-        f"RESULT faults={faults} detected_by_designed={detected} "
+        f"RESULT default_pack_recall={pack_found}/{pack_faults} "
+        f"default_pack_false_per_day={pack_false_per_day:.2f} "
+        f"loghub_ga_stored={ga_stored:.3f} templates_lines_per_s={lines_per_s:.0f} "
+        f"default_pack_backlog_recall={backlog_found}/{pack_faults} "
+        f"faults={faults} detected_by_designed={detected} "
         f"false_per_day_normal={false_per_day:.1f}"
     )
 

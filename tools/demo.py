@@ -89,9 +89,8 @@ def main() -> int:
     kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO / "crds"))
     namespaces = sorted(
         {
-            document["metadata"]["namespace"]
-            for path in (REPO / "examples").rglob("*.yaml")
-            for document in [yaml.safe_load(path.read_text())]
+            document["metadata"]["name"]
+            for document in yaml.safe_load_all((REPO / "examples/00-namespaces.yaml").read_text())
         }
     )
     for namespace in namespaces:

@@ -114,9 +114,12 @@ def run(components: dict[str, Component], kubeconfig: str) -> None:
     kubectl("create", "-f", "-", stdin=namespace_manifest(NAMESPACE, kwok=False))
     print(f"$ helm install {RELEASE} charts/logsentinel -n {NAMESPACE} --set api.enabled=false")
     helm("install", RELEASE, str(CHART), "-n", NAMESPACE,
-         *chart_values(product, pod_database, NAMESPACE), "--set", "api.enabled=false",
+         *chart_values(product, pod_database, NAMESPACE, default_rules=True),
+         "--set", "api.enabled=false",
          "--wait", "--timeout=180s", timeout=240)  # fmt: skip
 
+    print("the chart installed the default rule pack (rules/default):")
+    show(kubectl, "get", "detectionrules", "-n", NAMESPACE)
     print("$ kubectl apply -f examples/logpipeline-otel-collector.yaml "
           "-f examples/rules/threshold-payment-failures.yaml "
           "-f examples/playbooks/auto-rollback.yaml")  # fmt: skip
@@ -137,8 +140,9 @@ def run(components: dict[str, Component], kubeconfig: str) -> None:
     kubectl("set", "image", f"deployment/{APP}", f"app={bad}", "-n", NAMESPACE)
     wait("v2 Running", lambda: bad in images_of(kubectl, NAMESPACE), 120)
     seen |= pod_names(kubectl, NAMESPACE)
-    wait("an Incident", lambda: bool(_incidents(kubectl)), 120)
-    incident = _incidents(kubectl)[0]
+    rule_name = rule_and_playbook(NAMESPACE)[0]["metadata"]["name"]
+    wait("the rule's Incident", lambda: bool(_incidents(kubectl, rule_name)), 120)
+    incident = _incidents(kubectl, rule_name)[0]
     incident_name = incident["metadata"]["name"]
     first_error = first_error_at(database, NAMESPACE)
     opened, _ = incident_times(database, incident_name)
@@ -179,10 +183,11 @@ def run(components: dict[str, Component], kubeconfig: str) -> None:
     print(f"at {datetime.now(UTC):%H:%M:%S} the demo namespace {NAMESPACE} is being deleted")
 
 
-def _incidents(kubectl: Runner) -> list[dict[str, Any]]:
+def _incidents(kubectl: Runner, rule: str) -> list[dict[str, Any]]:
+    """The demo namespace's Incidents opened by rule (the default pack may open others)."""
     listing = kubectl("get", "incidents", "-n", NAMESPACE, "-o", "json").stdout
     items: list[dict[str, Any]] = json.loads(listing)["items"]
-    return items
+    return [item for item in items if item["spec"]["rule"] == rule]
 
 
 def _phase(kubectl: Runner, name: str) -> str | None:

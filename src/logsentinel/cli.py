@@ -80,6 +80,8 @@ def validate(paths: tuple[Path, ...]) -> None:
             if result.resource is not None:
                 info = result.resource.INFO
                 click.echo(f"ok      {result.source}: {info.kind} {result.resource.metadata.name}")
+            elif result.skipped:
+                click.echo(f"skipped {result.source}: {result.skipped} (not a Log Sentinel kind)")
             else:
                 failures += 1
                 click.echo(f"INVALID {result.source}", err=True)

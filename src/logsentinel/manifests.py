@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from logsentinel.domain import CustomResource, InvalidResourceError, parse_manifest
+from logsentinel.domain import API_GROUP, CustomResource, InvalidResourceError, parse_manifest
 from logsentinel.domain.errors import FieldProblem, one_line
 from logsentinel.domain.resources import DetectionRule
 
@@ -21,6 +21,9 @@ class ManifestResult:
     source: str
     resource: CustomResource[Any, Any] | None
     problems: list[FieldProblem]
+    skipped: str = ""
+    """Why the document was not validated: an object of another API (a Namespace beside the
+    rules, say), which is not Log Sentinel's to judge."""
 
 
 def yaml_files(paths: list[Path]) -> Iterator[Path]:
@@ -48,11 +51,26 @@ def validate_file(path: Path) -> list[ManifestResult]:
     results = []
     for index, document in enumerate(documents):
         source = f"{path}#{index}" if len(documents) > 1 else str(path)
+        foreign = foreign_kind(document)
+        if foreign is not None:
+            results.append(ManifestResult(source, None, [], skipped=foreign))
+            continue
         try:
             results.append(ManifestResult(source, parse_manifest(document, source), []))
         except InvalidResourceError as error:
             results.append(ManifestResult(source, None, error.problems))
     return results
+
+
+def foreign_kind(document: object) -> str | None:
+    """``"v1 Namespace"`` for an object of another API group; None for Log Sentinel's (and for
+    anything that is not an object, which validation reports)."""
+    if not isinstance(document, dict):
+        return None
+    api_version = str(document.get("apiVersion", ""))
+    if not api_version or api_version.split("/")[0] == API_GROUP:
+        return None
+    return f"{api_version} {document.get('kind', '?')}"
 
 
 @dataclass(frozen=True)

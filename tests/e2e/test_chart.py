@@ -19,6 +19,7 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "logsentinel"
+DEFAULT_RULES = sorted((REPO / "rules" / "default").glob("*.yaml"))
 DATABASE_URL = "postgresql://logsentinel:s3cret-db-password@db.example:5432/logsentinel"
 RULE = {
     "name": "error-burst",
@@ -174,6 +175,27 @@ def test_roles_and_crds_come_from_their_one_definition(helm: Kubectl) -> None:
     for copy in sorted((CHART / "crds").glob("*.yaml")):
         assert copy.read_text() == (REPO / "crds" / copy.name).read_text(), copy.name
     assert len(list((CHART / "crds").glob("*.yaml"))) == len(list((REPO / "crds").glob("*.yaml")))
+
+
+def test_the_default_rule_pack_is_installed_from_its_one_definition(helm: Kubectl) -> None:
+    pack = {
+        document["metadata"]["name"]: document
+        for document in (yaml.safe_load(path.read_text()) for path in DEFAULT_RULES)
+    }
+    rendered = {
+        rule["metadata"]["name"]: rule
+        for rule in of_kind(render(helm, "monitoring"), "DetectionRule")
+    }
+    assert set(rendered) == set(pack)
+    for name, rule in rendered.items():
+        assert rule["metadata"]["namespace"] == "monitoring", "the central namespace: the release's"
+        assert rule["spec"] == pack[name]["spec"]
+    thinned = render(helm, "monitoring", "--set-json", 'defaultRules.disabled=["default-silence"]')
+    assert {r["metadata"]["name"] for r in of_kind(thinned, "DetectionRule")} == set(pack) - {
+        "default-silence"
+    }
+    off = render(helm, "monitoring", "--set", "defaultRules.enabled=false")
+    assert of_kind(off, "DetectionRule") == []
 
 
 def test_a_namespaced_operator_gets_a_peering_object_per_namespace(helm: Kubectl) -> None:

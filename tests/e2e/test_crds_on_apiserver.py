@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from devstack.pytest_plugin import Kubectl
-from support.broken import EXAMPLES, VARIANTS, BrokenVariant
+from support.broken import EXAMPLES, VARIANTS, BrokenVariant, resource_examples
 
 pytestmark = pytest.mark.e2e
 
@@ -31,7 +31,7 @@ def in_namespace(document: dict[str, Any], namespace: str) -> str:
 
 
 def test_every_example_applies_and_is_listed(crds: Kubectl, kube_namespace: str) -> None:
-    files = sorted(EXAMPLES.rglob("*.yaml"))
+    files = resource_examples()
     manifests = "---\n".join(
         in_namespace(yaml.safe_load(f.read_text()), kube_namespace) for f in files
     )

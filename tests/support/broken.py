@@ -14,6 +14,14 @@ from typing import Any
 import yaml
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+NAMESPACES_EXAMPLE = EXAMPLES / "00-namespaces.yaml"
+"""The Namespace objects the examples live in (not a Log Sentinel kind)."""
+
+
+def resource_examples() -> list[Path]:
+    """Every example file holding a Log Sentinel resource (one per file)."""
+    return sorted(path for path in EXAMPLES.rglob("*.yaml") if path != NAMESPACES_EXAMPLE)
+
 
 Document = dict[str, Any]
 

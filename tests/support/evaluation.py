@@ -174,6 +174,17 @@ def example_forest(examples: Path = EXAMPLES) -> ScenarioRule:
     )
 
 
+DEFAULT_PACK = Path(__file__).resolve().parents[2] / "rules" / "default"
+
+
+def default_pack(directory: Path = DEFAULT_PACK) -> list[ScenarioRule]:
+    """The default rule pack as it ships (every rule may catch every kind of fault)."""
+    loaded = load_rules([directory])
+    if loaded.refused:
+        raise ValueError(f"default pack refused: {loaded.refused}")
+    return [ScenarioRule(rule, frozenset(FaultKind)) for rule in loaded.rules]
+
+
 # --- running -----------------------------------------------------------------------------------
 
 

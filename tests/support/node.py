@@ -17,15 +17,19 @@ POD_TIMEOUT = 120
 """Seconds a pod on the real node gets to start (images are local: most of it is scheduling)."""
 
 
-def chart_values(image: str, database_url: str, namespace: str) -> list[str]:
+def chart_values(
+    image: str, database_url: str, namespace: str, *, default_rules: bool = False
+) -> list[str]:
     """`helm install` arguments that run the chart from the local image against the given
-    database, its operator watching only ``namespace``."""
+    database, its operator watching only ``namespace``; the default rule pack only when asked
+    (tests assert the incidents of their own rules)."""
     repository, _, tag = image.rpartition(":")
     return [
         "--set", f"image.repository={repository}",
         "--set", f"image.tag={tag}",
         "--set", f"database.url={database_url}",
         "--set-json", f'operator.watchNamespaces=["{namespace}"]',
+        "--set", f"defaultRules.enabled={str(default_rules).lower()}",
     ]  # fmt: skip
 
 

@@ -175,6 +175,19 @@ def test_absence_fires_once_when_the_silence_reaches_the_limit() -> None:
     assert len(detector.tick(fixed(at(1301)))) == 1, "a record re-arms it"
 
 
+def test_a_silence_no_tick_saw_fires_on_the_record_that_ends_it_dated_as_a_tick_would() -> None:
+    detector = AbsenceDetector(AbsenceParams(silent_for=timedelta(minutes=5), min_prior_count=2))
+    assert detector.observe(KEY, at(0), True) is None
+    assert detector.observe(KEY, at(10), True) is None
+    assert detector.observe(KEY, at(200), True) is None, "a gap shorter than silentFor"
+    firing = detector.observe(KEY, at(700), True)  # a backlog: silent from 200 to 700
+    assert firing is not None
+    assert (firing.at, firing.value) == (at(500), 300.0)
+    assert detector.tick(fixed(at(701))) == [], "over: the record re-armed it"
+    (later,) = detector.tick(fixed(at(1000)))
+    assert later.at == at(1000)
+
+
 def test_absence_of_a_key_never_seen_is_not_an_incident() -> None:
     detector = AbsenceDetector(AbsenceParams(silent_for=timedelta(seconds=1)))
     assert detector.tick(fixed(at(10_000))) == []

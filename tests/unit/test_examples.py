@@ -10,13 +10,13 @@ import yaml
 
 from logsentinel.domain import DetectorType, InvalidResourceError, PlaybookMode, parse_manifest
 from logsentinel.domain.crd import all_definitions
-from support.broken import EXAMPLES, VARIANTS, BrokenVariant
+from support.broken import EXAMPLES, NAMESPACES_EXAMPLE, VARIANTS, BrokenVariant, resource_examples
 from support.crd_schema import schema_problems
 
 CRDS = {
     definition["spec"]["names"]["kind"]: definition for definition in all_definitions().values()
 }
-EXAMPLE_FILES = sorted(EXAMPLES.rglob("*.yaml"))
+EXAMPLE_FILES = resource_examples()
 
 
 def _load(path: Path) -> dict[str, object]:
@@ -67,3 +67,17 @@ def test_broken_variant_rejected_by_crd_schema_naming_field(variant: BrokenVaria
     assert problems, "the CRD schema accepted a broken document"
     expected = variant.schema_field.replace("[", ".").replace("]", "")  # type: ignore[union-attr]
     assert any(problem.startswith(expected) for problem in problems), problems
+
+
+def test_kubectl_apply_recursive_creates_every_namespace_before_its_objects() -> None:
+    """kubectl walks a directory in name order: the Namespace file must come first, and name
+    every namespace the examples use."""
+    created = {
+        document["metadata"]["name"]
+        for document in yaml.safe_load_all(NAMESPACES_EXAMPLE.read_text())
+        if document["kind"] == "Namespace"
+    }
+    used = {_load(path)["metadata"]["namespace"] for path in EXAMPLE_FILES}  # type: ignore[index]
+    assert used <= created
+    walk_order = sorted(str(path.relative_to(EXAMPLES)) for path in EXAMPLES.rglob("*.yaml"))
+    assert walk_order[0] == NAMESPACES_EXAMPLE.name

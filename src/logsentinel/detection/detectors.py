@@ -280,7 +280,12 @@ class _SilenceState:
 
 
 class AbsenceDetector(KeyedDetector[_SilenceState]):
-    """A key that had logged minPriorCount matching records is silent for silentFor."""
+    """A key that had logged minPriorCount matching records is silent for silentFor.
+
+    Usually a tick notices the silence. When a whole silence and the record that ends it come
+    in one batch (a backlog worked off), no tick falls inside it; the record then reveals the
+    gap and the silence fires on it, dated as a tick would have dated it.
+    """
 
     def __init__(self, params: AbsenceParams) -> None:
         super().__init__()
@@ -292,12 +297,23 @@ class AbsenceDetector(KeyedDetector[_SilenceState]):
     def observe(
         self, key: Key, at: datetime, matched: bool, value: float | None = None
     ) -> Firing | None:
-        if matched:
-            state = self.state(key)
-            state.last_seen = at if state.last_seen is None else max(state.last_seen, at)
-            state.seen += 1
-            state.crossing.crossed(False)
-        return None
+        if not matched:
+            return None
+        state = self.state(key)
+        firing = None
+        last, limit = state.last_seen, self.params.silent_for
+        if (
+            last is not None
+            and state.seen >= self.params.min_prior_count
+            and at - last >= limit
+            and state.crossing.crossed(True)
+        ):
+            seconds = limit.total_seconds()
+            firing = Firing(key, last + limit, "silenceSeconds", seconds, seconds, 0)
+        state.last_seen = at if last is None else max(last, at)
+        state.seen += 1
+        state.crossing.crossed(False)
+        return firing
 
     def tick(self, now: KeyClock) -> list[Firing]:
         firings = []

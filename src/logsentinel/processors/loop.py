@@ -56,6 +56,7 @@ from logsentinel.processors.settings import DEFAULT_SHUTDOWN_GRACE, default_cons
 from logsentinel.storage.buckets import delete_older_than as delete_buckets_before
 from logsentinel.storage.health import PartitionLag, forget_heartbeats, write_heartbeats
 from logsentinel.storage.partitions import maintain as maintain_partitions
+from logsentinel.storage.templates import delete_unseen_since as delete_unseen_templates
 from logsentinel.storage.urls import libpq_url, redacted
 from logsentinel.storage.writer import Batch, LogWriter, WriteResult
 
@@ -487,7 +488,8 @@ class Processor:
         def kept(source: SourcePosition | None) -> bool:
             return source is None or (source.topic, source.partition) not in self._revoked
 
-        return Batch(
+        return replace(
+            batch,
             records=[record for record in batch.records if kept(record.source)],
             dead_letters=[letter for letter in batch.dead_letters if kept(letter.source)],
             next_offsets={k: v for k, v in batch.next_offsets.items() if k not in self._revoked},
@@ -549,19 +551,21 @@ class Processor:
             ) as connection:
                 days = self.decoder.event_time.days(now)
                 done = maintain_partitions(connection, days, self.retention, now)
-                buckets = 0
+                buckets = templates = 0
                 if self.retention is not None:
                     buckets = delete_buckets_before(connection, now - self.retention)
+                    templates = delete_unseen_templates(connection, now - self.retention)
         except Exception as error:  # maintenance must never stop processing
             log.warning("maintenance failed", error=str(error), retry_in_s=retry_in)
             self._next_maintenance = time.monotonic() + retry_in
             return
-        if done.created or done.dropped or buckets:
+        if done.created or done.dropped or buckets or templates:
             log.info(
                 "partitions maintained",
                 created=done.created,
                 dropped=done.dropped,
                 rule_buckets=buckets,
+                templates=templates,
             )
         if not done.complete:
             log.warning("maintenance deferred", error=done.problem, retry_in_s=retry_in)
