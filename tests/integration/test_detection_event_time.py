@@ -143,3 +143,72 @@ def test_a_backlog_replayed_after_a_pause_opens_the_incidents_live_traffic_opene
     }
     relabelled = {(str(rule).replace("live/", "replay/"), *rest) for rule, *rest in live}
     assert replayed == relabelled
+
+
+def test_new_pattern_knowledge_survives_a_processor_restart(
+    database_url: str, kafka_bootstrap: str, kafka_topic: str, tmp_path: Path
+) -> None:
+    """A service logged template A two hours ago (its learning hour is long over). After a
+    restart the newPattern rule still knows A: A again opens nothing, a new B opens one."""
+    migrate.upgrade(database_url)
+    create_topic(kafka_bootstrap, kafka_topic, partitions=2)
+    create_topic(kafka_bootstrap, f"{kafka_topic}-dead", partitions=1)
+    directory = tmp_path / "rules"
+    directory.mkdir()
+    rule = {
+        "apiVersion": "logsentinel.io/v1alpha1",
+        "kind": "DetectionRule",
+        "metadata": {"name": "new-template", "namespace": "live"},
+        "spec": {
+            "detector": {"type": "newPattern", "newPattern": {"learningPeriod": "1h"}},
+            "severity": "high",
+            "incidentType": "NewPattern",
+        },
+    }
+    (directory / "rule.yaml").write_text(yaml.safe_dump(rule))
+    settings = processor_settings(
+        database_url, kafka_bootstrap, kafka_topic, rules_directory=directory
+    )
+
+    def line(message: str, when: datetime) -> tuple[bytes, bytes]:
+        value = json.dumps({"level": "info", "msg": message})
+        return b"live/shop", fluent_bit_value(
+            namespace="live", service="shop", log=value, when=when
+        )
+
+    then = datetime.now(UTC) - timedelta(hours=2)
+    running = Running(build(settings))
+    try:
+        produce(
+            kafka_bootstrap,
+            kafka_topic,
+            [line(f"cache warmed for item {n}", then + timedelta(seconds=n)) for n in range(20)],
+        )
+        eventually("the old lines' templates recorded", lambda: _service_templates(database_url))
+    finally:
+        running.stop()
+
+    running = Running(build(settings))
+    try:
+        now = datetime.now(UTC)
+        produce(kafka_bootstrap, kafka_topic, [line("cache warmed for item 99", now)])
+        produce(kafka_bootstrap, kafka_topic, [line("payment declined: card expired", now)])
+        eventually(
+            "an incident for the new template",
+            lambda: len(incidents(database_url, "live", then)) >= 1,
+        )
+    finally:
+        running.stop()
+    (incident,) = incidents(database_url, "live", then)
+    assert incident[0] == "live/new-template"
+    with psycopg.connect(libpq_url(database_url)) as connection:
+        (evidence,) = connection.execute("SELECT evidence FROM incidents").fetchone() or (None,)
+    assert evidence["samples"][-1]["message"] == "payment declined: card expired"
+
+
+def _service_templates(url: str) -> bool:
+    with psycopg.connect(libpq_url(url), connect_timeout=3) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM service_templates WHERE namespace = 'live'"
+        ).fetchone()
+    return bool(row and row[0] >= 1)

@@ -370,3 +370,21 @@ def test_held_back_firings_of_removed_rules_or_revoked_partitions_are_dropped() 
 
 def test_rule_id_defaults_the_namespace() -> None:
     assert rule_id(rule()) == "shop/errors"
+
+
+def test_known_templates_seed_new_pattern_rules_grouped_by_service_only() -> None:
+    engine = RuleEngine()
+    new_pattern = {"type": "newPattern", "newPattern": {"learningPeriod": "1h"}}
+    by_pod = {**new_pattern, "groupBy": ["namespace", "service", "pod"]}
+    engine.set_rules(
+        [rule("patterns", match={}, detector=new_pattern), rule("by-pod", detector=by_pod)]
+    )
+    known = {("shop", "checkout"): (["t-timeout"], at(-7200), ("logs", 0))}
+    assert engine.learn_templates(known) == 1, "only the rule grouped by namespace and service"
+    assert engine.observe([record(0, template_id="t-timeout")]) == [], "known: not new"
+    (detection,) = engine.observe([record(1, template_id="t-declined")])
+    assert detection.rule_id == "shop/patterns"
+    engine.forget(lambda partition: partition != ("logs", 0))
+    assert engine.rules["shop/patterns"].detector.keys() == 0, (
+        "seeded keys leave with the partition"
+    )

@@ -33,6 +33,7 @@ from logsentinel.detection.matching import (
     compile_match,
     compile_selector,
 )
+from logsentinel.detection.newpattern import NewPatternDetector
 from logsentinel.detection.watermarks import EventClock, Partition
 from logsentinel.domain.common import DEFAULT_CENTRAL_NAMESPACE
 from logsentinel.domain.incident import (
@@ -383,6 +384,30 @@ class RuleEngine:
             return
         for key, buckets in stored.items():
             compiled.detector.restore(key, buckets, now)
+
+    def learn_templates(
+        self,
+        known: Mapping[tuple[str, str], tuple[Sequence[str], datetime, Partition]],
+        rules: Iterable[str] | None = None,
+    ) -> int:
+        """Seed the newPattern rules (all, or those named) grouped by namespace and service
+        with the templates each service logged before ((namespace, service) -> (template ids,
+        when it first logged one, the partition its records come from)): after a rebalance or
+        restart they do not learn again, and an old template does not look new. Returns the
+        keys seeded."""
+        seeded = 0
+        for name in self.rules if rules is None else rules:
+            compiled = self.rules.get(name)
+            if compiled is None or not isinstance(compiled.detector, NewPatternDetector):
+                continue
+            if list(compiled.rule.spec.detector.group_by) != ["namespace", "service"]:
+                continue  # finer keys: their templates are not stored per key
+            learning = compiled.detector.params.learning_period
+            for key, (template_ids, since, partition) in known.items():
+                compiled.detector.learn_known(key, template_ids, since + learning)
+                compiled.partition_of.setdefault(key, partition)
+                seeded += 1
+        return seeded
 
     def forget(self, owned: Callable[[Partition], bool]) -> None:
         """Drop the state of keys whose partition this processor no longer owns."""

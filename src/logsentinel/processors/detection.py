@@ -30,6 +30,7 @@ from logsentinel.detection.watermarks import Partition, Watermarks
 from logsentinel.domain.logrecord import LogRecord
 from logsentinel.domain.rule import (
     DetectionRuleSpec,
+    DetectorType,
     EwmaParams,
     IsolationForestParams,
     ZScoreParams,
@@ -39,6 +40,7 @@ from logsentinel.processors.incidents import IncidentWriter
 from logsentinel.processors.rules import RuleSource
 from logsentinel.storage import buckets as bucket_store
 from logsentinel.storage import incidents as incident_store
+from logsentinel.storage import templates as template_store
 
 log = structlog.get_logger("logsentinel.processors")
 
@@ -187,6 +189,7 @@ class DetectionStage:
             by_topic.setdefault(topic, []).append(partition)
         for topic, partitions in by_topic.items():
             self._restore_baselines(topic, partitions, changes.started)
+            self._restore_templates(topic, partitions, changes.started)
 
     def _load(self, topic: str, partitions: Sequence[int], rules: list[str]) -> None:
         """Open incidents, cooldowns and baselines of newly owned partitions."""
@@ -217,6 +220,32 @@ class DetectionStage:
             resolved,
         )
         self._restore_baselines(topic, partitions, rules)
+        self._restore_templates(topic, partitions, rules)
+
+    def _restore_templates(self, topic: str, partitions: Sequence[int], rules: list[str]) -> None:
+        """What the services of these partitions logged before, for the newPattern rules."""
+        if not partitions or not any(
+            self.engine.rules[name].rule.spec.detector.type is DetectorType.NEW_PATTERN
+            for name in rules
+            if name in self.engine.rules
+        ):
+            return
+        try:
+            with psycopg.connect(self.database_url, connect_timeout=5) as connection:
+                known = template_store.templates_by_service(connection, topic, partitions)
+        except psycopg.Error as error:
+            log.warning("could not load known templates; learning again", error=str(error))
+            return
+        seeded = self.engine.learn_templates(
+            {
+                (namespace, service): (entry.template_ids, entry.since, (topic, entry.partition))
+                for (namespace, service), entry in known.items()
+                if entry.since is not None
+            },
+            rules,
+        )
+        if seeded:
+            log.info("known templates restored", keys=seeded)
 
     def _restore_baselines(self, topic: str, partitions: Sequence[int], rules: list[str]) -> None:
         spans = {}

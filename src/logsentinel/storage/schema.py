@@ -226,6 +226,21 @@ class TemplateAliasRow(Base):
     first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class ServiceTemplateRow(Base):
+    """A template a service has logged, and when it first did (event time): what the newPattern
+    detector knows of the service, loaded by the processor that takes over its partition."""
+
+    __tablename__ = "service_templates"
+    __table_args__ = (Index("service_templates_partition", "source_topic", "source_partition"),)
+
+    namespace: Mapped[str] = mapped_column(Text, primary_key=True)
+    service: Mapped[str] = mapped_column(Text, primary_key=True)
+    template_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    source_topic: Mapped[str] = mapped_column(Text)
+    source_partition: Mapped[int] = mapped_column(Integer)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class AuditRow(Base):
     """Who did what, when: every remediation step (dry runs and guard refusals included) and
     every human action: on incidents, rules and playbooks, users and keys, and logins."""

@@ -160,3 +160,76 @@ def delete_unseen_since(connection: psycopg.Connection[Any], cutoff: datetime) -
             ([str(row[0]) for row in deleted],),
         )
     return len(deleted)
+
+
+# --- which templates each service has logged ---------------------------------------------------
+
+ServiceKey = tuple[str, str]
+"""(namespace, service)"""
+
+INSERT_SERVICE_TEMPLATES = (
+    "INSERT INTO service_templates "
+    "(namespace, service, template_id, source_topic, source_partition, first_seen) "
+    "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::int[], "
+    "%s::timestamptz[]) ORDER BY 1, 2, 3 ON CONFLICT DO NOTHING"
+)
+
+
+@dataclass(frozen=True)
+class ServiceTemplate:
+    """A service logged a template first at first_seen, read from this Kafka partition."""
+
+    namespace: str
+    service: str
+    template_id: str
+    topic: str
+    partition: int
+    first_seen: datetime
+
+
+def save_service_templates(
+    connection: psycopg.Connection[Any], rows: Collection[ServiceTemplate]
+) -> None:
+    """Record templates services logged (those already recorded keep their first time)."""
+    if not rows:
+        return
+    ordered = sorted(rows, key=lambda r: (r.namespace, r.service, r.template_id))
+    connection.execute(
+        INSERT_SERVICE_TEMPLATES,
+        (
+            [r.namespace for r in ordered],
+            [r.service for r in ordered],
+            [r.template_id for r in ordered],
+            [r.topic for r in ordered],
+            [r.partition for r in ordered],
+            [r.first_seen for r in ordered],
+        ),
+    )
+
+
+@dataclass
+class KnownTemplates:
+    """What a service has logged: its template ids and when it first logged one."""
+
+    template_ids: list[str] = field(default_factory=list)
+    since: datetime | None = None
+    partition: int = 0
+
+
+def templates_by_service(
+    connection: psycopg.Connection[Any], topic: str, partitions: Collection[int]
+) -> dict[ServiceKey, KnownTemplates]:
+    """The templates of every service whose records come from these partitions."""
+    rows = connection.execute(
+        "SELECT namespace, service, template_id, first_seen, source_partition "
+        "FROM service_templates "
+        "WHERE source_topic = %s AND source_partition = ANY(%s)",
+        (topic, list(partitions)),
+    ).fetchall()
+    known: dict[ServiceKey, KnownTemplates] = {}
+    for namespace, service, template_id, first_seen, partition in rows:
+        entry = known.setdefault((namespace, service), KnownTemplates(partition=partition))
+        entry.template_ids.append(template_id)
+        if entry.since is None or first_seen < entry.since:
+            entry.since = first_seen
+    return known

@@ -44,6 +44,7 @@ LOG_COLUMNS = (
 )
 COPY_LOGS = f"COPY logs ({', '.join(LOG_COLUMNS)}) FROM STDIN"
 REJECTED_BY_DATABASE = "rejected-by-database"
+MAX_RECORDED_SERVICE_TEMPLATES = 100_000
 
 PartitionKey = tuple[str, int]
 
@@ -129,6 +130,10 @@ class LogWriter:
     def __init__(self, consumer_group: str) -> None:
         self.consumer_group = consumer_group
         self.partitions = PartitionManager()
+        self._recorded: set[tuple[str, str, str]] = set()
+        """(namespace, service, template id) this writer knows are recorded: most batches then
+        record nothing. Bounded: cleared when it reaches MAX_RECORDED_SERVICE_TEMPLATES."""
+        self._recording: set[tuple[str, str, str]] = set()  # this batch's, until it commits
 
     def write(self, connection: psycopg.Connection[Any], batch: Batch) -> WriteResult:
         """Store batch atomically. Raises psycopg.OperationalError when the database is away,
@@ -139,8 +144,11 @@ class LogWriter:
         so that its DDL lock is not held for the whole batch."""
         try:
             self.partitions.ensure(connection, {r.timestamp.date() for r in batch.records})
+            self._recording = set()
             with connection.transaction():
-                return self._write(connection, batch)
+                result = self._write(connection, batch)
+            self._recorded.update(self._recording)  # committed: known to be recorded
+            return result
         except BaseException:
             self.partitions.forget()
             raise
@@ -159,13 +167,37 @@ class LogWriter:
         if batch.templates is not None:
             used = {record.template_id for record in stored if record.template_id is not None}
             template_store.save(connection, batch.templates, used)
+        recorded = self._service_templates(stored)
+        template_store.save_service_templates(connection, recorded.values())
         self._advance_offsets(connection, batch.next_offsets)
+        self._recording = set(recorded)
         return WriteResult(
             stored=len(stored),
             replayed=len(batch.records) - len(fresh),
             dead_letters=dead_letters,
             records=stored,
         )
+
+    def _service_templates(
+        self, stored: Sequence[LogRecord]
+    ) -> dict[tuple[str, str, str], template_store.ServiceTemplate]:
+        """The (namespace, service, template) of these records not known to be recorded yet,
+        each with its earliest record."""
+        if len(self._recorded) >= MAX_RECORDED_SERVICE_TEMPLATES:
+            self._recorded.clear()
+        new: dict[tuple[str, str, str], template_store.ServiceTemplate] = {}
+        for record in stored:
+            if record.template_id is None or record.source is None:
+                continue
+            key = (record.namespace, record.service, record.template_id)
+            if key in self._recorded:
+                continue
+            known = new.get(key)
+            if known is None or record.timestamp < known.first_seen:
+                new[key] = template_store.ServiceTemplate(
+                    *key, record.source.topic, record.source.partition, record.timestamp
+                )
+        return new
 
     def _lock_offsets(
         self, connection: psycopg.Connection[Any], keys: Sequence[PartitionKey]

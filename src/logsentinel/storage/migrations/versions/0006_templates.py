@@ -1,5 +1,6 @@
 """Template ids the processors mined: each template's current text and when it was first and
-last seen, the texts every id has had (aliases), and which ids turned out to be one event.
+last seen, the texts every id has had (aliases), which ids turned out to be one event, and which
+templates each service has logged (the newPattern detector's memory across rebalances).
 
 Revision ID: 0006
 Revises: 0005
@@ -36,8 +37,21 @@ def upgrade() -> None:
         sa.Column("first_seen", sa.DateTime(timezone=True), nullable=False, server_default=now),
     )
     op.create_index("template_aliases_template", "template_aliases", ["template_id"])
+    op.create_table(
+        "service_templates",
+        sa.Column("namespace", sa.Text, primary_key=True),
+        sa.Column("service", sa.Text, primary_key=True),
+        sa.Column("template_id", sa.Text, primary_key=True),
+        sa.Column("source_topic", sa.Text, nullable=False),
+        sa.Column("source_partition", sa.Integer, nullable=False),
+        sa.Column("first_seen", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index(
+        "service_templates_partition", "service_templates", ["source_topic", "source_partition"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("service_templates")
     op.drop_table("template_aliases")
     op.drop_table("templates")
