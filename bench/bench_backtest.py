@@ -108,6 +108,8 @@ def measure(
     for _ in range(runs):
         with psycopg.connect(url) as connection:
             result = backtest(connection, rules, START, START + timedelta(hours=1))
+        if result.refused:
+            raise SystemExit(f"rules refused: {result.refused}")
         range_rates.append(in_range / result.seconds)
         read_rates.append(result.records_per_second)
         incidents = len(result.incidents)
@@ -128,8 +130,6 @@ def main() -> None:
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute("VACUUM ANALYZE logs")
     pack = load_rules([ROOT / "rules" / "default"]).rules
-    for rule_ in pack:
-        rule_.metadata.namespace = "shop"
     cases = {
         "threshold": [
             rule(
