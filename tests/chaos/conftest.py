@@ -28,9 +28,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     outcomes = _outcomes.values()
     for name, o in _outcomes.items():
         recovery = "-" if o.recovery_s is None else f"{o.recovery_s:.1f}"
+        peak_lag = "" if o.peak_lag is None else f" peak_lag={o.peak_lag}"
         terminalreporter.write_line(
             f"chaos {name}: {'passed' if o.passed else 'FAILED'} written={o.written} "
-            f"lost={o.lost} duplicated={o.duplicated} recovery_s={recovery}"
+            f"lost={o.lost} duplicated={o.duplicated} double_actions={o.double_actions} "
+            f"recovery_s={recovery}{peak_lag}"
         )
     passed = sum(outcome.passed for outcome in outcomes)
     terminalreporter.write_line(
@@ -50,13 +52,14 @@ def chain(
     sample_app_images: list[str],
     database_url: str,
     pod_database_url: str,
+    kafka_bootstrap: str,
     pod_kafka_bootstrap: str,
     diagnostics: None,
 ) -> Chain:
     """The collector agent, two processors and the sample app (v1, 50 lines/s) running in the
     scenario's namespace on the real node, lines already arriving in PostgreSQL."""
     namespace = node_namespace
-    start_pipeline(
+    pipeline = start_pipeline(
         kubectl,
         namespace,
         eventually,
@@ -69,6 +72,8 @@ def chain(
     good = sample_app_images[0]
     apply(kubectl, sample_app(namespace, good, LINES_PER_SECOND))
     eventually("the sample app Running", lambda: images_of(kubectl, namespace) == {good}, 90)
-    running = Chain(namespace, database_url, set())
+    running = Chain(
+        namespace, database_url, set(), pipeline["spec"]["kafka"]["topic"], kafka_bootstrap
+    )
     running.flowing(kubectl, LINES_PER_SECOND)
     return running

@@ -1,23 +1,41 @@
 """Faults on the real node while the sample app logs at a counted rate through the whole chain
 (sample app -> collector agent -> Kafka -> processors -> PostgreSQL): after each, every line
-the app wrote is stored, none twice. Scenarios of docs/reliability.md; more to come (issue 17)."""
+the app wrote is stored, none twice, and no remediation step is applied twice. The scenarios
+of docs/reliability.md."""
 
 from __future__ import annotations
 
 import time
+from collections import Counter
+from typing import Any
 
 import pytest
 
+from devstack.component import ServerComponent
 from devstack.kafka import Kafka
+from devstack.postgres import Postgres
 from devstack.pytest_plugin import Kubectl
-from support.chain import account_lines
+from support.chain import (
+    APP,
+    account_lines,
+    apply,
+    images_of,
+    pod_names,
+    rule_and_playbook,
+)
 from support.chaos import LINES_PER_SECOND, PROCESSORS, Chain, Outcome, component_pods, ready_count
+from support.node import example, pod_logs
+from support.operator import get_json
 from support.running import eventually
 
 pytestmark = [pytest.mark.node, pytest.mark.chaos]
 
 RECOVERY_TIMEOUT = 180
 BROKER_OUTAGE_S = 60
+DATABASE_OUTAGE_S = 60
+SPIKE_FACTOR = 5
+SPIKE_S = 60
+LAG_SAMPLE_S = 1.0
 
 
 def _recover(
@@ -44,6 +62,14 @@ def _settle(kubectl: Kubectl, chain: Chain, outcome: Outcome) -> None:
     outcome.passed = True
 
 
+def _require_own(server: ServerComponent) -> None:
+    """Scenarios that stop a server need the local stack's own (the address `make env` exports
+    is its own; another is not ours to stop)."""
+    elsewhere = server.external()
+    if elsewhere and not (server.running() and elsewhere == server.address()):
+        pytest.fail(f"this scenario stops the local stack's {server.name}; {elsewhere} is not it")
+
+
 def test_agent_restarted_resumes_from_its_stored_offsets(
     kubectl: Kubectl, chain: Chain, chaos_outcome: Outcome
 ) -> None:
@@ -67,8 +93,7 @@ def test_broker_down_the_agent_buffers_on_disk_then_delivers(
     kubectl: Kubectl, chain: Chain, chaos_outcome: Outcome
 ) -> None:
     kafka = Kafka()
-    if kafka.external():
-        pytest.fail("this scenario stops the stack's own Kafka; unset LOGSENTINEL_KAFKA_BOOTSTRAP")
+    _require_own(kafka)
     before = chain.stored()
     kafka.stop()
     try:
@@ -82,4 +107,128 @@ def test_broker_down_the_agent_buffers_on_disk_then_delivers(
     started = time.monotonic()
     chain.flowing(kubectl, BROKER_OUTAGE_S * LINES_PER_SECOND, RECOVERY_TIMEOUT)
     chaos_outcome.recovery_s = time.monotonic() - started
+    _settle(kubectl, chain, chaos_outcome)
+
+
+def test_database_down_processors_pause_and_resume_without_dead_letters(
+    kubectl: Kubectl, chain: Chain, chaos_outcome: Outcome
+) -> None:
+    postgres = Postgres()
+    _require_own(postgres)
+    postgres.stop()
+    try:
+        # The outage lasts DATABASE_OUTAGE_S while the app keeps writing (the fault, not a wait).
+        time.sleep(DATABASE_OUTAGE_S)
+    finally:
+        postgres.start()
+    started = time.monotonic()
+    chain.flowing(kubectl, DATABASE_OUTAGE_S * LINES_PER_SECOND, RECOVERY_TIMEOUT)
+    chaos_outcome.recovery_s = time.monotonic() - started
+    assert chain.dead_letters() == 0, "good records were set aside while the database was down"
+    said = "".join(
+        pod_logs(kubectl, chain.namespace, pod["metadata"]["name"])
+        for pod in component_pods(kubectl, chain.namespace, "processor")
+    )
+    assert "store failed; paused" in said, "the processors say why they stopped"
+    assert "consumption resumed" in said
+    _settle(kubectl, chain, chaos_outcome)
+
+
+def _silence_rule(namespace: str) -> dict[str, Any]:
+    """The sample app going quiet for 30 s: fires falsely if a catch-up judges the wall clock."""
+    rule = example("rules/absence-heartbeat.yaml", namespace)
+    spec = rule["spec"]
+    spec["selector"] = {"services": [APP]}
+    spec["match"] = {}
+    spec["detector"]["absence"] = {"silentFor": "30s", "minPriorCount": 5}
+    return rule
+
+
+def _app_pods_running(kubectl: Kubectl, namespace: str) -> int:
+    pods = get_json(kubectl, "pods", "-n", namespace, "-l", f"app={APP}")["items"]
+    return sum(
+        pod["status"].get("phase") == "Running" and "deletionTimestamp" not in pod["metadata"]
+        for pod in pods
+    )
+
+
+def test_spike_of_five_times_the_rate_is_stored_and_caught_up_without_false_incidents(
+    kubectl: Kubectl, chain: Chain, chaos_outcome: Outcome
+) -> None:
+    namespace = chain.namespace
+    apply(kubectl, _silence_rule(namespace))
+    chain.flowing(kubectl, 10 * LINES_PER_SECOND)  # the rule sees the app logging first
+    kubectl("scale", f"deployment/{APP}", f"--replicas={SPIKE_FACTOR}", "-n", namespace)
+    eventually(
+        f"{SPIKE_FACTOR} app pods running",
+        lambda: _app_pods_running(kubectl, namespace) == SPIKE_FACTOR,
+        90,
+    )
+    chain.seen |= pod_names(kubectl, namespace)
+    peak = 0
+    spike_ends = time.monotonic() + SPIKE_S
+    while time.monotonic() < spike_ends:
+        peak = max(peak, chain.lag())
+        time.sleep(LAG_SAMPLE_S)  # sampling the lag during the spike, not waiting for it
+    chain.seen |= pod_names(kubectl, namespace)
+    kubectl("scale", f"deployment/{APP}", "--replicas=1", "-n", namespace)
+    started = time.monotonic()
+    eventually("the processors caught up (lag 0)", lambda: chain.lag() == 0, RECOVERY_TIMEOUT)
+    chaos_outcome.recovery_s = time.monotonic() - started
+    chaos_outcome.peak_lag = peak
+    incidents = get_json(kubectl, "incidents", "-n", namespace)["items"]
+    assert incidents == [], "the catch-up opened incidents"
+    _settle(kubectl, chain, chaos_outcome)
+
+
+def _actions(kubectl: Kubectl, namespace: str, incident: str) -> list[dict[str, Any]]:
+    found = get_json(kubectl, "incident", incident, "-n", namespace)
+    return list((found.get("status") or {}).get("actions") or [])
+
+
+def test_operator_killed_mid_playbook_completes_it_once(
+    kubectl: Kubectl, chain: Chain, sample_app_images: list[str], chaos_outcome: Outcome
+) -> None:
+    namespace = chain.namespace
+    good, bad = sample_app_images
+    rule, playbook = rule_and_playbook(namespace)
+    playbook["spec"]["verification"]["window"] = "1m"
+    apply(kubectl, rule)
+    apply(kubectl, playbook)
+    kubectl("set", "image", f"deployment/{APP}", f"app={bad}", "-n", namespace)
+    eventually("v2 Running", lambda: bad in images_of(kubectl, namespace), 90)
+    chain.seen |= pod_names(kubectl, namespace)
+    eventually(
+        "an Incident from the rule",
+        lambda: bool(get_json(kubectl, "incidents", "-n", namespace)["items"]),
+        120,
+    )
+    incident = get_json(kubectl, "incidents", "-n", namespace)["items"][0]["metadata"]["name"]
+    eventually(
+        "the rollback step under way",
+        lambda: any(a["type"] == "rollback" for a in _actions(kubectl, namespace, incident)),
+        120,
+    )
+    (operator,) = component_pods(kubectl, namespace, "operator")
+    started = time.monotonic()
+    kubectl("delete", "pod", operator["metadata"]["name"], "-n", namespace,
+            "--grace-period=0", "--force")  # fmt: skip
+    eventually("the Deployment back on v1", lambda: images_of(kubectl, namespace) == {good}, 180)
+    chain.seen |= pod_names(kubectl, namespace)
+
+    def phase() -> str | None:
+        status = get_json(kubectl, "incident", incident, "-n", namespace).get("status") or {}
+        return status.get("phase")
+
+    eventually("the Incident Resolved after verification", lambda: phase() == "Resolved",
+               2 * RECOVERY_TIMEOUT)  # fmt: skip
+    chaos_outcome.recovery_s = time.monotonic() - started
+    steps = Counter((a["playbook"], a["step"]) for a in _actions(kubectl, namespace, incident))
+    deployment = get_json(kubectl, "deployment", APP, "-n", namespace)
+    # v1 is revision 1, v2 revision 2, the rollback makes v1 revision 3; a second rollback
+    # would bring back v2 as revision 4.
+    revision = int(deployment["metadata"]["annotations"]["deployment.kubernetes.io/revision"])
+    chaos_outcome.double_actions = sum(n - 1 for n in steps.values()) + max(0, revision - 3)
+    assert chaos_outcome.double_actions == 0, (steps, revision)
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == good
     _settle(kubectl, chain, chaos_outcome)

@@ -6,8 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
+from confluent_kafka import Consumer, TopicPartition
+
 from devstack.kube import REAL_NODE
 from devstack.pytest_plugin import Kubectl
+from logsentinel.storage.urls import libpq_url
 from support.chain import pod_names, total_stored
 from support.operator import get_json
 from support.running import eventually
@@ -27,6 +31,8 @@ class Outcome:
     double_actions: int = 0
     recovery_s: float | None = None
     """Fault injected (or ended) -> the chain carries lines again / the backlog is stored."""
+    peak_lag: int | None = None
+    """The most records in Kafka not yet stored, where the scenario measures it."""
 
 
 @dataclass
@@ -36,9 +42,46 @@ class Chain:
     namespace: str
     database_url: str
     seen: set[str]
+    topic: str
+    """The pipeline's Kafka topic."""
+    kafka_bootstrap: str
+    """Kafka as this host reaches it."""
 
     def stored(self) -> int:
         return total_stored(self.database_url, self.namespace)
+
+    def dead_letters(self) -> int:
+        """Records of the pipeline's topic the processors set aside as unstorable."""
+        with psycopg.connect(libpq_url(self.database_url)) as connection:
+            row = connection.execute(
+                "SELECT count(*) FROM dead_letters WHERE source_topic = %s", (self.topic,)
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def lag(self) -> int:
+        """Records in Kafka the processors have not stored yet: the topic's end offsets minus
+        the offsets the processors committed with their rows (in PostgreSQL)."""
+        with psycopg.connect(libpq_url(self.database_url)) as connection:
+            stored = dict(
+                connection.execute(
+                    "SELECT partition, next_offset FROM consumer_offsets WHERE topic = %s",
+                    (self.topic,),
+                ).fetchall()
+            )
+        consumer = Consumer(
+            {"bootstrap.servers": self.kafka_bootstrap, "group.id": "chaos-lag-probe"}
+        )
+        try:
+            partitions = consumer.list_topics(self.topic, timeout=10).topics[self.topic].partitions
+            behind = 0
+            for partition in partitions:
+                low, high = consumer.get_watermark_offsets(
+                    TopicPartition(self.topic, partition), timeout=10
+                )
+                behind += high - max(low, int(stored.get(partition, 0)))
+            return behind
+        finally:
+            consumer.close()
 
     def flowing(self, kubectl: Kubectl, more: int, timeout: float = 120) -> None:
         """Wait until ``more`` further lines are stored (the chain carries the app's lines)."""
