@@ -5,10 +5,12 @@ of docs/reliability.md."""
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections import Counter
 from typing import Any
 
+import httpx
 import pytest
 
 from devstack.component import ServerComponent
@@ -23,8 +25,17 @@ from support.chain import (
     pod_names,
     rule_and_playbook,
 )
-from support.chaos import LINES_PER_SECOND, PROCESSORS, Chain, Outcome, component_pods, ready_count
-from support.node import example, pod_logs
+from support.chaos import (
+    LINES_PER_SECOND,
+    PROCESSORS,
+    Chain,
+    IngestClient,
+    Outcome,
+    component_pods,
+    ingested,
+    ready_count,
+)
+from support.node import CHART, POD_TIMEOUT, example, pod_logs
 from support.operator import get_json
 from support.running import eventually
 
@@ -57,7 +68,9 @@ def _settle(kubectl: Kubectl, chain: Chain, outcome: Outcome) -> None:
     """Lines flow again; stop the app, account for every line, record the outcome."""
     chain.flowing(kubectl, 5 * LINES_PER_SECOND, RECOVERY_TIMEOUT)
     lines = account_lines(kubectl, chain.database_url, chain.namespace, chain.seen, eventually)
-    outcome.written, outcome.lost, outcome.duplicated = lines.written, lines.lost, lines.duplicated
+    outcome.written += lines.written
+    outcome.lost += lines.lost
+    outcome.duplicated += lines.duplicated
     assert (lines.lost, lines.duplicated) == (0, 0), lines
     outcome.passed = True
 
@@ -231,4 +244,71 @@ def test_operator_killed_mid_playbook_completes_it_once(
     chaos_outcome.double_actions = sum(n - 1 for n in steps.values()) + max(0, revision - 3)
     assert chaos_outcome.double_actions == 0, (steps, revision)
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == good
+    _settle(kubectl, chain, chaos_outcome)
+
+
+INGEST_BATCHES_EACH_SIDE = 20
+
+
+def test_api_restarted_during_ingest_stores_every_accepted_record_once(
+    kubectl: Kubectl,
+    helm: Kubectl,
+    operator_pod: str,
+    chain: Chain,
+    pod_kafka_bootstrap: str,
+    chaos_outcome: Outcome,
+) -> None:
+    namespace, release = chain.namespace, operator_pod
+    password = secrets.token_urlsafe(18)
+    kubectl("create", "secret", "generic", "api-secrets", "-n", namespace,
+            f"--from-literal=jwt-secret={secrets.token_urlsafe(48)}",
+            f"--from-literal=admin-password={password}")  # fmt: skip
+    helm(
+        "upgrade", release, str(CHART), "-n", namespace, "--reuse-values",
+        "--set", "api.enabled=true", "--set", "api.existingSecret=api-secrets",
+        "--set-json", f'kafka.bootstrapServers=["{pod_kafka_bootstrap}"]',
+        "--set", f"kafka.topic={chain.topic}",
+        "--wait", f"--timeout={POD_TIMEOUT}s", timeout=POD_TIMEOUT + 30,
+    )  # fmt: skip
+    service = get_json(kubectl, "service", f"{release}-logsentinel-api", "-n", namespace)
+    base = f"http://{service['spec']['clusterIP']}:{service['spec']['ports'][0]['port']}"
+    login = httpx.post(
+        f"{base}/api/v1/auth/login", json={"username": "admin", "password": password}, timeout=30
+    )
+    assert login.status_code == 200, login.text
+    client = IngestClient(base, login.json()["access_token"], namespace)
+    client.start()
+    try:
+        eventually(
+            "batches accepted before the restart",
+            lambda: len(client.accepted) >= INGEST_BATCHES_EACH_SIDE * 50,
+            60,
+        )
+        (api,) = component_pods(kubectl, namespace, "api")
+        started = time.monotonic()
+        before = len(client.accepted)
+        kubectl("delete", "pod", api["metadata"]["name"], "-n", namespace, "--wait=false")
+        eventually("the new API pod Ready", lambda: ready_count(kubectl, namespace, "api") == 1,
+                   RECOVERY_TIMEOUT)  # fmt: skip
+        eventually(
+            "batches accepted by the new API pod",
+            lambda: len(client.accepted) >= before + INGEST_BATCHES_EACH_SIDE * 50,
+            RECOVERY_TIMEOUT,
+        )
+        chaos_outcome.recovery_s = time.monotonic() - started
+    finally:
+        client.stop()
+    assert client.unknown == 0, "504: the API could not tell whether a batch was stored"
+    accepted = set(client.accepted)
+    eventually(
+        "every accepted record stored",
+        lambda: accepted <= set(ingested(chain.database_url, namespace)),
+        RECOVERY_TIMEOUT,
+    )
+    stored = ingested(chain.database_url, namespace)
+    chaos_outcome.written = len(accepted)
+    chaos_outcome.lost = len(accepted - set(stored))
+    chaos_outcome.duplicated = sum(n - 1 for n in stored.values())
+    print(f"ingest: {len(accepted)} records accepted, {client.retries} attempts sent again")
+    assert (chaos_outcome.lost, chaos_outcome.duplicated) == (0, 0), stored.most_common(3)
     _settle(kubectl, chain, chaos_outcome)

@@ -3,9 +3,13 @@ pipeline's pods."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import psycopg
 from confluent_kafka import Consumer, TopicPartition
 
@@ -62,7 +66,7 @@ class Chain:
         """Records in Kafka the processors have not stored yet: the topic's end offsets minus
         the offsets the processors committed with their rows (in PostgreSQL)."""
         with psycopg.connect(libpq_url(self.database_url)) as connection:
-            stored = dict(
+            stored: dict[int, int] = dict(
                 connection.execute(
                     "SELECT partition, next_offset FROM consumer_offsets WHERE topic = %s",
                     (self.topic,),
@@ -109,3 +113,78 @@ def ready_count(kubectl: Kubectl, namespace: str, component: str) -> int:
         statuses = pod["status"].get("containerStatuses") or []
         ready += bool(statuses) and all(status.get("ready") for status in statuses)
     return ready
+
+
+INGEST_SERVICE = "ingest-client"
+INGEST_BATCH = 50
+
+
+@dataclass
+class IngestClient:
+    """Posts numbered records to the API's ingest endpoint in batches, one after another, as a
+    careful sender does: a batch answered 202 is done; one that failed before an answer (the
+    API gone, connection refused or reset) or was answered 503 is sent again, the same
+    records. 504 (outcome unknown) is counted and not retried."""
+
+    base_url: str
+    token: str
+    namespace: str
+    accepted: list[int] = field(default_factory=list)
+    retries: int = 0
+    unknown: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="ingest-client", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+
+    def _batch(self, first: int) -> list[dict[str, Any]]:
+        now = datetime.now(UTC).isoformat()
+        return [
+            {
+                "timestamp": now,
+                "level": "info",
+                "message": f"ingested record {seq}",
+                "service": INGEST_SERVICE,
+                "namespace": self.namespace,
+                "attributes": {"seq": seq},
+            }
+            for seq in range(first, first + INGEST_BATCH)
+        ]
+
+    def _run(self) -> None:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        first = 1
+        with httpx.Client(base_url=self.base_url, headers=headers, timeout=30) as client:
+            while not self._stop.is_set():
+                batch = self._batch(first)
+                try:
+                    answer = client.post("/api/v1/ingest", json=batch)
+                except httpx.TransportError:
+                    answer = None
+                if answer is not None and answer.status_code == 202:
+                    self.accepted.extend(range(first, first + INGEST_BATCH))
+                    first += INGEST_BATCH
+                elif answer is not None and answer.status_code == 504:
+                    self.unknown += 1
+                    first += INGEST_BATCH
+                else:
+                    self.retries += 1
+                    self._stop.wait(0.2)  # the API is restarting: do not spin
+
+
+def ingested(database_url: str, namespace: str) -> Counter[int]:
+    """How many times each numbered record of the ingest client is stored."""
+    with psycopg.connect(libpq_url(database_url)) as connection:
+        rows = connection.execute(
+            "SELECT (attributes->>'seq')::int, count(*) FROM logs "
+            "WHERE namespace = %s AND service = %s GROUP BY 1",
+            (namespace, INGEST_SERVICE),
+        ).fetchall()
+    return Counter({int(seq): int(n) for seq, n in rows})
