@@ -19,7 +19,6 @@ from devstack.postgres import Postgres
 from devstack.pytest_plugin import Kubectl
 from support.chain import (
     APP,
-    account_lines,
     apply,
     images_of,
     pod_names,
@@ -28,51 +27,28 @@ from support.chain import (
 from support.chaos import (
     LINES_PER_SECOND,
     PROCESSORS,
+    RECOVERY_TIMEOUT,
     Chain,
     IngestClient,
     Outcome,
     component_pods,
     ingested,
+    processor_logs,
     ready_count,
+    recover,
+    settle,
 )
-from support.node import CHART, POD_TIMEOUT, example, pod_logs
+from support.node import CHART, POD_TIMEOUT, example
 from support.operator import get_json
 from support.running import eventually
 
 pytestmark = [pytest.mark.node, pytest.mark.chaos]
 
-RECOVERY_TIMEOUT = 180
 BROKER_OUTAGE_S = 60
 DATABASE_OUTAGE_S = 60
 SPIKE_FACTOR = 5
 SPIKE_S = 60
 LAG_SAMPLE_S = 1.0
-
-
-def _recover(
-    kubectl: Kubectl, chain: Chain, outcome: Outcome, component: str, replicas: int, started: float
-) -> None:
-    """After a pod of ``component`` went: its replacement Ready, lines flowing again (the
-    recovery time, from ``started``), then every line accounted for."""
-    eventually(
-        f"{replicas} {component} pod(s) Ready again",
-        lambda: ready_count(kubectl, chain.namespace, component) == replicas,
-        RECOVERY_TIMEOUT,
-    )
-    chain.flowing(kubectl, LINES_PER_SECOND, RECOVERY_TIMEOUT)
-    outcome.recovery_s = time.monotonic() - started
-    _settle(kubectl, chain, outcome)
-
-
-def _settle(kubectl: Kubectl, chain: Chain, outcome: Outcome) -> None:
-    """Lines flow again; stop the app, account for every line, record the outcome."""
-    chain.flowing(kubectl, 5 * LINES_PER_SECOND, RECOVERY_TIMEOUT)
-    lines = account_lines(kubectl, chain.database_url, chain.namespace, chain.seen, eventually)
-    outcome.written += lines.written
-    outcome.lost += lines.lost
-    outcome.duplicated += lines.duplicated
-    assert (lines.lost, lines.duplicated) == (0, 0), lines
-    outcome.passed = True
 
 
 def _require_own(server: ServerComponent) -> None:
@@ -89,7 +65,7 @@ def test_agent_restarted_resumes_from_its_stored_offsets(
     (agent,) = component_pods(kubectl, chain.namespace, "collector")
     started = time.monotonic()
     kubectl("delete", "pod", agent["metadata"]["name"], "-n", chain.namespace)
-    _recover(kubectl, chain, chaos_outcome, "collector", 1, started)
+    recover(kubectl, chain, chaos_outcome, "collector", 1, started)
 
 
 def test_processor_killed_mid_stream_loses_and_repeats_nothing(
@@ -99,7 +75,7 @@ def test_processor_killed_mid_stream_loses_and_repeats_nothing(
     started = time.monotonic()
     # No grace: the kubelet kills the container at once, as a crash or an OOM kill would.
     kubectl("delete", "pod", victim, "-n", chain.namespace, "--grace-period=0", "--force")
-    _recover(kubectl, chain, chaos_outcome, "processor", PROCESSORS, started)
+    recover(kubectl, chain, chaos_outcome, "processor", PROCESSORS, started)
 
 
 def test_broker_down_the_agent_buffers_on_disk_then_delivers(
@@ -120,7 +96,7 @@ def test_broker_down_the_agent_buffers_on_disk_then_delivers(
     started = time.monotonic()
     chain.flowing(kubectl, BROKER_OUTAGE_S * LINES_PER_SECOND, RECOVERY_TIMEOUT)
     chaos_outcome.recovery_s = time.monotonic() - started
-    _settle(kubectl, chain, chaos_outcome)
+    settle(kubectl, chain, chaos_outcome)
 
 
 def test_database_down_processors_pause_and_resume_without_dead_letters(
@@ -138,13 +114,10 @@ def test_database_down_processors_pause_and_resume_without_dead_letters(
     chain.flowing(kubectl, DATABASE_OUTAGE_S * LINES_PER_SECOND, RECOVERY_TIMEOUT)
     chaos_outcome.recovery_s = time.monotonic() - started
     assert chain.dead_letters() == 0, "good records were set aside while the database was down"
-    said = "".join(
-        pod_logs(kubectl, chain.namespace, pod["metadata"]["name"])
-        for pod in component_pods(kubectl, chain.namespace, "processor")
-    )
+    said = processor_logs(kubectl, chain.namespace)
     assert "store failed; paused" in said, "the processors say why they stopped"
     assert "consumption resumed" in said
-    _settle(kubectl, chain, chaos_outcome)
+    settle(kubectl, chain, chaos_outcome)
 
 
 def _silence_rule(namespace: str) -> dict[str, Any]:
@@ -191,7 +164,7 @@ def test_spike_of_five_times_the_rate_is_stored_and_caught_up_without_false_inci
     chaos_outcome.peak_lag = peak
     incidents = get_json(kubectl, "incidents", "-n", namespace)["items"]
     assert incidents == [], "the catch-up opened incidents"
-    _settle(kubectl, chain, chaos_outcome)
+    settle(kubectl, chain, chaos_outcome)
 
 
 def _actions(kubectl: Kubectl, namespace: str, incident: str) -> list[dict[str, Any]]:
@@ -244,7 +217,7 @@ def test_operator_killed_mid_playbook_completes_it_once(
     chaos_outcome.double_actions = sum(n - 1 for n in steps.values()) + max(0, revision - 3)
     assert chaos_outcome.double_actions == 0, (steps, revision)
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == good
-    _settle(kubectl, chain, chaos_outcome)
+    settle(kubectl, chain, chaos_outcome)
 
 
 INGEST_BATCHES_EACH_SIDE = 20
@@ -311,4 +284,4 @@ def test_api_restarted_during_ingest_stores_every_accepted_record_once(
     chaos_outcome.duplicated = sum(n - 1 for n in stored.values())
     print(f"ingest: {len(accepted)} records accepted, {client.retries} attempts sent again")
     assert (chaos_outcome.lost, chaos_outcome.duplicated) == (0, 0), stored.most_common(3)
-    _settle(kubectl, chain, chaos_outcome)
+    settle(kubectl, chain, chaos_outcome)

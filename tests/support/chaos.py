@@ -4,6 +4,7 @@ pipeline's pods."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,12 +17,15 @@ from confluent_kafka import Consumer, TopicPartition
 from devstack.kube import REAL_NODE
 from devstack.pytest_plugin import Kubectl
 from logsentinel.storage.urls import libpq_url
-from support.chain import pod_names, total_stored
+from support.chain import account_lines, pod_names, total_stored
+from support.node import pod_logs
 from support.operator import get_json
 from support.running import eventually
 
 LINES_PER_SECOND = 50
 PROCESSORS = 2
+RECOVERY_TIMEOUT = 180
+"""Seconds the chain gets to carry lines again after a fault."""
 
 
 @dataclass
@@ -113,6 +117,40 @@ def ready_count(kubectl: Kubectl, namespace: str, component: str) -> int:
         statuses = pod["status"].get("containerStatuses") or []
         ready += bool(statuses) and all(status.get("ready") for status in statuses)
     return ready
+
+
+def processor_logs(kubectl: Kubectl, namespace: str) -> str:
+    """What the pipeline's processors logged, all of them."""
+    return "".join(
+        pod_logs(kubectl, namespace, pod["metadata"]["name"])
+        for pod in component_pods(kubectl, namespace, "processor")
+    )
+
+
+def recover(
+    kubectl: Kubectl, chain: Chain, outcome: Outcome, component: str, replicas: int, started: float
+) -> None:
+    """After a pod of ``component`` went: its replacement Ready, lines flowing again (the
+    recovery time, from ``started``), then every line accounted for."""
+    eventually(
+        f"{replicas} {component} pod(s) Ready again",
+        lambda: ready_count(kubectl, chain.namespace, component) == replicas,
+        RECOVERY_TIMEOUT,
+    )
+    chain.flowing(kubectl, LINES_PER_SECOND, RECOVERY_TIMEOUT)
+    outcome.recovery_s = time.monotonic() - started
+    settle(kubectl, chain, outcome)
+
+
+def settle(kubectl: Kubectl, chain: Chain, outcome: Outcome) -> None:
+    """Lines flow again; stop the app, account for every line, record the outcome."""
+    chain.flowing(kubectl, 5 * LINES_PER_SECOND, RECOVERY_TIMEOUT)
+    lines = account_lines(kubectl, chain.database_url, chain.namespace, chain.seen, eventually)
+    outcome.written += lines.written
+    outcome.lost += lines.lost
+    outcome.duplicated += lines.duplicated
+    assert (lines.lost, lines.duplicated) == (0, 0), lines
+    outcome.passed = True
 
 
 INGEST_SERVICE = "ingest-client"

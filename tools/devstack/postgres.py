@@ -150,10 +150,16 @@ class Postgres(ServerComponent):
     def exports(self) -> dict[str, str]:
         """The URL for host clients, and the one pods on the real node use (when it exists)."""
         found = super().exports()
-        state = self._state()
-        if not self.external() and state is not None and state.get("pod_url"):
-            found[POD_DATABASE_VAR] = str(state["pod_url"])
+        pod_url = self.pod_url()
+        if not self.external() and pod_url:
+            found[POD_DATABASE_VAR] = pod_url
         return found
+
+    def pod_url(self) -> str | None:
+        """The URL pods on the real node use, while this instance runs (None without a pod
+        network)."""
+        state = self._state()
+        return str(state["pod_url"]) if state is not None and state.get("pod_url") else None
 
     def _stop(self) -> None:
         """Fast shutdown (SIGINT: roll back open transactions, disconnect clients)."""

@@ -78,7 +78,7 @@ def postgres_url(request: pytest.FixtureRequest) -> str:
     return _provide(Postgres(), request)
 
 
-def _with_database(server_url: str, name: str) -> str:
+def with_database(server_url: str, name: str) -> str:
     """``server_url`` (a libpq URL or conninfo) pointing at database ``name``."""
     info = psycopg.conninfo.conninfo_to_dict(server_url)
     info["dbname"] = name
@@ -92,7 +92,7 @@ def database_url(postgres_url: str, request: pytest.FixtureRequest) -> Iterator[
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         create = sql.SQL("CREATE DATABASE {} STRATEGY FILE_COPY")  # less WAL than WAL_LOG
         conn.execute(create.format(sql.Identifier(name)))
-    yield _with_database(postgres_url, name)
+    yield with_database(postgres_url, name)
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
@@ -256,7 +256,7 @@ def node_namespace(
 def pod_database_url(database_url: str, postgres_url: str) -> str:
     """The test's fresh database (``database_url``) as pods on the real node reach it."""
     name = str(psycopg.conninfo.conninfo_to_dict(database_url)["dbname"])
-    return _with_database(_pod_address(Postgres(), POD_DATABASE_VAR), name)
+    return with_database(_pod_address(Postgres(), POD_DATABASE_VAR), name)
 
 
 @pytest.fixture(scope="session")
