@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVSTACK := PYTHONPATH=tools $(BIN)/python -m devstack
 
-.PHONY: help install lint test test-unit test-hostile crds check-generated demo up down env images chart-test chart-demo clean bench-pod-start bench-chain chaos bench-processor bench-parsing bench-templates bench-detect-latency bench-detection-quality bench-backtest bench-remediation-latency bench-ingest
+.PHONY: help install lint test test-unit test-hostile crds check-generated demo up down env images chart-test chart-demo clean bench-pod-start bench-chain chaos kind-up kind-load kind-chaos bench-processor bench-parsing bench-templates bench-detect-latency bench-detection-quality bench-backtest bench-remediation-latency bench-ingest
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -98,6 +98,28 @@ bench-ingest: install ## API ingest throughput, one uvicorn worker -> local Kafk
 chaos: install ## The chaos suite on the real node (faults during the whole chain; every line accounted for); prints RESULT chaos_scenarios lost duplicated double_actions
 	$(DEVSTACK) up
 	$(BIN)/pytest tests/chaos
+
+KIND ?= kind
+KIND_CLUSTER ?= logsentinel
+KIND_KUBECONFIG ?= $(CURDIR)/.stack/kind/kubeconfig
+# The kind Docker network's IPv4 gateway with its prefix, e.g. 172.18.0.1/16: where pods of the
+# Kind cluster reach this host's PostgreSQL and Kafka.
+KIND_POD_HOST = $$(docker network inspect kind --format '{{range .IPAM.Config}}{{.Gateway}} {{.Subnet}};{{end}}' | awk -v RS=';' '$$1 ~ /^[0-9.]+$$/ {split($$2, p, "/"); print $$1 "/" p[2]; exit}')
+
+kind-up: ## (machines with Docker) Create the Kind cluster of kind/cluster.yaml for the chaos suite
+	$(KIND) create cluster --name $(KIND_CLUSTER) --config kind/cluster.yaml --wait 120s
+	mkdir -p $(dir $(KIND_KUBECONFIG))
+	$(KIND) get kubeconfig --name $(KIND_CLUSTER) > $(KIND_KUBECONFIG)
+
+kind-load: install ## (machines with Docker) Build the images and load them into the Kind cluster
+	for archive in $$($(DEVSTACK) archives logsentinel otelcol sample-app); do \
+		$(KIND) load image-archive "$$archive" --name $(KIND_CLUSTER) || exit 1; \
+	done
+
+kind-chaos: install ## (machines with Docker) The chaos suite on the Kind cluster (after kind-up, kind-load; PostgreSQL and Kafka must be started by this target)
+	export LOGSENTINEL_POD_HOST="$(KIND_POD_HOST)" && \
+	$(DEVSTACK) up postgres kafka && eval "$$($(DEVSTACK) env postgres kafka)" && \
+	KUBECONFIG=$(KIND_KUBECONFIG) LOGSENTINEL_REAL_NODE=$(KIND_CLUSTER)-worker $(BIN)/pytest tests/chaos
 
 bench-chain: install ## The whole chain on real pods (sample app -> collector -> Kafka -> processors -> Incident -> rollback -> Resolved), 3 runs; prints RESULT chain_detect_s chain_resolve_s chain_lost chain_duplicated
 	$(DEVSTACK) up

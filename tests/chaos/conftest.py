@@ -45,6 +45,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 @pytest.fixture
 def chain(
     kubectl: Kubectl,
+    real_node: str,
     operator_pod: str,
     node_namespace: str,
     logsentinel_image: str,
@@ -73,7 +74,12 @@ def chain(
     apply(kubectl, sample_app(namespace, good, LINES_PER_SECOND))
     eventually("the sample app Running", lambda: images_of(kubectl, namespace) == {good}, 90)
     running = Chain(
-        namespace, database_url, set(), pipeline["spec"]["kafka"]["topic"], kafka_bootstrap
+        namespace,
+        database_url,
+        set(),
+        pipeline["spec"]["kafka"]["topic"],
+        kafka_bootstrap,
+        real_node,
     )
     running.flowing(kubectl, LINES_PER_SECOND)
     return running

@@ -31,10 +31,7 @@ from support.chaos import (
     Chain,
     IngestClient,
     Outcome,
-    component_pods,
     ingested,
-    processor_logs,
-    ready_count,
     recover,
     settle,
 )
@@ -62,7 +59,7 @@ def _require_own(server: ServerComponent) -> None:
 def test_agent_restarted_resumes_from_its_stored_offsets(
     kubectl: Kubectl, chain: Chain, chaos_outcome: Outcome
 ) -> None:
-    (agent,) = component_pods(kubectl, chain.namespace, "collector")
+    (agent,) = chain.pods(kubectl, "collector")
     started = time.monotonic()
     kubectl("delete", "pod", agent["metadata"]["name"], "-n", chain.namespace)
     recover(kubectl, chain, chaos_outcome, "collector", 1, started)
@@ -71,7 +68,7 @@ def test_agent_restarted_resumes_from_its_stored_offsets(
 def test_processor_killed_mid_stream_loses_and_repeats_nothing(
     kubectl: Kubectl, chain: Chain, chaos_outcome: Outcome
 ) -> None:
-    victim = component_pods(kubectl, chain.namespace, "processor")[0]["metadata"]["name"]
+    victim = chain.pods(kubectl, "processor")[0]["metadata"]["name"]
     started = time.monotonic()
     # No grace: the kubelet kills the container at once, as a crash or an OOM kill would.
     kubectl("delete", "pod", victim, "-n", chain.namespace, "--grace-period=0", "--force")
@@ -114,7 +111,7 @@ def test_database_down_processors_pause_and_resume_without_dead_letters(
     chain.flowing(kubectl, DATABASE_OUTAGE_S * LINES_PER_SECOND, RECOVERY_TIMEOUT)
     chaos_outcome.recovery_s = time.monotonic() - started
     assert chain.dead_letters() == 0, "good records were set aside while the database was down"
-    said = processor_logs(kubectl, chain.namespace)
+    said = chain.processor_logs(kubectl)
     assert "store failed; paused" in said, "the processors say why they stopped"
     assert "consumption resumed" in said
     settle(kubectl, chain, chaos_outcome)
@@ -195,7 +192,7 @@ def test_operator_killed_mid_playbook_completes_it_once(
         lambda: any(a["type"] == "rollback" for a in _actions(kubectl, namespace, incident)),
         120,
     )
-    (operator,) = component_pods(kubectl, namespace, "operator")
+    (operator,) = chain.pods(kubectl, "operator")
     started = time.monotonic()
     kubectl("delete", "pod", operator["metadata"]["name"], "-n", namespace,
             "--grace-period=0", "--force")  # fmt: skip
@@ -257,11 +254,11 @@ def test_api_restarted_during_ingest_stores_every_accepted_record_once(
             lambda: len(client.accepted) >= INGEST_BATCHES_EACH_SIDE * 50,
             60,
         )
-        (api,) = component_pods(kubectl, namespace, "api")
+        (api,) = chain.pods(kubectl, "api")
         started = time.monotonic()
         before = len(client.accepted)
         kubectl("delete", "pod", api["metadata"]["name"], "-n", namespace, "--wait=false")
-        eventually("the new API pod Ready", lambda: ready_count(kubectl, namespace, "api") == 1,
+        eventually("the new API pod Ready", lambda: chain.ready(kubectl, "api") == 1,
                    RECOVERY_TIMEOUT)  # fmt: skip
         eventually(
             "batches accepted by the new API pod",

@@ -15,7 +15,7 @@ import pytest
 
 from devstack.postgres import Postgres
 from devstack.pytest_plugin import Kubectl
-from support.chaos import LINES_PER_SECOND, RECOVERY_TIMEOUT, Chain, Outcome, processor_logs, settle
+from support.chaos import LINES_PER_SECOND, RECOVERY_TIMEOUT, Chain, Outcome, settle
 from support.running import eventually
 
 pytestmark = [pytest.mark.node, pytest.mark.chaos]
@@ -89,7 +89,7 @@ def test_database_disk_full_processors_stop_acknowledging_then_resume(
     try:
         eventually(
             "the processors say the database's disk is full",
-            lambda: NO_SPACE in processor_logs(kubectl, chain.namespace),
+            lambda: NO_SPACE in chain.processor_logs(kubectl),
             RECOVERY_TIMEOUT,
         )
         # The disk stays full a while as the app keeps writing (the fault, not a wait).
@@ -101,5 +101,5 @@ def test_database_disk_full_processors_stop_acknowledging_then_resume(
     chaos_outcome.recovery_s = time.monotonic() - started
     print(f"filled {filled / 2**20:.0f} MiB")
     assert chain.dead_letters() == 0, "good records were set aside while the disk was full"
-    assert "consumption resumed" in processor_logs(kubectl, chain.namespace)
+    assert "consumption resumed" in chain.processor_logs(kubectl)
     settle(kubectl, chain, chaos_outcome)

@@ -14,7 +14,6 @@ import httpx
 import psycopg
 from confluent_kafka import Consumer, TopicPartition
 
-from devstack.kube import REAL_NODE
 from devstack.pytest_plugin import Kubectl
 from logsentinel.storage.urls import libpq_url
 from support.chain import account_lines, pod_names, total_stored
@@ -54,6 +53,8 @@ class Chain:
     """The pipeline's Kafka topic."""
     kafka_bootstrap: str
     """Kafka as this host reaches it."""
+    node: str
+    """The node the chain's pods run on (the local stack's real node, or a Kind worker)."""
 
     def stored(self) -> int:
         return total_stored(self.database_url, self.namespace)
@@ -97,34 +98,33 @@ class Chain:
         eventually(f"{more} more lines stored", lambda: self.stored() >= target, timeout)
         self.seen |= pod_names(kubectl, self.namespace)
 
+    def pods(self, kubectl: Kubectl, component: str) -> list[dict[str, Any]]:
+        """The chain's live pods of one component (collector, processor, operator, api) on
+        its node."""
+        pods = get_json(
+            kubectl, "pods", "-n", self.namespace, "-l", f"app.kubernetes.io/component={component}"
+        )["items"]
+        return [
+            pod
+            for pod in pods
+            if pod["spec"].get("nodeName") == self.node
+            and "deletionTimestamp" not in pod["metadata"]
+        ]
 
-def component_pods(kubectl: Kubectl, namespace: str, component: str) -> list[dict[str, Any]]:
-    """The pipeline's running pods of one component (collector, processor), on the real node."""
-    pods = get_json(
-        kubectl, "pods", "-n", namespace, "-l", f"app.kubernetes.io/component={component}"
-    )["items"]
-    return [
-        pod
-        for pod in pods
-        if pod["spec"].get("nodeName") == REAL_NODE and "deletionTimestamp" not in pod["metadata"]
-    ]
+    def ready(self, kubectl: Kubectl, component: str) -> int:
+        """How many of the component's pods have every container ready."""
+        ready = 0
+        for pod in self.pods(kubectl, component):
+            statuses = pod["status"].get("containerStatuses") or []
+            ready += bool(statuses) and all(status.get("ready") for status in statuses)
+        return ready
 
-
-def ready_count(kubectl: Kubectl, namespace: str, component: str) -> int:
-    """How many of the component's pods have every container ready."""
-    ready = 0
-    for pod in component_pods(kubectl, namespace, component):
-        statuses = pod["status"].get("containerStatuses") or []
-        ready += bool(statuses) and all(status.get("ready") for status in statuses)
-    return ready
-
-
-def processor_logs(kubectl: Kubectl, namespace: str) -> str:
-    """What the pipeline's processors logged, all of them."""
-    return "".join(
-        pod_logs(kubectl, namespace, pod["metadata"]["name"])
-        for pod in component_pods(kubectl, namespace, "processor")
-    )
+    def processor_logs(self, kubectl: Kubectl) -> str:
+        """What the pipeline's processors logged, all of them."""
+        return "".join(
+            pod_logs(kubectl, self.namespace, pod["metadata"]["name"])
+            for pod in self.pods(kubectl, "processor")
+        )
 
 
 def recover(
@@ -134,7 +134,7 @@ def recover(
     recovery time, from ``started``), then every line accounted for."""
     eventually(
         f"{replicas} {component} pod(s) Ready again",
-        lambda: ready_count(kubectl, chain.namespace, component) == replicas,
+        lambda: chain.ready(kubectl, component) == replicas,
         RECOVERY_TIMEOUT,
     )
     chain.flowing(kubectl, LINES_PER_SECOND, RECOVERY_TIMEOUT)

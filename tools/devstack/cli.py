@@ -103,6 +103,14 @@ def _images(names: list[str]) -> int:
     return 0
 
 
+def _archives(names: list[str]) -> int:
+    """Build the images and print each one's OCI archive path (for ``kind load image-archive``)."""
+    for tags in images.build_all(names):
+        for tag in tags.split():
+            print(images.oci_archive(tag))
+    return 0
+
+
 COMMANDS = {
     "up": _up,
     "down": _down,
@@ -110,6 +118,7 @@ COMMANDS = {
     "status": _status,
     "build": _build,
     "images": _images,
+    "archives": _archives,
 }
 
 
@@ -120,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "components",
         nargs="*",
-        help=f"subset of: {' '.join(stack.ORDER)} (images: {' '.join(images.IMAGES)})",
+        help=f"subset of: {' '.join(stack.ORDER)} (images, archives: {' '.join(images.IMAGES)})",
     )
     args = parser.parse_args(argv)
     try:

@@ -7,6 +7,11 @@ gateway address as well as loopback; nothing else leaves loopback. The bridge is
 
 Creating a bridge needs root (``CAP_NET_ADMIN``); without it the stack runs on loopback only and
 the real node cannot start (``available()`` says why).
+
+Pods of another cluster on this machine (a Kind cluster, whose nodes are Docker containers) reach
+the host on that cluster's network instead: ``LOGSENTINEL_POD_HOST=<address>/<prefix>`` (for Kind,
+the gateway of the ``kind`` Docker network, e.g. ``172.18.0.1/16``) makes PostgreSQL and Kafka
+listen there and trust that network, and no bridge is made.
 """
 
 from __future__ import annotations
@@ -22,13 +27,37 @@ from devstack import log, paths
 from devstack.errors import MissingPrerequisite, StackError
 
 BRIDGE = "lsnode0"
-POD_SUBNET = ipaddress.ip_network("10.90.0.0/16")
+POD_SUBNET = ipaddress.IPv4Network("10.90.0.0/16")
 GATEWAY = "10.90.0.1"
 SYSCTLS = {
     "net/ipv4/ip_forward": "1",
     # Service traffic between two pods on the same bridge must pass kube-proxy's iptables rules.
     "net/bridge/bridge-nf-call-iptables": "1",
 }
+
+
+POD_HOST_VAR = "LOGSENTINEL_POD_HOST"
+
+
+def pod_host() -> ipaddress.IPv4Interface | None:
+    """The host's address and network as another cluster's pods see them (LOGSENTINEL_POD_HOST),
+    or None when pods are the real node's."""
+    value = os.environ.get(POD_HOST_VAR)
+    if not value:
+        return None
+    problem = f"{POD_HOST_VAR}={value!r} is not <IPv4 address>/<prefix>"
+    if "/" not in value:  # an address alone would be a /32: no pod could connect
+        raise StackError(problem)
+    try:
+        return ipaddress.IPv4Interface(value)
+    except ValueError as error:
+        raise StackError(problem) from error
+
+
+def pod_network() -> ipaddress.IPv4Network:
+    """The network pods connect to the host from."""
+    host = pod_host()
+    return POD_SUBNET if host is None else host.network
 
 
 def unavailable_reason() -> str | None:
@@ -87,7 +116,11 @@ def ensure_bridge() -> str:
 
 
 def gateway_if_available() -> str | None:
-    """The gateway address after making sure the bridge exists; None on machines without it."""
+    """The address pods reach the host on: LOGSENTINEL_POD_HOST's, else the bridge's gateway
+    after making sure the bridge exists; None on machines without it."""
+    host = pod_host()
+    if host is not None:
+        return str(host.ip)
     if not available():
         return None
     return ensure_bridge()

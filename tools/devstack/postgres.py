@@ -75,8 +75,8 @@ def ping(url: str) -> bool:
 
 
 def _trust_pod_network(hba: Path) -> None:
-    """Let pods on the real node in, like loopback clients (trust: a throwaway dev server)."""
-    line = f"host all all {podnet.POD_SUBNET} trust\n"
+    """Let pods in, like loopback clients (trust: a throwaway dev server)."""
+    line = f"host all all {podnet.pod_network()} trust\n"
     text = hba.read_text()
     if line not in text:
         hba.write_text(text + line)
