@@ -13,6 +13,7 @@ from logsentinel.domain.types import (
     Quantity,
     Regex,
     StorableText,
+    flag,
     format_duration,
     parse_duration,
     quantity_value,
@@ -133,3 +134,12 @@ def test_storable_text_refuses_nul_and_says_so_in_its_schema() -> None:
     with pytest.raises(ValidationError, match="NUL"):
         Note(text="a\x00b")
     assert Note.model_json_schema()["properties"]["text"]["pattern"] == r"^[^\x00]*$"
+
+
+@pytest.mark.parametrize(
+    ("text", "meaning"),
+    [("true", True), (" Yes ", True), ("1", True), ("FALSE", False), ("no", False),
+     ("0", False), ("", None), ("maybe", None), ("2", None)],
+)  # fmt: skip
+def test_flags_read_yes_and_no_words_and_nothing_else(text: str, meaning: bool | None) -> None:
+    assert flag(text) is meaning

@@ -28,6 +28,10 @@ class IncidentPhase(StrEnum):
     ESCALATED = "Escalated"
 
 
+FINAL_PHASES = frozenset({IncidentPhase.RESOLVED, IncidentPhase.ESCALATED})
+"""Phases an incident never leaves."""
+
+
 class EvidenceSample(SchemaModel):
     """One log line that made the rule fire, trimmed for display."""
 
@@ -139,6 +143,7 @@ class IncidentStatus(SchemaModel):
 
 __all__ = [
     "APPROVED_ANNOTATION",
+    "FINAL_PHASES",
     "ActionRecord",
     "ActionResult",
     "Evidence",

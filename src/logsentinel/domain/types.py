@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -48,6 +48,20 @@ def parse_duration(value: object) -> timedelta:
         return timedelta(seconds=seconds)
     except OverflowError:  # a ValueError is what validation reports; OverflowError would escape
         raise ValueError(f"invalid duration {value!r}: too long") from None
+
+
+Json = dict[str, Any]
+"""A JSON object as the Kubernetes API and its clients exchange it."""
+
+TRUE_WORDS = frozenset({"true", "yes", "1"})
+FALSE_WORDS = frozenset({"false", "no", "0"})
+
+
+def flag(text: str) -> bool | None:
+    """An annotation's or setting's yes/no: True for true/yes/1, False for false/no/0 (any case,
+    surrounding blanks ignored), None for anything else."""
+    word = text.strip().lower()
+    return True if word in TRUE_WORDS else False if word in FALSE_WORDS else None
 
 
 def format_timestamp(moment: datetime) -> str:

@@ -4,18 +4,17 @@ the operator: fresh reads, annotation patches, status patches, optimistic concur
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, cast
+from typing import cast
 
 from kubernetes import client
 
 from logsentinel.domain.common import GROUP_VERSION
+from logsentinel.domain.types import Json
 from logsentinel.kube.errors import KubeConflictError, call
 
 GROUP, VERSION = GROUP_VERSION.split("/")
 FIELD_MANAGER = "logsentinel-operator"
 CONFLICT_ATTEMPTS = 8
-
-Json = dict[str, Any]
 
 
 class ObjectStore:

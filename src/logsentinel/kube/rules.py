@@ -14,7 +14,6 @@ Every object is validated with the domain model; one that fails lands in
 from __future__ import annotations
 
 import json
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ import structlog
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from logsentinel.backoff import Backoff
 from logsentinel.domain.common import GROUP_VERSION, ObjectMeta
 from logsentinel.domain.errors import FieldProblem, InvalidResourceError
 from logsentinel.domain.resources import DetectionRule
@@ -36,6 +36,10 @@ GROUP, VERSION = GROUP_VERSION.split("/")
 PLURAL = DetectionRule.INFO.plural
 KIND = DetectionRule.INFO.kind
 
+FIRST_RETRY_S = 0.5
+RETRY_JITTER = 0.25
+"""Watch retries are spread by a quarter either way: processors restarted together do not
+list the rules together."""
 KEPT_METADATA = frozenset(info.alias or name for name, info in ObjectMeta.model_fields.items())
 """The metadata the domain model reads (name, namespace, labels, annotations, generation, uid,
 creationTimestamp); server bookkeeping such as managedFields and resourceVersion is dropped."""
@@ -196,14 +200,15 @@ class RuleWatcher:
 
     def _run(self) -> None:
         resource_version: str | None = None
-        failures = 0
+        first_pause = min(FIRST_RETRY_S, self._max_backoff)
+        backoff = Backoff(first_pause, self._max_backoff, jitter=RETRY_JITTER)
         while not self._stopping.is_set():
             try:
                 if resource_version is None:
                     resource_version = self._relist()
                 began = time.monotonic()
                 resource_version = self._watch(resource_version)
-                failures = 0
+                backoff.reset()
                 if time.monotonic() - began < 1.0:  # a server ending watches at once: no spin
                     self._stopping.wait(0.5)
                 continue  # the server ended the watch (timeout): resume from where it was
@@ -218,14 +223,12 @@ class RuleWatcher:
                     log.info("rule list expired, listing again", scope=self._scope)
                     resource_version = None
                     continue
-                failures += 1
-                delay = min(self._max_backoff, 0.5 * 2 ** min(failures - 1, 10))
-                delay *= 0.75 + random.random() / 2  # jitter
+                delay = backoff.next()
                 log.warning(
                     "rule watch failed, retrying",
                     scope=self._scope,
                     error=describe_failure(error),
-                    failures=failures,
+                    failures=backoff.failures,
                     retry_in=round(delay, 2),
                 )
                 self._stopping.wait(delay)

@@ -22,8 +22,10 @@ import structlog
 
 from logsentinel.domain.audit import AuditEntry
 from logsentinel.domain.common import DEFAULT_CENTRAL_NAMESPACE, GROUP_VERSION
+from logsentinel.domain.incident import FINAL_PHASES
 from logsentinel.domain.remediation import CIRCUIT_RESET_ANNOTATION
 from logsentinel.domain.resources import DetectionRule, Incident, Playbook
+from logsentinel.domain.types import flag
 from logsentinel.kube.events import EventRecorder
 from logsentinel.operator import metrics
 from logsentinel.operator.remediator import Remediator
@@ -39,7 +41,6 @@ from logsentinel.operator.world import OperatorWorld
 log = structlog.get_logger("logsentinel.operator")
 
 GROUP, VERSION = GROUP_VERSION.split("/")
-FINAL_PHASES = ("Resolved", "Escalated")
 
 
 @dataclass
@@ -124,7 +125,7 @@ def playbook_changed(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
 def reset_circuit(
     body: kopf.Body, patch: kopf.Patch, new: Any, namespace: str | None, name: str, **_: Any
 ) -> None:
-    if str(new).strip().lower() not in ("true", "yes", "1"):
+    if flag(str(new)) is not True:
         return
     status = body.get("status") or {}
     patch.status["consecutiveFailures"] = 0

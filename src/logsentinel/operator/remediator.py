@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
 
 import structlog
 
@@ -25,7 +24,7 @@ from logsentinel.domain.remediation import (
     RESOLVE_REQUESTED_BY_ANNOTATION,
 )
 from logsentinel.domain.resources import Incident, Playbook
-from logsentinel.domain.types import format_timestamp
+from logsentinel.domain.types import Json, format_timestamp
 from logsentinel.kube.errors import KubeError, KubeNotFoundError
 from logsentinel.kube.events import EventRecorder
 from logsentinel.kube.objects import ObjectStore
@@ -36,7 +35,6 @@ from logsentinel.remediation.engine import Event, Outcome, RemediationEngine
 
 log = structlog.get_logger("logsentinel.operator")
 
-Json = dict[str, Any]
 TARGET_API = {"Deployment": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1"}
 
 

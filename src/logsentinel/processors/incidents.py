@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import psycopg
 import structlog
 
+from logsentinel.backoff import Backoff
 from logsentinel.detection.incidents import ChangeKind, IncidentChange
 from logsentinel.domain.common import WorkloadRef
 from logsentinel.domain.incident import Evidence, IncidentSpec
@@ -122,19 +123,19 @@ class IncidentWriter:
             work = self._queue.get()
             if work is None:
                 return
-            delay = self.retry_initial
+            backoff = Backoff(self.retry_initial, self.retry_max)
             while True:
                 try:
                     self._write(work)
                     break
                 except psycopg.Error as error:
                     metrics.INCIDENT_WRITE_ERRORS.labels("database").inc()
+                    delay = backoff.next()
                     log.warning(
                         "incident write failed; retrying", error=str(error), retry_in_s=delay
                     )
                     self._drop_connection()
                     time.sleep(delay)  # backoff before retrying the same write
-                    delay = min(delay * 2, self.retry_max)
             if self._queue.empty():
                 self._idle.set()
 
@@ -255,7 +256,7 @@ class IncidentWriter:
         self._kube("record rule firing", self.cluster.record_firing, namespace, rule_name, at)
 
     def _kube(self, what: str, call: Any, *args: Any) -> None:
-        delay = self.retry_initial
+        backoff = Backoff(self.retry_initial, self.retry_max)
         for attempt in range(1, KUBE_ATTEMPTS + 1):
             try:
                 call(*args)
@@ -266,8 +267,7 @@ class IncidentWriter:
                     log.error("kubernetes write failed; giving up", action=what, error=str(error))
                     return
                 log.warning("kubernetes write failed; retrying", action=what, error=str(error))
-                time.sleep(delay)  # backoff between attempts
-                delay = min(delay * 2, self.retry_max)
+                time.sleep(backoff.next())  # backoff between attempts
 
 
 def _label_value(text: str) -> str:

@@ -47,6 +47,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
+from logsentinel.backoff import Backoff
 from logsentinel.domain.logrecord import LogRecord, SourcePosition
 from logsentinel.parsing import RecordDecoder
 from logsentinel.processors import metrics
@@ -172,23 +173,6 @@ class PartitionProgress:
         self.next_offset = max(self.next_offset or 0, next_offset)
         if produced is not None:
             self.stored_produced_at = max(self.stored_produced_at or 0.0, produced[1])
-
-
-class Backoff:
-    """Exponential backoff with a ceiling, reset after a success."""
-
-    def __init__(self, initial: timedelta, ceiling: timedelta) -> None:
-        self.initial = initial.total_seconds()
-        self.ceiling = ceiling.total_seconds()
-        self.current = self.initial
-
-    def next(self) -> float:
-        delay = self.current
-        self.current = min(self.current * 2, self.ceiling)
-        return delay
-
-    def reset(self) -> None:
-        self.current = self.initial
 
 
 class Processor:

@@ -16,6 +16,7 @@ import yaml
 from prometheus_client import start_http_server
 
 from logsentinel import logs
+from logsentinel.backoff import Backoff
 from logsentinel.detection.engine import RuleEngine
 from logsentinel.domain.pipeline import CustomParser
 from logsentinel.parsing import RecordDecoder
@@ -25,7 +26,7 @@ from logsentinel.processors import kafka
 from logsentinel.processors.deadletters import DeadLetterTopic
 from logsentinel.processors.detection import DetectionStage
 from logsentinel.processors.incidents import IncidentWriter
-from logsentinel.processors.loop import Backoff, Processor
+from logsentinel.processors.loop import Processor
 from logsentinel.processors.rules import DirectoryRules, KubernetesRules, RuleSet, RuleSource
 from logsentinel.processors.settings import ProcessorSettings
 from logsentinel.processors.shutdown import GracePeriod

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from logsentinel.domain.audit import OPERATOR_ACTOR, AuditEntry
 from logsentinel.domain.incident import (
     APPROVED_ANNOTATION,
+    FINAL_PHASES,
     ActionRecord,
     ActionResult,
     IncidentPhase,
@@ -46,6 +47,7 @@ from logsentinel.domain.remediation import (
     RunState,
 )
 from logsentinel.domain.resources import Incident, Playbook
+from logsentinel.domain.types import flag
 from logsentinel.remediation import guards
 from logsentinel.remediation.executor import (
     Executor,
@@ -59,8 +61,6 @@ from logsentinel.remediation.verify import Verdict
 
 POLL = 2.0
 """Seconds between checks while waiting for approval, a rollout or the log signal."""
-
-FINAL_PHASES = frozenset({IncidentPhase.RESOLVED, IncidentPhase.ESCALATED})
 
 
 class World(Protocol):
@@ -712,7 +712,7 @@ def _span(duration: timedelta) -> str:
 
 def _approved(incident: Incident) -> bool:
     value = incident.metadata.annotations.get(APPROVED_ANNOTATION, "")
-    return value.strip().lower() in ("true", "yes", "1")
+    return flag(value) is True
 
 
 def _describe(step: Step, incident: Incident) -> str:

@@ -23,9 +23,10 @@ from typing import Any
 from kubernetes import client
 
 from logsentinel.domain.common import WorkloadKind, WorkloadRef
-from logsentinel.domain.types import format_timestamp
+from logsentinel.domain.types import Json, format_timestamp
 from logsentinel.kube.errors import KubeConflictError, KubeError, KubeNotFoundError, call
 from logsentinel.kube.incidents import parse_timestamp
+from logsentinel.kube.objects import FIELD_MANAGER
 from logsentinel.remediation.executor import (
     MARKER_ANNOTATION,
     MARKER_TIME_ANNOTATION,
@@ -34,9 +35,6 @@ from logsentinel.remediation.executor import (
     TargetState,
 )
 
-Json = dict[str, Any]
-
-FIELD_MANAGER = "logsentinel-operator"
 RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt"
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 POD_TEMPLATE_HASH_LABEL = "pod-template-hash"

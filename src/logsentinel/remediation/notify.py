@@ -28,10 +28,11 @@ import httpx
 import structlog
 
 from logsentinel import __version__
+from logsentinel.backoff import Backoff
 from logsentinel.domain.common import Severity
 from logsentinel.domain.incident import IncidentPhase
 from logsentinel.domain.resources import Incident
-from logsentinel.domain.types import format_timestamp
+from logsentinel.domain.types import flag, format_timestamp
 from logsentinel.remediation.outbound import (
     OutboundPolicy,
     OutboundRefusedError,
@@ -348,8 +349,7 @@ _install_log_redaction()
 
 def backoff_delay(backoff: float, attempt: int) -> float:
     """Pause after failed attempt number ``attempt`` (1-based): doubling, capped."""
-    doublings = min(max(attempt - 1, 0), 32)
-    return min(backoff * 2.0**doublings, MAX_BACKOFF)
+    return Backoff(min(backoff, MAX_BACKOFF), MAX_BACKOFF).delay(attempt)
 
 
 def _retrying(
@@ -397,9 +397,6 @@ def _attempts(count: int) -> str:
 
 # --- email ------------------------------------------------------------------------------------
 
-_TRUE = {"true", "yes", "1"}
-_FALSE = {"false", "no", "0"}
-
 
 @dataclass(frozen=True)
 class SmtpSettings:
@@ -445,10 +442,9 @@ class SmtpSettings:
 def _flag(value: str | None, default: bool) -> bool:
     if value is None:
         return default
-    if value.lower() in _TRUE:
-        return True
-    if value.lower() in _FALSE:
-        return False
+    parsed = flag(value)
+    if parsed is not None:
+        return parsed
     raise NotifyError(f"SMTP secret key 'starttls' must be true or false, got {value!r}")
 
 

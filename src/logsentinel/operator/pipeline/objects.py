@@ -13,7 +13,7 @@ from logsentinel.domain.resources import LogPipeline
 MANAGED_BY = "app.kubernetes.io/managed-by"
 PART_OF = "app.kubernetes.io/part-of"
 COMPONENT = "app.kubernetes.io/component"
-PIPELINE = "logsentinel.io/pipeline"
+PIPELINE_LABEL = "logsentinel.io/pipeline"
 PIPELINE_NAMESPACE = "logsentinel.io/pipeline-namespace"
 CONFIG_HASH = "logsentinel.io/config-hash"
 PRODUCT = "logsentinel"
@@ -49,7 +49,7 @@ class Owner:
 
     def selector(self, component: Component) -> dict[str, str]:
         """The pod labels a workload selects on (immutable once created: keep them few)."""
-        return {PIPELINE: self.name, COMPONENT: component.value}
+        return {PIPELINE_LABEL: self.name, COMPONENT: component.value}
 
     def labels(self, component: Component) -> dict[str, str]:
         # pipeline-namespace lets cluster-scoped objects, which cannot carry an owner
@@ -57,7 +57,7 @@ class Owner:
         return {
             MANAGED_BY: PRODUCT,
             PART_OF: PRODUCT,
-            PIPELINE: self.name,
+            PIPELINE_LABEL: self.name,
             PIPELINE_NAMESPACE: self.namespace,
             COMPONENT: component.value,
         }

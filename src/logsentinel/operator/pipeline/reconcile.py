@@ -13,13 +13,13 @@ import structlog
 from kubernetes import client, dynamic
 from kubernetes.client.exceptions import ApiException
 
+from logsentinel.domain.types import Json
 from logsentinel.kube.errors import call
+from logsentinel.kube.objects import FIELD_MANAGER
+from logsentinel.operator.pipeline.objects import MANAGED_BY, PIPELINE_LABEL, PRODUCT
 
 log = structlog.get_logger("logsentinel.operator")
 
-FIELD_MANAGER = "logsentinel-operator"
-PIPELINE_LABEL = "logsentinel.io/pipeline"
-MANAGED_BY = ("app.kubernetes.io/managed-by", "logsentinel")
 
 # Every kind a pipeline may own: what pruning looks at.
 OWNED_KINDS: tuple[tuple[str, str, bool], ...] = (
@@ -31,8 +31,6 @@ OWNED_KINDS: tuple[tuple[str, str, bool], ...] = (
     ("rbac.authorization.k8s.io/v1", "ClusterRole", False),
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", False),
 )
-
-Json = dict[str, Any]
 
 
 def cluster_prefix(namespace: str, pipeline: str) -> str:
@@ -121,7 +119,7 @@ class PipelineReconciler:
     def _owned(
         self, api_version: str, kind: str, namespaced: bool, namespace: str, pipeline: str
     ) -> list[Json]:
-        selector = f"{PIPELINE_LABEL}={pipeline},{MANAGED_BY[0]}={MANAGED_BY[1]}"
+        selector = f"{PIPELINE_LABEL}={pipeline},{MANAGED_BY}={PRODUCT}"
         resource = self._resource(api_version, kind)
         listed = call(
             f"list {kind}",
