@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
@@ -51,15 +52,51 @@ CamelCaseReason = Annotated[
 ]
 
 
+MAX_CONDITION_MESSAGE = 32768
+READY = "Ready"
+PROGRESSING = "Progressing"
+DEGRADED = "Degraded"
+"""The condition types the operator writes."""
+
+
 class Condition(SchemaModel):
     """A status condition following Kubernetes API conventions."""
 
     type: Annotated[str, StringConstraints(min_length=1, max_length=316)]
     status: ConditionStatus
     reason: CamelCaseReason
-    message: Annotated[str, StringConstraints(max_length=32768)] = ""
+    message: Annotated[str, StringConstraints(max_length=MAX_CONDITION_MESSAGE)] = ""
     last_transition_time: AwareDatetime
     observed_generation: Annotated[int, Field(ge=0)] | None = None
+
+
+def wire_condition(
+    type_: str,
+    ok: bool,
+    reason: str,
+    message: str,
+    *,
+    generation: int | None,
+    previous: Sequence[Mapping[str, Any]],
+    now: datetime,
+) -> dict[str, Any]:
+    """The condition ``type_`` as it goes into an object's status: True when ``ok``; its
+    lastTransitionTime is kept from the ``previous`` conditions while the status stays the
+    same and is ``now`` when it flips; the message cut to the API's limit."""
+    status = ConditionStatus.TRUE if ok else ConditionStatus.FALSE
+    transition = now
+    for old in previous:
+        kept = old.get("lastTransitionTime")
+        if old.get("type") == type_ and old.get("status") == status.value and isinstance(kept, str):
+            transition = datetime.fromisoformat(kept.replace("Z", "+00:00"))
+    return Condition(
+        type=type_,
+        status=status,
+        reason=reason,
+        message=message[:MAX_CONDITION_MESSAGE],
+        last_transition_time=transition,
+        observed_generation=generation,
+    ).to_wire()
 
 
 class ObjectMeta(SchemaModel):

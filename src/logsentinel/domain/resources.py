@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Generic, Self, TypeVar
 from pydantic import ValidationError, model_validator
 
 from logsentinel.domain.base import SchemaModel, field_error
-from logsentinel.domain.common import GROUP_VERSION, ObjectMeta
+from logsentinel.domain.common import GROUP_VERSION, READY, ObjectMeta
 from logsentinel.domain.errors import FieldProblem, InvalidResourceError, describe
 from logsentinel.domain.incident import IncidentSpec, IncidentStatus
 from logsentinel.domain.pipeline import LogPipelineSpec, LogPipelineStatus
@@ -20,7 +20,7 @@ from logsentinel.domain.rule import DetectionRuleSpec, DetectionRuleStatus
 SpecT = TypeVar("SpecT", bound=SchemaModel)
 StatusT = TypeVar("StatusT", bound=SchemaModel)
 
-READY_STATUS = '.status.conditions[?(@.type=="Ready")].status'
+READY_STATUS = f'.status.conditions[?(@.type=="{READY}")].status'
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,12 @@ import kopf
 import structlog
 
 from logsentinel.domain.audit import AuditEntry
-from logsentinel.domain.common import DEFAULT_CENTRAL_NAMESPACE, GROUP_VERSION
+from logsentinel.domain.common import (
+    DEFAULT_CENTRAL_NAMESPACE,
+    GROUP_VERSION,
+    READY,
+    wire_condition,
+)
 from logsentinel.domain.incident import FINAL_PHASES
 from logsentinel.domain.remediation import CIRCUIT_RESET_ANNOTATION
 from logsentinel.domain.resources import DetectionRule, Incident, Playbook
@@ -34,7 +39,6 @@ from logsentinel.operator.validation import (
     judge_playbook,
     judge_rule,
     manifest,
-    ready_condition,
 )
 from logsentinel.operator.world import OperatorWorld
 
@@ -74,11 +78,19 @@ def _publish(kind: str, body: kopf.Body, patch: kopf.Patch, judgement: Judgement
     status = dict(body.get("status") or {})
     previous = list(status.get("conditions") or [])
     generation = body.get("metadata", {}).get("generation")
-    condition = ready_condition(judgement, generation, previous, now())
+    condition = wire_condition(
+        READY,
+        judgement.valid,
+        judgement.reason,
+        judgement.message,
+        generation=generation,
+        previous=previous,
+        now=now(),
+    )
     metrics.VALIDATIONS.labels(kind, judgement.reason).inc()
     patch.status["conditions"] = [condition]
     patch.status["observedGeneration"] = generation
-    old = next((c for c in previous if c.get("type") == "Ready"), None)
+    old = next((c for c in previous if c.get("type") == READY), None)
     if (
         old is None
         or old.get("reason") != judgement.reason

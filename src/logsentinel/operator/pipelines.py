@@ -18,7 +18,7 @@ import kopf
 import structlog
 from kubernetes import client
 
-from logsentinel.domain.common import GROUP_VERSION, Condition, ConditionStatus
+from logsentinel.domain.common import DEGRADED, GROUP_VERSION, PROGRESSING, READY, wire_condition
 from logsentinel.domain.errors import InvalidResourceError
 from logsentinel.domain.resources import LogPipeline
 from logsentinel.kafka_admin import KafkaAdminError, ensure_topic
@@ -64,26 +64,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def condition(
-    kind: str, ok: bool, reason: str, message: str, generation: int | None, previous: list[Any]
-) -> dict[str, Any]:
-    status = ConditionStatus.TRUE if ok else ConditionStatus.FALSE
-    transition = _now()
-    for old in previous:
-        if old.get("type") == kind and old.get("status") == status.value:
-            kept = old.get("lastTransitionTime")
-            if isinstance(kept, str):
-                transition = datetime.fromisoformat(kept.replace("Z", "+00:00"))
-    return Condition(
-        type=kind,
-        status=status,
-        reason=reason,
-        message=message[:32768],
-        last_transition_time=transition,
-        observed_generation=generation,
-    ).to_wire()
-
-
 def _conditions(
     body: kopf.Body,
     ready: tuple[bool, str, str],
@@ -92,10 +72,10 @@ def _conditions(
 ) -> list[dict[str, Any]]:
     previous = list((body.get("status") or {}).get("conditions") or [])
     generation = body.get("metadata", {}).get("generation")
+    now = _now()
     return [
-        condition("Ready", *ready, generation, previous),
-        condition("Progressing", *progressing, generation, previous),
-        condition("Degraded", *degraded, generation, previous),
+        wire_condition(kind, *judged, generation=generation, previous=previous, now=now)
+        for kind, judged in ((READY, ready), (PROGRESSING, progressing), (DEGRADED, degraded))
     ]
 
 

@@ -10,16 +10,14 @@ the rule engine's, the same the processors apply before they evaluate a rule.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from logsentinel.detection.engine import RuleEngine, home_namespace
-from logsentinel.domain.common import DEFAULT_CENTRAL_NAMESPACE, Condition, ConditionStatus
+from logsentinel.domain.common import DEFAULT_CENTRAL_NAMESPACE
 from logsentinel.domain.errors import InvalidResourceError
 from logsentinel.domain.resources import CustomResource, DetectionRule, Playbook
 from logsentinel.domain.rule import scope_problem
 
-READY = "Ready"
 KEPT_METADATA = ("name", "namespace", "labels", "annotations", "generation", "uid")
 
 
@@ -74,27 +72,3 @@ def judge_playbook(body: dict[str, Any]) -> Judgement:
 
 def _invalid(error: InvalidResourceError) -> Judgement:
     return Judgement(False, "InvalidSpec", error.one_line())
-
-
-def ready_condition(
-    judgement: Judgement,
-    generation: int | None,
-    previous: list[dict[str, Any]],
-    now: datetime,
-) -> dict[str, Any]:
-    """The Ready condition; lastTransitionTime moves only when the status flips."""
-    status = ConditionStatus.TRUE if judgement.valid else ConditionStatus.FALSE
-    transition = now
-    for condition in previous:
-        if condition.get("type") == READY and condition.get("status") == status.value:
-            kept = condition.get("lastTransitionTime")
-            if isinstance(kept, str):
-                transition = datetime.fromisoformat(kept.replace("Z", "+00:00"))
-    return Condition(
-        type=READY,
-        status=status,
-        reason=judgement.reason,
-        message=judgement.message[:32768],
-        last_transition_time=transition,
-        observed_generation=generation,
-    ).to_wire()
