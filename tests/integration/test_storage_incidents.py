@@ -8,6 +8,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from logsentinel.domain.bucket import RuleBucket
 from logsentinel.domain.common import WorkloadKind, WorkloadRef
 from logsentinel.domain.incident import Evidence, EvidenceSample, IncidentSpec
 from logsentinel.storage import buckets, migrate
@@ -57,6 +58,15 @@ def test_one_open_incident_per_fingerprint(connection: Any) -> None:
     assert open_one(connection, "errors-2") == "errors-1", "the second opener joins the first"
     assert connection.execute("SELECT count(*) FROM incidents").fetchone() == (1,)
     assert [e["kind"] for e in store.events(connection, "errors-1")] == ["opened"]
+
+
+def test_an_incident_names_its_rule_and_group_key(connection: Any) -> None:
+    open_one(connection, "errors-1")
+    assert store.rule_and_group_key(connection, "errors-1", "shop") == (
+        "shop/errors",
+        {"namespace": "shop", "service": "checkout"},
+    )
+    assert store.rule_and_group_key(connection, "errors-1", "other") is None
 
 
 def test_recur_resolve_and_reopen(connection: Any) -> None:
@@ -109,15 +119,13 @@ def test_open_incidents_are_loaded_per_partition(connection: Any) -> None:
 
 def test_bucket_counts_add_up_and_load_by_partition(connection: Any) -> None:
     width = timedelta(minutes=1)
-    row = buckets.BucketRow("shop/errors", ("shop", "checkout"), T0, width, 2, 5, (), ("logs", 0))
+    row = RuleBucket("shop/errors", ("shop", "checkout"), T0, width, 2, 5, (), ("logs", 0))
     buckets.add_buckets(connection, [row, row])
     buckets.add_buckets(
         connection,
         [
-            buckets.BucketRow(
-                "shop/errors", ("shop", "search"), T0, width, 1, 1, (1.5, 2.0), ("logs", 1)
-            ),
-            buckets.BucketRow(
+            RuleBucket("shop/errors", ("shop", "search"), T0, width, 1, 1, (1.5, 2.0), ("logs", 1)),
+            RuleBucket(
                 "shop/errors",
                 ("shop", "checkout"),
                 T0 - timedelta(days=9),

@@ -13,7 +13,6 @@ from logsentinel.detection.detectors import (
     EwmaDetector,
     LatencyDetector,
     RatioDetector,
-    StoredBucket,
     ThresholdDetector,
     ZScoreDetector,
 )
@@ -31,6 +30,7 @@ from logsentinel.domain.rule import (
     ThresholdParams,
     ZScoreParams,
 )
+from support.buckets import stored_bucket
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 KEY = ("shop", "checkout")
@@ -250,7 +250,7 @@ def test_ewma_learns_every_empty_window_of_a_silence_like_a_restored_baseline() 
     # 5 silent minutes, then one record in minute 15: windows 10..14 close with 0 lines.
     live.observe(KEY, at(15 * 60), True)
     restored = EwmaDetector(params)
-    stored = [StoredBucket(at(minute * 60), 10, 10) for minute in range(10)]
+    stored = [stored_bucket(at(minute * 60), 10, 10) for minute in range(10)]
     restored.restore(KEY, stored, at(15 * 60))
     live_state, restored_state = live.state(KEY), restored.state(KEY)
     assert live_state.closed == restored_state.closed == 15

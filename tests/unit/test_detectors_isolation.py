@@ -12,11 +12,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from logsentinel.detection.detectors import Firing, StoredBucket
+from logsentinel.detection.detectors import Firing
 from logsentinel.detection.isolation import IsolationForestDetector
 from logsentinel.detection.watermarks import fixed
 from logsentinel.domain.logrecord import Level, LogRecord
 from logsentinel.domain.rule import IsolationFeature, IsolationForestParams
+from support.buckets import stored_bucket
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 KEY = ("shop", "checkout")
@@ -282,12 +283,12 @@ def test_restore_from_stored_features_fires_on_the_same_spike() -> None:
     live = detector()
     learn_baseline(live)
     stored = [
-        StoredBucket(start=start, matched=0, total=0, features=features)
+        stored_bucket(start=start, matched=0, total=0, features=features)
         for _, start, features in live.closed_features()
     ]
     now = minute(BASELINE)
     fresh = detector()
-    junk = StoredBucket(start=minute(BASELINE - 1), matched=1, total=1, features=(1.0, 2.0))
+    junk = stored_bucket(start=minute(BASELINE - 1), matched=1, total=1, features=(1.0, 2.0))
     fresh.restore(KEY, [*stored, junk], now)
     feed(fresh, BASELINE, SPIKE)
     assert len(fresh.tick(fixed(minute(BASELINE + 1)))) == 1
@@ -299,14 +300,14 @@ def test_restore_from_stored_features_fires_on_the_same_spike() -> None:
 
 def test_restore_ignores_unusable_buckets_and_a_live_baseline() -> None:
     wrong_length = [
-        StoredBucket(start=minute(index), matched=1, total=1, features=(1.0,))
+        stored_bucket(start=minute(index), matched=1, total=1, features=(1.0,))
         for index in range(BASELINE)
     ]
     forest = detector()
     forest.restore(KEY, wrong_length, minute(BASELINE))
     assert forest.keys() == 0, "nothing usable: no state"
     stale = [
-        StoredBucket(
+        stored_bucket(
             start=minute(index - 120), matched=0, total=0, features=(0.0,) * forest.dimensions
         )
         for index in range(BASELINE)
@@ -316,7 +317,7 @@ def test_restore_ignores_unusable_buckets_and_a_live_baseline() -> None:
     learn_baseline(forest, 5)
     forest.closed_features()
     usable = [
-        StoredBucket(
+        stored_bucket(
             start=minute(index - BASELINE), matched=0, total=0, features=(0.0,) * forest.dimensions
         )
         for index in range(BASELINE)

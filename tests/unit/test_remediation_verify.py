@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from logsentinel.domain.bucket import RuleBucket
 from logsentinel.domain.incident import WindowStatistics
-from logsentinel.remediation.verify import Bucket, Verdict, assess
+from logsentinel.remediation.verify import Verdict, assess
 
 FIX = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)  # a multiple of the 10 s bucket width
 WIDTH = timedelta(seconds=10)
@@ -19,8 +20,8 @@ def at(seconds: float) -> datetime:
     return FIX + timedelta(seconds=seconds)
 
 
-def bucket(offset: int, matched: int, total: int = 0, width: timedelta = WIDTH) -> Bucket:
-    return Bucket(at(offset), width, matched, total)
+def bucket(offset: int, matched: int, total: int = 0, width: timedelta = WIDTH) -> RuleBucket:
+    return RuleBucket("shop/errors", (), at(offset), width, matched, total)
 
 
 def fired(statistic: str = "count", threshold: float = 50, matched: int = 51) -> WindowStatistics:
@@ -35,7 +36,7 @@ def fired(statistic: str = "count", threshold: float = 50, matched: int = 51) ->
 
 
 def judge(
-    buckets: list[Bucket],
+    buckets: list[RuleBucket],
     statistics: WindowStatistics | None = None,
     *,
     window: timedelta = MINUTE,
@@ -45,7 +46,7 @@ def judge(
     return assess(buckets, statistics or fired(), window, since, complete_before)
 
 
-def steady(matched: int, total: int = 0, seconds: int = 60) -> list[Bucket]:
+def steady(matched: int, total: int = 0, seconds: int = 60) -> list[RuleBucket]:
     """One bucket per 10 s from the fix on."""
     return [bucket(offset, matched, total) for offset in range(0, seconds, 10)]
 
@@ -176,7 +177,7 @@ def test_ratio_at_or_above_the_threshold_has_not_recovered() -> None:
 
 
 @pytest.mark.parametrize("buckets", [[], steady(0, total=0)])
-def test_ratio_without_traffic_cannot_be_judged(buckets: list[Bucket]) -> None:
+def test_ratio_without_traffic_cannot_be_judged(buckets: list[RuleBucket]) -> None:
     verdict = judge(buckets, fired("ratio", threshold=0.2))
 
     assert verdict.recovered is None

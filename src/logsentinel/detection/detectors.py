@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
 from logsentinel.detection.windows import Buckets, SlidingCount, SlidingValues
+from logsentinel.domain.bucket import RuleBucket
 from logsentinel.domain.logrecord import LogRecord
 from logsentinel.domain.rule import (
     AbsenceParams,
@@ -47,20 +48,6 @@ class Firing:
     matched: int
     total: int | None = None
     detail: str | None = None  # what fired when the statistic alone does not say: a template id
-
-
-@dataclass(frozen=True)
-class StoredBucket:
-    """One stored per-interval aggregate of a rule for a key (see storage.buckets).
-
-    matched/total count the rule's matching and selected records in [start, start + width);
-    features is what a feature-based detector computed for the interval (empty otherwise).
-    """
-
-    start: datetime
-    matched: int
-    total: int
-    features: tuple[float, ...] = ()
 
 
 @dataclass
@@ -125,7 +112,7 @@ class KeyedDetector(ABC, Generic[StateT]):
         """
         return False
 
-    def restore(self, key: Key, buckets: Sequence[StoredBucket], now: datetime) -> None:
+    def restore(self, key: Key, buckets: Sequence[RuleBucket], now: datetime) -> None:
         """Rebuild key's state from stored aggregates (oldest first) instead of starting cold.
 
         Detectors without a baseline have nothing worth rebuilding and ignore this.
@@ -394,7 +381,7 @@ class ZScoreDetector(KeyedDetector[_BaselineState]):
     def ongoing(self, key: Key, now: datetime) -> bool:
         return _baseline_ongoing(self._states.get(key), now, self.params.min_count)
 
-    def restore(self, key: Key, buckets: Sequence[StoredBucket], now: datetime) -> None:
+    def restore(self, key: Key, buckets: Sequence[RuleBucket], now: datetime) -> None:
         state = self.state(key)
         if state.buckets.closed:
             return  # already learning live; stored counts would be counted twice
@@ -417,7 +404,7 @@ class EwmaDetector(KeyedDetector[_BaselineState]):
         # so live learning and learning restored from stored buckets agree.
         return _BaselineState(current=SlidingCount(window), buckets=Buckets(window, self.memory))
 
-    def restore(self, key: Key, buckets: Sequence[StoredBucket], now: datetime) -> None:
+    def restore(self, key: Key, buckets: Sequence[RuleBucket], now: datetime) -> None:
         state = self.state(key)
         if state.closed:
             return
@@ -485,7 +472,7 @@ def numeric(record: LogRecord, attribute: str) -> float | None:
     return None
 
 
-def _closed_counts(buckets: Sequence[StoredBucket], width: timedelta, now: datetime) -> list[int]:
+def _closed_counts(buckets: Sequence[RuleBucket], width: timedelta, now: datetime) -> list[int]:
     """Matched counts of the windows before now's, oldest first, with empty windows as 0."""
     seconds = width.total_seconds()
     current = int(now.timestamp() // seconds)

@@ -24,7 +24,7 @@ from typing import Any
 import structlog
 
 from logsentinel.detection.catalog import build
-from logsentinel.detection.detectors import Firing, KeyClock, KeyedDetector, StoredBucket
+from logsentinel.detection.detectors import Firing, KeyClock, KeyedDetector
 from logsentinel.detection.matching import (
     Key,
     RecordTest,
@@ -35,6 +35,7 @@ from logsentinel.detection.matching import (
 )
 from logsentinel.detection.newpattern import NewPatternDetector
 from logsentinel.detection.watermarks import EventClock, Partition
+from logsentinel.domain.bucket import RuleBucket
 from logsentinel.domain.common import DEFAULT_CENTRAL_NAMESPACE
 from logsentinel.domain.incident import (
     MAX_SAMPLES,
@@ -140,20 +141,6 @@ class Detection:
     pod: str
     """The pod of the latest matching record, to resolve the target workload from."""
     partition: Partition | None
-
-
-@dataclass(frozen=True)
-class BucketCount:
-    """Selected and matched records of a rule for a key in [start, start + width)."""
-
-    rule_id: str
-    key: Key
-    start: datetime
-    width: timedelta
-    matched: int
-    total: int
-    partition: Partition | None
-    features: tuple[float, ...] = ()
 
 
 @dataclass
@@ -333,7 +320,7 @@ class RuleEngine:
 
     # --- aggregates and rebalancing ------------------------------------------------------------
 
-    def drain_buckets(self) -> list[BucketCount]:
+    def drain_buckets(self) -> list[RuleBucket]:
         """The counts gathered since the last call, to add to the stored aggregates."""
         counted, self._buckets = self._buckets, {}
         features: dict[tuple[str, Key, datetime], tuple[float, ...]] = {}
@@ -348,36 +335,34 @@ class RuleEngine:
             width = owner.detector.bucket_width
             start = datetime.fromtimestamp(index * width.total_seconds(), UTC)
             drained.append(
-                BucketCount(
-                    rule_id=name,
+                RuleBucket(
+                    rule=name,
                     key=key,
                     start=start,
                     width=width,
                     matched=matched,
                     total=total,
-                    partition=owner.partition_of.get(key),
+                    source=owner.partition_of.get(key),
                     features=features.pop((name, key, start), ()),
                 )
             )
         for (name, key, start), vector in features.items():  # intervals without new records
             compiled = self.rules[name]
             drained.append(
-                BucketCount(
-                    rule_id=name,
+                RuleBucket(
+                    rule=name,
                     key=key,
                     start=start,
                     width=compiled.detector.bucket_width,
                     matched=0,
                     total=0,
-                    partition=compiled.partition_of.get(key),
+                    source=compiled.partition_of.get(key),
                     features=vector,
                 )
             )
         return drained
 
-    def restore(
-        self, name: str, stored: Mapping[Key, Sequence[StoredBucket]], now: datetime
-    ) -> None:
+    def restore(self, name: str, stored: Mapping[Key, Sequence[RuleBucket]], now: datetime) -> None:
         """Seed a rule's detectors for newly owned keys from stored aggregates."""
         compiled = self.rules.get(name)
         if compiled is None:

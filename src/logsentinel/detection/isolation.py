@@ -27,9 +27,9 @@ from logsentinel.detection.detectors import (
     Key,
     KeyClock,
     KeyedDetector,
-    StoredBucket,
     numeric,
 )
+from logsentinel.domain.bucket import RuleBucket
 from logsentinel.domain.logrecord import Level, LogRecord
 from logsentinel.domain.rule import IsolationFeature, IsolationForestParams
 
@@ -163,7 +163,7 @@ class IsolationForestDetector(KeyedDetector[_ForestState]):
             del self._states[key]
         return firings
 
-    def restore(self, key: Key, buckets: Sequence[StoredBucket], now: datetime) -> None:
+    def restore(self, key: Key, buckets: Sequence[RuleBucket], now: datetime) -> None:
         """Seed key's baseline from the stored vectors of the baseline period before now."""
         existing = self._states.get(key)
         if existing is not None and existing.baseline:

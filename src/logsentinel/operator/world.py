@@ -23,7 +23,7 @@ from logsentinel.remediation import notify
 from logsentinel.remediation.executor import Executor
 from logsentinel.remediation.guards import Health
 from logsentinel.remediation.outbound import OutboundPolicy
-from logsentinel.remediation.verify import Bucket, Verdict, assess
+from logsentinel.remediation.verify import Verdict, assess
 from logsentinel.storage import audit, buckets, health, incidents
 from logsentinel.storage.urls import libpq_url
 
@@ -105,13 +105,12 @@ class OperatorWorld:
 
     def signal(self, incident: Incident, since: datetime, now: datetime) -> Verdict:
         with self.database.connection() as connection:
-            row = connection.execute(
-                "SELECT rule, group_key FROM incidents WHERE name = %s AND namespace = %s",
-                (incident.metadata.name, incident.metadata.namespace),
-            ).fetchone()
-        if row is None:
+            found = incidents.rule_and_group_key(
+                connection, incident.metadata.name, incident.metadata.namespace or ""
+            )
+        if found is None:
             return Verdict(None, "the incident is not in the database: no aggregates to judge")
-        rule_id, group_key = str(row[0]), dict(row[1])
+        rule_id, group_key = found
         rule_namespace, _, rule_name = rule_id.partition("/")
         try:
             rule = DetectionRule.model_validate(self.rules.get(rule_namespace, rule_name))
@@ -121,7 +120,7 @@ class OperatorWorld:
         with self.database.connection() as connection:
             rows = buckets.recent_counts(connection, rule_id, key, since - timedelta(minutes=5))
         return assess(
-            [Bucket(r.start, r.width, r.matched, r.total) for r in rows],
+            rows,
             incident.spec.evidence.window,
             window_of(rule.spec),
             since,

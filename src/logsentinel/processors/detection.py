@@ -23,10 +23,10 @@ from typing import Any
 import psycopg
 import structlog
 
-from logsentinel.detection.detectors import StoredBucket
 from logsentinel.detection.engine import Detection, RuleEngine
 from logsentinel.detection.incidents import IncidentBuilder, IncidentChange, TrackedIncident
 from logsentinel.detection.watermarks import Partition, Watermarks
+from logsentinel.domain.bucket import RuleBucket
 from logsentinel.domain.logrecord import LogRecord
 from logsentinel.domain.rule import (
     DetectionRuleSpec,
@@ -157,21 +157,7 @@ class DetectionStage:
     def _flush_buckets(self) -> None:
         counts = self.engine.drain_buckets()
         if counts:
-            self.writer.submit(
-                [
-                    bucket_store.BucketRow(
-                        rule=count.rule_id,
-                        key=count.key,
-                        start=count.start,
-                        width=count.width,
-                        matched=count.matched,
-                        total=count.total,
-                        features=count.features,
-                        source=count.partition,
-                    )
-                    for count in counts
-                ]
-            )
+            self.writer.submit(counts)
 
     def _refresh_rules(self) -> None:
         update = self.rules.latest()
@@ -265,13 +251,11 @@ class DetectionStage:
         except psycopg.Error as error:
             log.warning("could not load baselines; starting cold", error=str(error))
             return
-        by_rule: dict[str, dict[tuple[str, ...], list[StoredBucket]]] = {}
+        by_rule: dict[str, dict[tuple[str, ...], list[RuleBucket]]] = {}
         for row in rows:
             if row.start < now - spans[row.rule]:
                 continue
-            by_rule.setdefault(row.rule, {}).setdefault(row.key, []).append(
-                StoredBucket(row.start, row.matched, row.total, row.features)
-            )
+            by_rule.setdefault(row.rule, {}).setdefault(row.key, []).append(row)
         for name, stored in by_rule.items():
             self.engine.restore(name, stored, now)
         if by_rule:

@@ -23,6 +23,7 @@ import structlog
 
 from logsentinel.backoff import Backoff
 from logsentinel.detection.incidents import ChangeKind, IncidentChange
+from logsentinel.domain.bucket import RuleBucket
 from logsentinel.domain.common import WorkloadRef
 from logsentinel.domain.incident import Evidence, IncidentSpec
 from logsentinel.processors import metrics
@@ -88,9 +89,7 @@ class IncidentWriter:
         self.retry_initial = retry_initial
         self.retry_max = retry_max
         self.closed_elsewhere: deque[Closed] = deque()
-        self._queue: queue.Queue[IncidentChange | list[bucket_store.BucketRow] | None] = (
-            queue.Queue()
-        )
+        self._queue: queue.Queue[IncidentChange | list[RuleBucket] | None] = queue.Queue()
         self._aliases: dict[str, str] = {}  # builder's name -> the stored incident's name
         self._connection: psycopg.Connection[Any] | None = None
         self._thread = threading.Thread(target=self._run, name="incident-writer", daemon=True)
@@ -102,7 +101,7 @@ class IncidentWriter:
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, work: IncidentChange | list[bucket_store.BucketRow]) -> None:
+    def submit(self, work: IncidentChange | list[RuleBucket]) -> None:
         self._idle.clear()
         self._queue.put(work)
 
@@ -155,7 +154,7 @@ class IncidentWriter:
         if connection is not None:
             connection.close()
 
-    def _write(self, work: IncidentChange | list[bucket_store.BucketRow]) -> None:
+    def _write(self, work: IncidentChange | list[RuleBucket]) -> None:
         if isinstance(work, list):
             bucket_store.add_buckets(self._database(), work)
             return

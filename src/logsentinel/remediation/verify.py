@@ -20,15 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from logsentinel.domain.bucket import RuleBucket
 from logsentinel.domain.incident import WindowStatistics
-
-
-@dataclass(frozen=True)
-class Bucket:
-    start: datetime
-    width: timedelta
-    matched: int
-    total: int
 
 
 @dataclass(frozen=True)
@@ -40,7 +33,7 @@ class Verdict:
 
 
 def assess(
-    buckets: Sequence[Bucket],
+    buckets: Sequence[RuleBucket],
     fired: WindowStatistics | None,
     rule_window: timedelta,
     since: datetime,

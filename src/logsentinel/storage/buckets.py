@@ -8,11 +8,12 @@ a processor takes over a partition and let remediation check that a signal is ba
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
+
+from logsentinel.domain.bucket import RuleBucket
 
 UPSERT = """
 INSERT INTO rule_buckets (rule, group_key, bucket_start, width_seconds, matched, total,
@@ -27,19 +28,7 @@ ON CONFLICT (rule, group_key, bucket_start) DO UPDATE SET
 """
 
 
-@dataclass(frozen=True)
-class BucketRow:
-    rule: str
-    key: tuple[str, ...]
-    start: datetime
-    width: timedelta
-    matched: int
-    total: int
-    features: tuple[float, ...] = ()
-    source: tuple[str, int] | None = None
-
-
-def add_buckets(connection: psycopg.Connection[Any], rows: Sequence[BucketRow]) -> None:
+def add_buckets(connection: psycopg.Connection[Any], rows: Sequence[RuleBucket]) -> None:
     """Add counts to the stored aggregates, in one transaction."""
     if not rows:
         return
@@ -70,7 +59,7 @@ def load_buckets(
     topic: str,
     partitions: Iterable[int],
     since: datetime,
-) -> list[BucketRow]:
+) -> list[RuleBucket]:
     """Stored aggregates of these rules for keys of these partitions, oldest first."""
     rows = connection.execute(
         """
@@ -84,7 +73,7 @@ def load_buckets(
         (list(rules), topic, list(partitions), since),
     ).fetchall()
     return [
-        BucketRow(
+        RuleBucket(
             rule=row[0],
             key=tuple(row[1]),
             start=row[2],
@@ -100,7 +89,7 @@ def load_buckets(
 
 def recent_counts(
     connection: psycopg.Connection[Any], rule: str, key: Sequence[str], since: datetime
-) -> list[BucketRow]:
+) -> list[RuleBucket]:
     """A rule's buckets for one key since a time (what remediation verifies against)."""
     rows = connection.execute(
         """
@@ -110,7 +99,7 @@ def recent_counts(
         (rule, list(key), since),
     ).fetchall()
     return [
-        BucketRow(rule, tuple(key), start, timedelta(seconds=width), matched, total)
+        RuleBucket(rule, tuple(key), start, timedelta(seconds=width), matched, total)
         for start, width, matched, total in rows
     ]
 

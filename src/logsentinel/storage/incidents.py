@@ -224,6 +224,18 @@ def last_resolutions(
     return {row[0]: row[1] for row in rows}
 
 
+def rule_and_group_key(
+    connection: psycopg.Connection[Any], name: str, namespace: str
+) -> tuple[str, dict[str, str]] | None:
+    """The rule (``namespace/name``) that opened incident ``name`` and its group key's values;
+    None when the database does not know the incident."""
+    row = connection.execute(
+        "SELECT rule, group_key FROM incidents WHERE name = %s AND namespace = %s",
+        (name, namespace),
+    ).fetchone()
+    return None if row is None else (str(row[0]), {str(k): str(v) for k, v in row[1].items()})
+
+
 def is_open(connection: psycopg.Connection[Any], name: str) -> bool:
     row = connection.execute(
         "SELECT resolved_at IS NULL FROM incidents WHERE name = %s", (name,)
