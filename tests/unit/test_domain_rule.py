@@ -9,6 +9,7 @@ import pytest
 
 from logsentinel.domain import DetectionRule, DetectorType, InvalidResourceError
 from logsentinel.domain.rule import (
+    Detector,
     FieldCondition,
     Match,
     RuleSelector,
@@ -16,6 +17,7 @@ from logsentinel.domain.rule import (
     scope_problem,
     watched_namespaces,
 )
+from logsentinel.domain.types import parse_duration
 
 VALID_PARAMETERS: dict[str, dict[str, Any]] = {
     "threshold": {"count": 5},
@@ -269,3 +271,25 @@ def test_a_rule_outside_the_central_namespace_may_not_reach_further(
     assert problem.path == path
     assert fragment in problem.message
     assert "'ops'" in problem.message, "names the central namespace"
+
+
+@pytest.mark.parametrize(
+    ("detector", "window", "baseline"),
+    [
+        ({"type": "threshold", "threshold": {"count": 5, "window": "2m"}}, "2m", None),
+        ({"type": "ratio", "ratio": {"above": 0.2}}, "5m", None),
+        ({"type": "zscore", "zscore": {"sigma": 3, "minCount": 5, "baseline": "2h"}}, "1m", "2h"),
+        ({"type": "ewma", "ewma": {"alpha": 0.25, "warmupWindows": 10}}, "1m", "20m"),
+        ({"type": "absence", "absence": {"silentFor": "10m"}}, "10m", None),
+        ({"type": "newPattern", "newPattern": {}}, "0s", None),
+        ({"type": "isolationForest", "isolationForest": {"interval": "2m", "baselinePeriod": "6h"}},
+         "2m", "6h"),
+        ({"type": "latency", "latency": {"attribute": "latency_ms", "above": 500}}, "5m", None),
+    ],
+)  # fmt: skip
+def test_each_detector_says_its_own_window_and_baseline(
+    detector: dict[str, object], window: str, baseline: str | None
+) -> None:
+    params = Detector.model_validate(detector).params
+    assert params.decision_window() == parse_duration(window)
+    assert params.baseline_span() == (None if baseline is None else parse_duration(baseline))

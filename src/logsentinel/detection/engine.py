@@ -46,7 +46,7 @@ from logsentinel.domain.incident import (
 )
 from logsentinel.domain.logrecord import LogRecord
 from logsentinel.domain.resources import DetectionRule
-from logsentinel.domain.rule import DetectionRuleSpec, scope_problem
+from logsentinel.domain.rule import scope_problem
 
 log = structlog.get_logger("logsentinel.detection")
 
@@ -62,16 +62,6 @@ def home_namespace(rule: DetectionRule) -> str:
 def rule_id(rule: DetectionRule) -> str:
     """How rules are named everywhere (incidents, aggregates, metrics): namespace/name."""
     return f"{home_namespace(rule)}/{rule.metadata.name}"
-
-
-def window_of(spec: DetectionRuleSpec) -> timedelta:
-    """The span of records a firing of this rule was decided on."""
-    member: Any = spec.detector.member
-    for name in ("window", "silent_for", "interval"):
-        width = getattr(member, name, None)
-        if isinstance(width, timedelta):
-            return width
-    return timedelta(0)
 
 
 @dataclass
@@ -227,7 +217,7 @@ class RuleEngine:
             matches=compile_match(spec.match, self.template_text),
             key_of=compile_key(spec.detector.group_by),
             detector=build(spec.detector),
-            window=window_of(spec),
+            window=spec.detector.params.decision_window(),
         )
 
     # --- records -------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ scope_problem() says when a rule reaches further than it may; watched_namespaces
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, ClassVar, Self
@@ -194,22 +195,41 @@ class DetectorType(StrEnum):
 Count = Annotated[int, Field(ge=1, le=100_000_000)]
 
 
-class ThresholdParams(SchemaModel):
+class DetectorParams(SchemaModel):
+    """What every detector's parameters say about time (the engine, the processors' baseline
+    restore and remediation's verification read it here, for every detector alike)."""
+
+    def decision_window(self) -> timedelta:
+        """The span of records one decision of the detector looks at (zero: a single record)."""
+        return timedelta(0)
+
+    def baseline_span(self) -> timedelta | None:
+        """How much stored history rebuilds the detector's baseline; None: it keeps none."""
+        return None
+
+
+class ThresholdParams(DetectorParams):
     """Fire the moment matching records in the sliding window reach count."""
 
     count: Count
     window: Duration = timedelta(minutes=1)
 
+    def decision_window(self) -> timedelta:
+        return self.window
 
-class RatioParams(SchemaModel):
+
+class RatioParams(DetectorParams):
     """Fire when matching/total records in the window exceed above (with enough volume)."""
 
     above: Annotated[float, Field(gt=0, le=1)]
     min_total: Count = 20
     window: Duration = timedelta(minutes=5)
 
+    def decision_window(self) -> timedelta:
+        return self.window
 
-class ZScoreParams(SchemaModel):
+
+class ZScoreParams(DetectorParams):
     """Fire when the count in the window is sigma standard deviations above the baseline.
 
     The baseline is the series of window-sized counts over baseline; minCount keeps a
@@ -220,6 +240,12 @@ class ZScoreParams(SchemaModel):
     min_count: Count
     window: Duration = timedelta(minutes=1)
     baseline: Duration = timedelta(hours=1)
+
+    def decision_window(self) -> timedelta:
+        return self.window
+
+    def baseline_span(self) -> timedelta:
+        return self.baseline
 
     @model_validator(mode="after")
     def _baseline_spans_windows(self) -> Self:
@@ -232,7 +258,7 @@ class ZScoreParams(SchemaModel):
         return self
 
 
-class EwmaParams(SchemaModel):
+class EwmaParams(DetectorParams):
     """Fire when the window's count leaves an exponentially weighted band around the baseline."""
 
     alpha: Annotated[float, Field(gt=0, le=1)] = 0.3
@@ -241,15 +267,25 @@ class EwmaParams(SchemaModel):
     window: Duration = timedelta(minutes=1)
     warmup_windows: Annotated[int, Field(ge=1, le=10_000)] = 10
 
+    def decision_window(self) -> timedelta:
+        return self.window
 
-class AbsenceParams(SchemaModel):
+    def baseline_span(self) -> timedelta:
+        """Enough windows to warm up and for older windows' weight to fade (5 / alpha)."""
+        return self.window * max(self.warmup_windows, math.ceil(5 / self.alpha))
+
+
+class AbsenceParams(DetectorParams):
     """Fire when a service that was logging writes nothing matching for silentFor."""
 
     silent_for: Duration
     min_prior_count: Count = 1
 
+    def decision_window(self) -> timedelta:
+        return self.silent_for
 
-class NewPatternParams(SchemaModel):
+
+class NewPatternParams(DetectorParams):
     """Fire when a template never seen for the service appears after the learning period."""
 
     learning_period: Duration = timedelta(hours=1)
@@ -265,7 +301,7 @@ class IsolationFeature(StrEnum):
     LATENCY_PERCENTILES = "latencyPercentiles"
 
 
-class IsolationForestParams(SchemaModel):
+class IsolationForestParams(DetectorParams):
     """Score per-interval feature vectors with an isolation forest trained on a baseline."""
 
     interval: Duration = timedelta(minutes=1)
@@ -280,6 +316,12 @@ class IsolationForestParams(SchemaModel):
     )
     latency_attribute: Identifier = "latency_ms"
 
+    def decision_window(self) -> timedelta:
+        return self.interval
+
+    def baseline_span(self) -> timedelta:
+        return self.baseline_period
+
     @model_validator(mode="after")
     def _baseline_holds_enough_intervals(self) -> Self:
         if self.baseline_period < self.interval * self.min_baseline_intervals:
@@ -291,7 +333,7 @@ class IsolationForestParams(SchemaModel):
         return self
 
 
-class LatencyParams(SchemaModel):
+class LatencyParams(DetectorParams):
     """Fire when a percentile of a numeric attribute over the window exceeds above."""
 
     attribute: Identifier = Field(description="Parsed attribute holding the latency.")
@@ -299,6 +341,9 @@ class LatencyParams(SchemaModel):
     percentile: Annotated[float, Field(gt=0, le=100)] = 99
     min_count: Count = 20
     window: Duration = timedelta(minutes=5)
+
+    def decision_window(self) -> timedelta:
+        return self.window
 
 
 GROUP_KEY_PATTERN = (
@@ -327,6 +372,14 @@ class Detector(TaggedUnion):
     new_pattern: NewPatternParams | None = None
     isolation_forest: IsolationForestParams | None = None
     latency: LatencyParams | None = None
+
+    @property
+    def params(self) -> DetectorParams:
+        """The chosen detector's parameters."""
+        member = self.member
+        if not isinstance(member, DetectorParams):  # every member field is a DetectorParams
+            raise TypeError(f"detector {self.type} has parameters of {type(member).__name__}")
+        return member
 
     @model_validator(mode="after")
     def _groups_stay_partition_local(self) -> Self:

@@ -13,7 +13,6 @@ from typing import Any
 import psycopg
 import structlog
 
-from logsentinel.detection.engine import window_of
 from logsentinel.detection.watermarks import EVENT_TIME_GRACE
 from logsentinel.domain.audit import OPERATOR_ACTOR, AuditEntry
 from logsentinel.domain.playbook import CHANGING_STEPS, Step
@@ -122,7 +121,7 @@ class OperatorWorld:
         return assess(
             rows,
             incident.spec.evidence.window,
-            window_of(rule.spec),
+            rule.spec.detector.params.decision_window(),
             since,
             now - EVENT_TIME_GRACE,  # later buckets may still receive records in flight
         )

@@ -14,11 +14,9 @@ dropped (the next owner loads it).
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import psycopg
 import structlog
@@ -29,11 +27,7 @@ from logsentinel.detection.watermarks import Partition, Watermarks
 from logsentinel.domain.bucket import RuleBucket
 from logsentinel.domain.logrecord import LogRecord
 from logsentinel.domain.rule import (
-    DetectionRuleSpec,
     DetectorType,
-    EwmaParams,
-    IsolationForestParams,
-    ZScoreParams,
 )
 from logsentinel.processors import metrics
 from logsentinel.processors.incidents import IncidentWriter
@@ -46,19 +40,6 @@ log = structlog.get_logger("logsentinel.processors")
 
 TICK_SECONDS = 1.0
 COOLDOWN_LOOKBACK = timedelta(days=1)
-
-
-def baseline_span(spec: DetectionRuleSpec) -> timedelta | None:
-    """How much stored history rebuilds this rule's baseline; None when it has none."""
-    member: Any = spec.detector.member
-    if isinstance(member, ZScoreParams):
-        return member.baseline
-    if isinstance(member, EwmaParams):
-        windows = max(member.warmup_windows, math.ceil(5 / member.alpha))
-        return member.window * windows
-    if isinstance(member, IsolationForestParams):
-        return member.baseline_period
-    return None
 
 
 class DetectionStage:
@@ -237,7 +218,9 @@ class DetectionStage:
         spans = {}
         for name in rules:
             compiled = self.engine.rules.get(name)
-            span = baseline_span(compiled.rule.spec) if compiled is not None else None
+            span = (
+                compiled.rule.spec.detector.params.baseline_span() if compiled is not None else None
+            )
             if span is not None:
                 spans[name] = span
         if not spans or not partitions:
