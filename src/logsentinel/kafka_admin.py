@@ -1,8 +1,8 @@
 """Kafka topics through the admin API: the operator makes sure a LogPipeline's topics exist.
 
-The only Kafka client code outside the processors (DESIGN.md lets the runtimes' Kafka code live
-in processors; topic management is an adapter, like the Kubernetes ones, shared by whoever needs
-it). Errors say which brokers and topic, and whether Kafka was unreachable or refused.
+The only Kafka client code outside the processors (and the API's ingest producer): topic
+management is an adapter, like the Kubernetes ones, shared by whoever needs it
+(docs/architecture.md). Errors say which brokers and topic, and whether Kafka was unreachable or refused.
 """
 
 from __future__ import annotations

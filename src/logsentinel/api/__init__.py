@@ -1,4 +1,4 @@
-"""The FastAPI service: auth, routes, schemas and the dashboard.
+"""The FastAPI service: auth, routes and their schemas.
 
-Layering (DESIGN.md): see the import-linter contracts in pyproject.toml.
+Layering: docs/architecture.md (checked by the import-linter contracts in pyproject.toml).
 """

@@ -1,4 +1,4 @@
 """Detectors and the incident builder (fingerprint, dedup, evidence).
 
-Layering (DESIGN.md): see the import-linter contracts in pyproject.toml.
+Layering: docs/architecture.md (checked by the import-linter contracts in pyproject.toml).
 """

@@ -1,4 +1,4 @@
 """Kopf handlers: registrations, status conditions, LogPipeline rendering.
 
-Layering (DESIGN.md): see the import-linter contracts in pyproject.toml.
+Layering: docs/architecture.md (checked by the import-linter contracts in pyproject.toml).
 """

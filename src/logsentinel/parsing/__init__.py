@@ -1,6 +1,6 @@
 """Decoding Fluent Bit and HTTP records, format parsers, normalisation and template mining.
 
-Layering (DESIGN.md): this package imports only :mod:`logsentinel.domain`, the standard
+Layering (docs/architecture.md): this package imports only :mod:`logsentinel.domain`, the standard
 library and pure libraries (drain3; orjson when installed). No Kafka, database or HTTP code:
 the processors hand it bytes and headers and get a :class:`~logsentinel.domain.LogRecord`
 back, or a :class:`DeadLetterError` that says why the record goes to the dead-letter path.

@@ -1,4 +1,4 @@
 """The Kafka consumer loop wiring parsing, storage, detection and incidents.
 
-Layering (DESIGN.md): see the import-linter contracts in pyproject.toml.
+Layering: docs/architecture.md (checked by the import-linter contracts in pyproject.toml).
 """

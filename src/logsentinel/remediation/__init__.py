@@ -1,4 +1,4 @@
-"""The playbook engine (matching, guards, steps) and its Kubernetes and Docker executors.
+"""The playbook engine (matching, guards, steps, verification) and its Kubernetes executor.
 
-Layering (DESIGN.md): see the import-linter contracts in pyproject.toml.
+Layering: docs/architecture.md (checked by the import-linter contracts in pyproject.toml).
 """

@@ -1,7 +1,7 @@
 """What the remediation engine needs from a platform, and nothing more.
 
 The engine decides; an Executor acts. KubernetesExecutor (remediation/kubernetes.py) implements
-this against the Kubernetes API; a Docker executor can implement it for Compose mode.
+this against the Kubernetes API, and is the only implementation so far.
 
 Every changing call takes a ``marker`` (incident uid / step / attempt) that the executor writes
 on the target in the same request as the change (annotation ``logsentinel.io/last-action``, with
