@@ -2,7 +2,8 @@
 
 The only Kafka client code outside the processors (and the API's ingest producer): topic
 management is an adapter, like the Kubernetes ones, shared by whoever needs it
-(docs/architecture.md). Errors say which brokers and topic, and whether Kafka was unreachable or refused.
+(docs/architecture.md). Errors say which brokers and topic, and whether Kafka was unreachable
+or refused.
 """
 
 from __future__ import annotations
