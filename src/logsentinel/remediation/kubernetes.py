@@ -11,8 +11,6 @@ pod template back exactly as stored, including fields this client version does n
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
 import json
 from collections.abc import Callable, Iterator
@@ -27,6 +25,7 @@ from logsentinel.domain.types import Json, format_timestamp
 from logsentinel.kube.errors import KubeConflictError, KubeError, KubeNotFoundError, call
 from logsentinel.kube.incidents import parse_timestamp
 from logsentinel.kube.objects import FIELD_MANAGER
+from logsentinel.kube.secrets import SecretDataError, decode_secret_data
 from logsentinel.remediation.executor import (
     MARKER_ANNOTATION,
     MARKER_TIME_ANNOTATION,
@@ -206,19 +205,6 @@ def owner_label(pod: Json) -> str:
     return f"{reference.get('kind')} {reference.get('name')}"
 
 
-def decode_secret(namespace: str, name: str, data: dict[str, str]) -> dict[str, str]:
-    """Base64-decoded Secret data as UTF-8 text."""
-    decoded: dict[str, str] = {}
-    for key, value in data.items():
-        try:
-            decoded[key] = base64.b64decode(value, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError) as error:
-            raise ExecutorError(
-                f"Secret {namespace}/{name}: key {key!r} is not UTF-8 text ({error})"
-            ) from error
-    return decoded
-
-
 @contextmanager
 def _failures(target: WorkloadRef) -> Iterator[None]:
     """Kube errors as executor errors: 404 means the target is gone."""
@@ -335,7 +321,10 @@ class KubernetesExecutor:
             raise ExecutorError(f"{what} not found") from error
         except KubeError as error:
             raise ExecutorError(str(error)) from error
-        return decode_secret(namespace, name, dict(secret.get("data") or {}))
+        try:
+            return decode_secret_data(namespace, name, dict(secret.get("data") or {}))
+        except SecretDataError as error:
+            raise ExecutorError(str(error)) from error
 
     # --- rollback ------------------------------------------------------------------------------
 

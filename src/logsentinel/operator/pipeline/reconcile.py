@@ -4,7 +4,6 @@ observed status (collectors and processors ready, conditions)."""
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +15,7 @@ from kubernetes.client.exceptions import ApiException
 from logsentinel.domain.types import Json
 from logsentinel.kube.errors import call
 from logsentinel.kube.objects import FIELD_MANAGER
+from logsentinel.kube.secrets import decode_secret_data
 from logsentinel.operator.pipeline.objects import MANAGED_BY, PIPELINE_LABEL, PRODUCT
 
 log = structlog.get_logger("logsentinel.operator")
@@ -142,17 +142,15 @@ class PipelineReconciler:
                 raise
 
     def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
-        """A Secret's data decoded, or None when it does not exist."""
+        """A Secret's data decoded, or None when it does not exist; SecretDataError when a
+        value is not UTF-8 text."""
         try:
             secret = self._core.read_namespaced_secret(name, namespace)
         except ApiException as error:
             if error.status == 404:
                 return None
             raise
-        return {
-            key: base64.b64decode(value).decode("utf-8", errors="replace")
-            for key, value in (secret.data or {}).items()
-        }
+        return decode_secret_data(namespace, name, secret.data or {})
 
     def missing_secrets(self, namespace: str, names: Sequence[tuple[str, str]]) -> list[str]:
         """(field, secret name) pairs whose Secret does not exist: messages naming the field."""
