@@ -20,9 +20,12 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from logsentinel.domain.common import WorkloadKind, WorkloadRef
+from logsentinel.domain.types import Json
 from logsentinel.kube.errors import describe_failure, is_transient, status_of
 
 log = structlog.get_logger("logsentinel.kube")
+_SERIALIZER = client.ApiClient()
+"""Only turns typed objects into their JSON form (no requests are made with it)."""
 
 DIRECT_KINDS = {
     "StatefulSet": WorkloadKind.STATEFUL_SET,
@@ -32,12 +35,22 @@ DIRECT_KINDS = {
 """Controller kinds (group apps) that are themselves remediable targets."""
 
 
-def controller_of(metadata: Any) -> tuple[str, str, str] | None:
-    """(apiVersion, kind, name) of the object's managing controller, if any."""
-    for reference in getattr(metadata, "owner_references", None) or []:
-        if getattr(reference, "controller", False):
-            return (str(reference.api_version), str(reference.kind), str(reference.name))
+def controller_reference(document: Json) -> Json | None:
+    """The ownerReference with ``controller: true`` of an object as JSON, if any."""
+    for reference in (document.get("metadata") or {}).get("ownerReferences") or []:
+        if reference.get("controller"):
+            return dict(reference)
     return None
+
+
+def controller_of(metadata: Any) -> tuple[str, str, str] | None:
+    """(apiVersion, kind, name) of the managing controller of an object read with the typed
+    client (its ``metadata``), if any."""
+    document = {"metadata": _SERIALIZER.sanitize_for_serialization(metadata)}  # type: ignore[no-untyped-call]
+    reference = controller_reference(document)
+    if reference is None:
+        return None
+    return (str(reference["apiVersion"]), str(reference["kind"]), str(reference["name"]))
 
 
 class OwnerResolver:

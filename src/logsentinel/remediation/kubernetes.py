@@ -25,6 +25,7 @@ from logsentinel.domain.types import Json, format_timestamp
 from logsentinel.kube.errors import KubeConflictError, KubeError, KubeNotFoundError, call
 from logsentinel.kube.incidents import parse_timestamp
 from logsentinel.kube.objects import FIELD_MANAGER
+from logsentinel.kube.owners import controller_reference
 from logsentinel.kube.secrets import SecretDataError, decode_secret_data
 from logsentinel.remediation.executor import (
     MARKER_ANNOTATION,
@@ -187,14 +188,6 @@ def choose_container(target: WorkloadRef, template: Json, container: str | None)
             f"{describe(target)} has no container {container!r} (containers: {', '.join(names)})"
         )
     return container
-
-
-def controller_reference(document: Json) -> Json | None:
-    """The ownerReference with ``controller: true``, if any."""
-    for reference in (document.get("metadata") or {}).get("ownerReferences") or []:
-        if reference.get("controller"):
-            return dict(reference)
-    return None
 
 
 def owner_label(pod: Json) -> str:
