@@ -26,7 +26,7 @@ from logsentinel.domain.resources import DetectionRule, Incident
 from logsentinel.domain.rule import DetectionRuleStatus
 from logsentinel.kube.client import api_client
 from logsentinel.kube.errors import KubeNotFoundError, KubeRequestError, KubeUnavailable
-from logsentinel.kube.incidents import IncidentPublisher
+from logsentinel.kube.incident_objects import IncidentPublisher
 from logsentinel.kube.owners import OwnerResolver
 from logsentinel.kube.rules import RuleSnapshot, RuleWatcher, strip, validate
 from support.broken import VARIANTS

@@ -31,7 +31,7 @@ from logsentinel.api.app import create_app
 from logsentinel.api.settings import ApiSettings
 from logsentinel.cli import main as cli
 from logsentinel.detection.engine import RuleEngine
-from logsentinel.detection.incidents import ChangeKind, IncidentBuilder, IncidentChange
+from logsentinel.detection.incident_builder import ChangeKind, IncidentBuilder, IncidentChange
 from logsentinel.detection.watermarks import fixed
 from logsentinel.domain import InvalidResourceError, parse_manifest
 from logsentinel.domain.logrecord import Level, LogRecord, SourcePosition

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from logsentinel.detection.engine import Detection, rule_id
-from logsentinel.detection.incidents import ChangeKind, IncidentChange
+from logsentinel.detection.incident_builder import ChangeKind, IncidentChange
 from logsentinel.detection.replay import Replay
 from logsentinel.domain.incident import IncidentSpec
 from logsentinel.domain.logrecord import LogRecord

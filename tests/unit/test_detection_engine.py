@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from logsentinel.detection.engine import RuleEngine, rule_id
-from logsentinel.detection.incidents import ChangeKind, IncidentBuilder, fingerprint
+from logsentinel.detection.incident_builder import ChangeKind, IncidentBuilder, fingerprint
 from logsentinel.detection.matching import compile_condition, compile_key, compile_match
 from logsentinel.detection.watermarks import fixed
 from logsentinel.domain.incident import MAX_SAMPLES

@@ -14,7 +14,7 @@ import yaml
 
 from logsentinel.domain.pipeline import CustomParser
 from logsentinel.domain.resources import LogPipeline
-from logsentinel.operator.pipeline import templates
+from logsentinel.operator.pipeline import fluentbit_files
 from logsentinel.operator.pipeline.collector import EPHEMERAL_BUFFER_PATH
 from logsentinel.operator.pipeline.errors import PipelineRenderError
 from logsentinel.operator.pipeline.fluentbit import fluent_bit_files
@@ -795,7 +795,7 @@ def test_processor_rbac_covers_what_the_adapters_call() -> None:
         # kube/rules.py: list and watch DetectionRules
         ("logsentinel.io", "detectionrules", "list"),
         ("logsentinel.io", "detectionrules", "watch"),
-        # kube/incidents.py: create/get/patch Incidents, patch their status and the rules' status
+        # kube/incident_objects.py: create/get/patch Incidents, patch their status and the rules' status
         ("logsentinel.io", "detectionrules", "get"),
         ("logsentinel.io", "detectionrules/status", "patch"),
         ("logsentinel.io", "incidents", "create"),
@@ -828,7 +828,7 @@ def test_processor_rbac_covers_what_the_adapters_call() -> None:
 
 
 def test_templates_found_in_the_repository() -> None:
-    directory = templates.template_directory()
+    directory = fluentbit_files.template_directory()
     for name in ("fluent-bit.yaml", "parsers.yaml", "kafka_key.lua"):
         assert (directory / name).is_file()
 
@@ -836,16 +836,16 @@ def test_templates_found_in_the_repository() -> None:
 def test_missing_templates_name_both_places(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(templates, "files", lambda _package: tmp_path / "package")
-    monkeypatch.setattr(templates, "REPOSITORY_DIRECTORY", tmp_path / "repository")
-    templates.template_directory.cache_clear()
+    monkeypatch.setattr(fluentbit_files, "files", lambda _package: tmp_path / "package")
+    monkeypatch.setattr(fluentbit_files, "REPOSITORY_DIRECTORY", tmp_path / "repository")
+    fluentbit_files.template_directory.cache_clear()
     try:
-        with pytest.raises(templates.TemplatesNotFoundError) as error:
-            templates.template_directory()
+        with pytest.raises(fluentbit_files.TemplatesNotFoundError) as error:
+            fluentbit_files.template_directory()
         assert str(tmp_path / "package" / "fluent-bit") in str(error.value)
         assert str(tmp_path / "repository") in str(error.value)
     finally:
-        templates.template_directory.cache_clear()
+        fluentbit_files.template_directory.cache_clear()
 
 
 def test_packaged_templates_win_over_the_repository(
@@ -854,9 +854,9 @@ def test_packaged_templates_win_over_the_repository(
     packaged = tmp_path / "package" / "fluent-bit"
     packaged.mkdir(parents=True)
     (packaged / "fluent-bit.yaml").write_text("service: {}\n")
-    monkeypatch.setattr(templates, "files", lambda _package: tmp_path / "package")
-    templates.template_directory.cache_clear()
+    monkeypatch.setattr(fluentbit_files, "files", lambda _package: tmp_path / "package")
+    fluentbit_files.template_directory.cache_clear()
     try:
-        assert templates.read_template("fluent-bit.yaml") == "service: {}\n"
+        assert fluentbit_files.read_template("fluent-bit.yaml") == "service: {}\n"
     finally:
-        templates.template_directory.cache_clear()
+        fluentbit_files.template_directory.cache_clear()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from logsentinel.detection.engine import Detection, RuleEngine
-from logsentinel.detection.incidents import ChangeKind, IncidentBuilder, IncidentChange
+from logsentinel.detection.incident_builder import ChangeKind, IncidentBuilder, IncidentChange
 from logsentinel.detection.matching import TemplateText
 from logsentinel.detection.watermarks import EVENT_TIME_GRACE, fixed
 from logsentinel.domain.incident import IncidentSpec

@@ -24,7 +24,7 @@ from logsentinel.kube.events import EventRecorder
 from logsentinel.kube.objects import ObjectStore
 from logsentinel.kube.peering import PeeringUnavailable, ensure_peering
 from logsentinel.logs import configure
-from logsentinel.operator import handlers, pipelines
+from logsentinel.operator import handlers, pipeline_handlers
 from logsentinel.operator.remediator import Remediator
 from logsentinel.operator.settings import OperatorSettings
 from logsentinel.operator.world import Database, OperatorWorld
@@ -56,7 +56,7 @@ def build(settings: OperatorSettings) -> handlers.Runtime:
     outbound = OutboundPolicy.of(settings.notify_allowed_targets)
     world = OperatorWorld(database, executor, rules, settings.heartbeat_stale_after, now, outbound)
     events = EventRecorder(client)
-    pipelines.configure(client, settings.central_namespace)
+    pipeline_handlers.configure(client, settings.central_namespace)
     engine = RemediationEngine(executor, world, settings.central_namespace)
     remediator = Remediator(
         engine,

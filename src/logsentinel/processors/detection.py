@@ -22,7 +22,7 @@ import psycopg
 import structlog
 
 from logsentinel.detection.engine import Detection, RuleEngine
-from logsentinel.detection.incidents import IncidentBuilder, IncidentChange, TrackedIncident
+from logsentinel.detection.incident_builder import IncidentBuilder, IncidentChange, TrackedIncident
 from logsentinel.detection.watermarks import Partition, Watermarks
 from logsentinel.domain.bucket import RuleBucket
 from logsentinel.domain.logrecord import LogRecord
@@ -30,7 +30,7 @@ from logsentinel.domain.rule import (
     DetectorType,
 )
 from logsentinel.processors import metrics
-from logsentinel.processors.incidents import IncidentWriter
+from logsentinel.processors.incident_writer import IncidentWriter
 from logsentinel.processors.rules import RuleSource
 from logsentinel.storage import buckets as bucket_store
 from logsentinel.storage import incidents as incident_store

@@ -25,7 +25,7 @@ from logsentinel.parsing.templates import TemplateMiner
 from logsentinel.processors import kafka
 from logsentinel.processors.deadletters import DeadLetterTopic
 from logsentinel.processors.detection import DetectionStage
-from logsentinel.processors.incidents import IncidentWriter
+from logsentinel.processors.incident_writer import IncidentWriter
 from logsentinel.processors.loop import Processor
 from logsentinel.processors.rules import DirectoryRules, KubernetesRules, RuleSet, RuleSource
 from logsentinel.processors.settings import ProcessorSettings
@@ -95,7 +95,7 @@ def detection_stage(
     cluster, owners = None, None
     if settings.kubernetes:
         from logsentinel.kube.client import api_client
-        from logsentinel.kube.incidents import IncidentPublisher
+        from logsentinel.kube.incident_objects import IncidentPublisher
         from logsentinel.kube.owners import OwnerResolver
 
         api = api_client(settings.kubeconfig)

@@ -23,7 +23,7 @@ from kubernetes import client
 from logsentinel.domain.common import WorkloadKind, WorkloadRef
 from logsentinel.domain.types import Json, format_timestamp
 from logsentinel.kube.errors import KubeConflictError, KubeError, KubeNotFoundError, call
-from logsentinel.kube.incidents import parse_timestamp
+from logsentinel.kube.incident_objects import parse_timestamp
 from logsentinel.kube.objects import FIELD_MANAGER
 from logsentinel.kube.owners import controller_reference
 from logsentinel.kube.secrets import SecretDataError, decode_secret_data

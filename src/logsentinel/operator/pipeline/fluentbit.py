@@ -17,8 +17,8 @@ from logsentinel.domain.pipeline import LogPipelineSpec
 from logsentinel.domain.types import quantity_value
 from logsentinel.operator.pipeline.buffer import storage_limit
 from logsentinel.operator.pipeline.errors import PipelineRenderError
+from logsentinel.operator.pipeline.fluentbit_files import read_template
 from logsentinel.operator.pipeline.kafka import fluent_bit_reference, librdkafka_security
-from logsentinel.operator.pipeline.templates import read_template
 
 CONFIG_FILE = "fluent-bit.yaml"
 VERBATIM_FILES = ("parsers.yaml", "kafka_key.lua")

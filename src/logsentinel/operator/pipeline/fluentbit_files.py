@@ -13,7 +13,7 @@ from pathlib import Path
 
 PACKAGE_DIRECTORY = "fluent-bit"
 REPOSITORY_DIRECTORY = Path(__file__).resolve().parents[4] / "fluent-bit"
-"""src/logsentinel/operator/pipeline/templates.py -> the repository root's fluent-bit/."""
+"""src/logsentinel/operator/pipeline/fluentbit_files.py -> the repository root's fluent-bit/."""
 
 
 class TemplatesNotFoundError(FileNotFoundError):

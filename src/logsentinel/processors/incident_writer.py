@@ -22,7 +22,7 @@ import psycopg
 import structlog
 
 from logsentinel.backoff import Backoff
-from logsentinel.detection.incidents import ChangeKind, IncidentChange
+from logsentinel.detection.incident_builder import ChangeKind, IncidentChange
 from logsentinel.domain.bucket import RuleBucket
 from logsentinel.domain.common import WorkloadRef
 from logsentinel.domain.incident import Evidence, IncidentSpec
