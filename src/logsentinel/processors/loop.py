@@ -16,10 +16,9 @@ Partitions and retention: a maintenance thread with a connection of its own make
 partitions of the decoder's event-time window ahead of time and applies retention, with DDL that
 never queues readers or writers (storage/partitions.py), so the write path finds its partitions.
 
-Heartbeats: every heartbeat_interval the main thread writes each assigned partition's lag to
-pipeline_heartbeats (storage/health.py), also while it waits for a slow write or a retry, so a
-stuck processor shows a growing lag and a dead one a stale heartbeat. See PartitionProgress.lag
-for what the lag means. A heartbeat that cannot be written is logged; consumption goes on.
+Heartbeats: every heartbeat_interval the main thread has its HeartbeatReporter
+(processors/heartbeats.py) write each assigned partition's lag, also while it waits for a slow
+write or a retry.
 
 Stopping: stop() lets the batch in flight finish within the shutdown grace, then abandons it
 (its offsets were not committed, so it is read again) and leaves the group. Dead letters go to
@@ -42,7 +41,6 @@ import structlog
 from confluent_kafka import (
     Consumer,
     KafkaError,
-    KafkaException,
     Message,
     TopicPartition,
 )
@@ -53,9 +51,9 @@ from logsentinel.parsing import RecordDecoder
 from logsentinel.processors import metrics
 from logsentinel.processors.batch import assemble
 from logsentinel.processors.deadletters import DeadLetterTopic, DeadLetterTopicError
+from logsentinel.processors.heartbeats import HeartbeatReporter, PartitionProgress, Produced
 from logsentinel.processors.settings import DEFAULT_SHUTDOWN_GRACE, default_consumer_id
 from logsentinel.storage.buckets import delete_older_than as delete_buckets_before
-from logsentinel.storage.health import PartitionLag, forget_heartbeats, write_heartbeats
 from logsentinel.storage.partitions import maintain as maintain_partitions
 from logsentinel.storage.templates import delete_unseen_since as delete_unseen_templates
 from logsentinel.storage.urls import libpq_url, redacted
@@ -90,16 +88,10 @@ MAINTENANCE_INTERVAL = timedelta(hours=1)
 """How often the partitions of the event-time window are made and retention is applied."""
 MAINTENANCE_RETRY = timedelta(minutes=1)
 """How soon maintenance runs again after a lock was not had in time or the database failed."""
-HEARTBEAT_TIMEOUT_SECONDS = 2
-"""Bounds each heartbeat's connect and statement time: the consume loop waits for them."""
-WATERMARK_TIMEOUT_SECONDS = 1.0
 LEAVE_RESERVE_SECONDS = 5.0
 """Of the shutdown grace, kept after the batch in flight for leaving the group and closing (at
 most half of it)."""
 DEAD_LETTER_FLUSH_SECONDS = 10.0
-
-Produced = dict[int, tuple[float, float]]
-"""partition -> Kafka timestamps (epoch seconds) of the first and last of its messages."""
 
 
 class AbandonedBatchError(Exception):
@@ -117,62 +109,6 @@ class InFlight:
     consumed: int
     future: Future[WriteResult]
     produced: Produced = field(default_factory=dict)
-
-
-@dataclass
-class PartitionProgress:
-    """What the loop knows of one assigned partition, for its heartbeat."""
-
-    next_offset: int | None = None
-    """The first offset not stored yet; None until known (then the low watermark stands in)."""
-    stored_produced_at: float | None = None
-    """Kafka timestamp (epoch seconds) of the newest record stored."""
-    behind_since: float | None = None
-    """When a heartbeat first found records waiting that the loop did not hold yet."""
-    end: int | None = None
-    """The partition's end offset when the consumer last reached it; None once a record past
-    it was consumed (until the consumer reaches the end again)."""
-
-    @property
-    def caught_up(self) -> bool:
-        """Whether every record the partition held when the consumer reached its end is stored."""
-        return self.end is not None and (self.next_offset or 0) >= self.end
-
-    def lag(
-        self, low: int, high: int, pending_produced_at: float | None, now: float
-    ) -> PartitionLag:
-        """records: high watermark minus the first offset not stored (stored, not consumed:
-        what the database is missing). seconds: 0 when nothing is missing; else the age, by
-        the Kafka timestamps of the records (producer clocks, so skew shows), of the oldest
-        record not stored yet:
-
-        - exact when the loop holds it (pending_produced_at: the Kafka timestamp of the
-          partition's first record in the batch being written or retried), which is the case
-          while a write is slow or failing and while a backlog is worked off;
-        - otherwise (its records are still in Kafka or the client's queue) a lower bound: the
-          time since the newest stored record was produced or since a heartbeat first saw the
-          partition behind, whichever is shorter. The shorter keeps a quiet partition whose
-          last record is an hour old from looking an hour behind when a new record arrives.
-
-        Both grow while the processor is stuck and stay near 0 while it keeps up.
-        """
-        next_offset = max(self.next_offset if self.next_offset is not None else low, low)
-        records = max(high - next_offset, 0)
-        if records == 0:
-            self.behind_since = None
-            return PartitionLag(0, 0.0)
-        if pending_produced_at is not None:
-            return PartitionLag(records, max(now - pending_produced_at, 0.0))
-        if self.behind_since is None:
-            self.behind_since = now
-        waiting_since = max(self.behind_since, self.stored_produced_at or self.behind_since)
-        return PartitionLag(records, max(now - waiting_since, 0.0))
-
-    def stored(self, next_offset: int, produced: tuple[float, float] | None) -> None:
-        """A transaction stored this partition's records up to next_offset."""
-        self.next_offset = max(self.next_offset or 0, next_offset)
-        if produced is not None:
-            self.stored_produced_at = max(self.stored_produced_at or 0.0, produced[1])
 
 
 class Processor:
@@ -217,11 +153,15 @@ class Processor:
         self._next_lag_check = 0.0
         self._next_maintenance = 0.0
         self.consumer_id = consumer_id or default_consumer_id()
-        self.heartbeat_interval = heartbeat_interval.total_seconds()
         self._progress: dict[int, PartitionProgress] = {}  # the assigned partitions of topic
-        self._heartbeats: psycopg.Connection[Any] | None = None  # the main thread's
-        self._heartbeats_failing = False
-        self._next_heartbeat = 0.0
+        self.heartbeats = HeartbeatReporter(
+            database_url=self.database_url,
+            consumer=consumer,
+            consumer_id=self.consumer_id,
+            topic=topic,
+            interval=heartbeat_interval.total_seconds(),
+            progress=self._progress,
+        )
         grace = shutdown_grace.total_seconds()
         self._drain_seconds = grace - min(LEAVE_RESERVE_SECONDS, grace / 2)
         self._abandon_at: float | None = None  # set by stop()
@@ -242,8 +182,8 @@ class Processor:
             for stage in self.stages:
                 stage.stop()
             self.consumer.close()
-            self._forget_heartbeats(None)
-            self._drop_heartbeat_connection()
+            self.heartbeats.forget(None)
+            self.heartbeats.close()
             self.dead_letters.flush(DEAD_LETTER_FLUSH_SECONDS)
             self._close_writer()
             self._housekeeping.shutdown(wait=False, cancel_futures=True)
@@ -335,7 +275,7 @@ class Processor:
             self._revoked.discard((partition.topic, partition.partition))
             self._progress[partition.partition] = PartitionProgress(stored.get(partition.partition))
         consumer.assign(partitions)
-        self._next_heartbeat = 0.0  # report the new assignment at once
+        self.heartbeats.report_soon()  # the new assignment
         log.info("partitions assigned", partitions=sorted(p.partition for p in partitions))
         for topic, numbers in _by_topic(partitions).items():
             for stage in self.stages:
@@ -353,7 +293,7 @@ class Processor:
         log.info("partitions revoked", partitions=sorted(p.partition for p in partitions))
         for partition in partitions:
             self._progress.pop(partition.partition, None)
-        self._forget_heartbeats([p.partition for p in partitions])
+        self.heartbeats.forget([p.partition for p in partitions])
         for topic, numbers in _by_topic(partitions).items():
             for stage in self.stages:
                 stage.revoked(topic, numbers)
@@ -418,14 +358,14 @@ class Processor:
         """The write's outcome; while a write takes long, heartbeats go on (with a growing lag).
         Raises AbandonedBatchError when stopping and the write is still not done at the deadline."""
         while not flight.future.done():
-            timeout = max(self._next_heartbeat - time.monotonic(), 0)
+            timeout = self.heartbeats.seconds_to_next()
             left = self._seconds_to_abandon()
             if left is not None:
                 if left <= 0:
                     raise AbandonedBatchError
                 timeout = min(timeout, left)
             wait_for([flight.future], timeout=timeout)
-            self._heartbeat_if_due(flight.produced)
+            self.heartbeats.report_if_due(flight.produced)
         return flight.future.result()
 
     def _acknowledge(
@@ -454,7 +394,7 @@ class Processor:
         partitions stay paused."""
         deadline = time.monotonic() + seconds
         while not self.stopping.is_set():
-            self._heartbeat_if_due(pending)
+            self.heartbeats.report_if_due(pending)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
@@ -512,7 +452,9 @@ class Processor:
         ]
         for stage in self.stages:
             stage.tick(caught_up)
-        self._heartbeat_if_due(self._in_flight.produced if self._in_flight is not None else {})
+        self.heartbeats.report_if_due(
+            self._in_flight.produced if self._in_flight is not None else {}
+        )
         now = time.monotonic()
         if now >= self._next_lag_check:
             self._next_lag_check = now + LAG_INTERVAL.total_seconds()
@@ -564,82 +506,6 @@ class Processor:
                 metrics.CONSUMER_LAG.labels(position.topic, str(position.partition)).set(lag)
         except Exception as error:  # metrics must never stop processing
             log.debug("consumer lag unavailable", error=str(error))
-
-    # --- heartbeats (main thread) -------------------------------------------------------------
-
-    def _heartbeat_if_due(self, pending: Produced) -> None:
-        """Every heartbeat_interval: write every assigned partition's lag. pending: the batch
-        being written or retried, whose records the database does not have yet."""
-        now = time.monotonic()
-        if now < self._next_heartbeat:
-            return
-        self._next_heartbeat = now + self.heartbeat_interval
-        lags = self._lags(pending)
-        if lags is None:
-            return
-        try:
-            write_heartbeats(self._heartbeat_database(), self.consumer_id, self.topic, lags)
-        except psycopg.Error as error:
-            self._drop_heartbeat_connection()
-            self._heartbeat_problem("heartbeat not written", error)
-            return
-        if self._heartbeats_failing:
-            self._heartbeats_failing = False
-            log.info("heartbeats written again")
-
-    def _lags(self, pending: Produced) -> dict[int, PartitionLag] | None:
-        """The lag of every assigned partition; None when Kafka cannot tell the watermarks (no
-        heartbeat then: the rows go stale, which is the truth)."""
-        lags: dict[int, PartitionLag] = {}
-        now = time.time()
-        for partition, progress in self._progress.items():
-            position = TopicPartition(self.topic, partition)
-            try:
-                low, high = self.consumer.get_watermark_offsets(
-                    position, timeout=WATERMARK_TIMEOUT_SECONDS
-                )
-            except KafkaException as error:
-                self._heartbeat_problem("no heartbeat: watermarks unavailable", error)
-                return None
-            oldest = pending[partition][0] if partition in pending else None
-            lags[partition] = progress.lag(low, high, oldest, now)
-        return lags
-
-    def _forget_heartbeats(self, partitions: Sequence[int] | None) -> None:
-        """Delete this consumer's rows of partitions (all of them when None) it gave up."""
-        try:
-            forget_heartbeats(self._heartbeat_database(), self.consumer_id, self.topic, partitions)
-        except psycopg.Error as error:
-            # They go stale, and the new owner's heartbeats replace them.
-            self._drop_heartbeat_connection()
-            self._heartbeat_problem("heartbeats not deleted", error)
-
-    def _heartbeat_database(self) -> psycopg.Connection[Any]:
-        """The main thread's connection for heartbeats, with short timeouts (opened on demand)."""
-        if self._heartbeats is None or self._heartbeats.closed:
-            connection = psycopg.connect(
-                self.database_url, connect_timeout=HEARTBEAT_TIMEOUT_SECONDS, autocommit=True
-            )
-            try:
-                connection.execute(f"SET statement_timeout = '{HEARTBEAT_TIMEOUT_SECONDS}s'")
-            except psycopg.Error:
-                connection.close()
-                raise
-            self._heartbeats = connection
-        return self._heartbeats
-
-    def _heartbeat_problem(self, what: str, error: Exception) -> None:
-        """Log the first failure of a series as a warning, the rest at debug level."""
-        if self._heartbeats_failing:
-            log.debug(what, error=str(error))
-        else:
-            self._heartbeats_failing = True
-            log.warning(what, error=str(error))
-
-    def _drop_heartbeat_connection(self) -> None:
-        connection, self._heartbeats = self._heartbeats, None
-        if connection is not None:
-            connection.close()
 
 
 def _produced(messages: Sequence[Message]) -> Produced:
