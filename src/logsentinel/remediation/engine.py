@@ -57,6 +57,7 @@ from logsentinel.remediation.executor import (
 )
 from logsentinel.remediation.guards import Health, Refusal
 from logsentinel.remediation.matching import choose
+from logsentinel.remediation.steps import STEPS, Change, span
 from logsentinel.remediation.verify import Verdict
 
 POLL = 2.0
@@ -422,23 +423,11 @@ class _Run:
         return None
 
     def _apply(self, step: Step, target: TargetState, marker: str) -> str:
-        executor, ref, now = self.engine.executor, target.ref, self.now
-        if step.type is StepType.ROLLOUT_RESTART:
-            return executor.rollout_restart(ref, marker, now)
-        if step.type is StepType.ROLLBACK:
-            params = step.rollback
-            image = params.image if params else None
-            container = params.container if params else None
-            return executor.rollback(ref, marker, now, image=image, container=container)
-        if step.type is StepType.SCALE and step.scale is not None:
-            replicas = guards.scaled_replicas(step.scale, target.desired_replicas)
-            return executor.scale(ref, replicas, marker, now)
-        if step.type is StepType.DELETE_POD:
-            pods = self._pods_to_delete(step)
-            if not pods:
-                raise ExecutorError("the incident's evidence names no pod to delete")
-            return executor.delete_pods(ref, pods, marker, now)
-        raise ExecutorError(f"step type {step.type.value} does not change the cluster")
+        apply = STEPS[step.type].apply
+        if apply is None:
+            raise ExecutorError(f"step type {step.type.value} does not change the cluster")
+        pods = self._pods_to_delete(step)
+        return apply(step, Change(self.engine.executor, target, marker, self.now, pods))
 
     def _pods_to_delete(self, step: Step) -> list[str]:
         if step.type is not StepType.DELETE_POD:
@@ -461,7 +450,7 @@ class _Run:
             remaining = (started + step.wait.duration - self.now).total_seconds()
             if remaining > 0:
                 return Outcome(recheck_after=min(remaining, 30.0))
-            return self._step_done(step, f"waited {_span(step.wait.duration)}")
+            return self._step_done(step, f"waited {span(step.wait.duration)}")
         return self._verify(step, started)
 
     def _verify(self, step: Step, started: datetime) -> Outcome:
@@ -479,7 +468,7 @@ class _Run:
                         return self._step_failed(
                             step,
                             f"verification failed: the rollout of {target_ref} did not complete "
-                            f"within {_span(verification.rollout_timeout)} "
+                            f"within {span(verification.rollout_timeout)} "
                             f"({target.updated_replicas}/{target.desired_replicas} updated, "
                             f"{target.available_replicas} available)",
                         )
@@ -503,7 +492,7 @@ class _Run:
         if self.now - started > within:
             why = "signal still high" if verdict.recovered is False else "could not tell"
             return self._step_failed(
-                step, f"verification failed within {_span(within)}: {why}: {verdict.message}"
+                step, f"verification failed within {span(within)}: {why}: {verdict.message}"
             )
         return Outcome(recheck_after=POLL)
 
@@ -701,15 +690,6 @@ class _Run:
         )
 
 
-def _span(duration: timedelta) -> str:
-    """90 s -> "1m30s", as durations are written in manifests."""
-    seconds = int(duration.total_seconds())
-    minutes, seconds = divmod(seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    text = "".join(f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (seconds, "s")) if n)
-    return text or "0s"
-
-
 def _approved(incident: Incident) -> bool:
     value = incident.metadata.annotations.get(APPROVED_ANNOTATION, "")
     return flag(value) is True
@@ -717,25 +697,7 @@ def _approved(incident: Incident) -> bool:
 
 def _describe(step: Step, incident: Incident) -> str:
     target = str(incident.spec.target) if incident.spec.target else "the target"
-    if step.type is StepType.ROLLOUT_RESTART:
-        return f"restart {target}"
-    if step.type is StepType.ROLLBACK:
-        image = step.rollback.image if step.rollback else None
-        return f"roll back {target}" + (
-            f" to image {image}" if image else " to its previous revision"
-        )
-    if step.type is StepType.SCALE and step.scale is not None:
-        wanted = (
-            step.scale.replicas if step.scale.replicas is not None else f"{step.scale.delta:+d}"
-        )
-        return f"scale {target} to {wanted} replicas"
-    if step.type is StepType.DELETE_POD:
-        return f"delete pods of {target}"
-    if step.type is StepType.WAIT and step.wait is not None:
-        return f"wait {_span(step.wait.duration)}"
-    if step.type is StepType.VERIFY:
-        return f"verify the rollout of {target} and the log signal"
-    return step.type.value
+    return STEPS[step.type].describe(step, target)
 
 
 def _audit(
