@@ -10,6 +10,10 @@ from kubernetes.config.config_exception import ConfigException
 
 from logsentinel.kube.errors import KubeError
 
+ApiClient = client.ApiClient
+"""The client's connection (credentials, pool): what the kube adapters are built from. Code
+outside this package names the type through this alias and never imports the client."""
+
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 DEFAULT_KUBECONFIG = Path("~/.kube/config")
 

@@ -16,12 +16,12 @@ from typing import Any
 
 import kopf
 import structlog
-from kubernetes import client
 
 from logsentinel.domain.common import DEGRADED, GROUP_VERSION, PROGRESSING, READY, wire_condition
 from logsentinel.domain.errors import InvalidResourceError
 from logsentinel.domain.resources import LogPipeline
 from logsentinel.kafka_admin import KafkaAdminError, ensure_topic
+from logsentinel.kube.client import ApiClient
 from logsentinel.kube.errors import KubeError
 from logsentinel.operator.pipeline.credentials import admin_security, has_client_certificate
 from logsentinel.operator.pipeline.errors import PipelineRenderError
@@ -45,7 +45,7 @@ class PipelineRuntime:
 PIPELINE_RUNTIME: PipelineRuntime | None = None
 
 
-def configure(api_client: client.ApiClient, central_namespace: str) -> None:
+def configure(api_client: ApiClient, central_namespace: str) -> None:
     global PIPELINE_RUNTIME
     PIPELINE_RUNTIME = PipelineRuntime(PipelineReconciler(api_client), central_namespace)
 

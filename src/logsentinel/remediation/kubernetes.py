@@ -1,32 +1,27 @@
 """The Executor for Kubernetes: reads and changes Deployments, StatefulSets and DaemonSets.
 
-Every apiserver call goes through the bounded retry of :func:`logsentinel.kube.errors.call`;
-a missing workload raises TargetNotFoundError, any other failure ExecutorError naming the
-target. Each change writes the action marker (see remediation/executor.py) in the same request
-as the change itself, except pod deletions, whose marker follows once the pods are deleted.
-
-Objects are read as raw JSON rather than the client's models, so that a rollback copies the old
-pod template back exactly as stored, including fields this client version does not know.
+The apiserver calls are kube.workloads' (raw JSON, bounded retries); this module maps the
+executor protocol onto them: a missing workload raises TargetNotFoundError, any other failure
+ExecutorError naming the target. Each change writes the action marker (see
+remediation/executor.py) in the same request as the change itself, except pod deletions, whose
+marker follows once the pods are deleted.
 """
 
 from __future__ import annotations
 
 import copy
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
-
-from kubernetes import client
 
 from logsentinel.domain.common import WorkloadKind, WorkloadRef
 from logsentinel.domain.types import Json, format_timestamp
-from logsentinel.kube.errors import KubeConflictError, KubeError, KubeNotFoundError, call
+from logsentinel.kube.client import ApiClient
+from logsentinel.kube.errors import KubeError, KubeNotFoundError
 from logsentinel.kube.incident_objects import parse_timestamp
-from logsentinel.kube.objects import FIELD_MANAGER
 from logsentinel.kube.owners import controller_reference
 from logsentinel.kube.secrets import SecretDataError, decode_secret_data
+from logsentinel.kube.workloads import WorkloadApi, describe
 from logsentinel.remediation.executor import (
     MARKER_ANNOTATION,
     MARKER_TIME_ANNOTATION,
@@ -38,22 +33,9 @@ from logsentinel.remediation.executor import (
 RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt"
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 POD_TEMPLATE_HASH_LABEL = "pod-template-hash"
-STRATEGIC_MERGE = "application/strategic-merge-patch+json"
-JSON_PATCH = "application/json-patch+json"
-
-_METHOD_SUFFIX = {
-    WorkloadKind.DEPLOYMENT: "deployment",
-    WorkloadKind.STATEFUL_SET: "stateful_set",
-    WorkloadKind.DAEMON_SET: "daemon_set",
-}
 
 
 # --- pure helpers ----------------------------------------------------------------------------
-
-
-def describe(target: WorkloadRef) -> str:
-    """``Deployment shop/checkout``."""
-    return f"{target.kind.value} {target.namespace}/{target.name}"
 
 
 def marker_annotations(marker: str, at: datetime) -> dict[str, str]:
@@ -215,14 +197,12 @@ def _failures(target: WorkloadRef) -> Iterator[None]:
 class KubernetesExecutor:
     """Executor against the Kubernetes API, with the official (synchronous) client."""
 
-    def __init__(self, api_client: client.ApiClient, *, request_timeout: float = 10.0) -> None:
-        self._apps = client.AppsV1Api(api_client)
-        self._core = client.CoreV1Api(api_client)
-        self._timeout = (min(request_timeout, 5.0), request_timeout)
+    def __init__(self, api_client: ApiClient, *, request_timeout: float = 10.0) -> None:
+        self._api = WorkloadApi(api_client, request_timeout=request_timeout)
 
     def target_state(self, target: WorkloadRef) -> TargetState:
         with _failures(target):
-            return state_of(target, self._read(target))
+            return state_of(target, self._api.read(target))
 
     def rollout_restart(self, target: WorkloadRef, marker: str, at: datetime) -> str:
         """Like ``kubectl rollout restart``: a new restartedAt on the pod template."""
@@ -235,8 +215,8 @@ class KubernetesExecutor:
             },
         }
         with _failures(target):
-            self._refuse_paused(target, self._read(target), "restart")
-            self._patch(target, patch, "restart")
+            self._refuse_paused(target, self._api.read(target), "restart")
+            self._api.patch(target, patch, "restart")
         return f"restarted {describe(target)}"
 
     def rollback(
@@ -251,7 +231,7 @@ class KubernetesExecutor:
         if target.kind is not WorkloadKind.DEPLOYMENT:
             raise ExecutorError(f"cannot roll back {describe(target)}: only Deployments roll back")
         with _failures(target):
-            deployment = self._read(target)
+            deployment = self._api.read(target)
             self._refuse_paused(target, deployment, "roll back")
             if image is not None:
                 return self._pin_image(target, deployment, marker, at, image, container)
@@ -268,8 +248,8 @@ class KubernetesExecutor:
             "spec": {"replicas": replicas},
         }
         with _failures(target):
-            before = state_of(target, self._read(target)).desired_replicas
-            self._patch(target, patch, f"scale to {replicas}")
+            before = state_of(target, self._api.read(target)).desired_replicas
+            self._api.patch(target, patch, f"scale to {replicas}")
         return f"scaled {describe(target)} from {before} to {replicas} replicas"
 
     def delete_pods(self, target: WorkloadRef, pods: list[str], marker: str, at: datetime) -> str:
@@ -277,7 +257,7 @@ class KubernetesExecutor:
         if not pods:
             raise ExecutorError(f"no pods of {describe(target)} named to delete")
         with _failures(target):
-            workload = self._read(target)
+            workload = self._api.read(target)
             found, missing = self._read_pods(target.namespace, pods)
             replica_sets: dict[str, Json | None] = {}
             foreign = [p for p in found if not self._owns(target, workload, p, replica_sets)]
@@ -286,11 +266,17 @@ class KubernetesExecutor:
                 raise ExecutorError(
                     f"refusing to delete pods that do not belong to {describe(target)}: {listing}"
                 )
-            deleted = [p["metadata"]["name"] for p in found if self._delete_pod(p)]
+            deleted = [
+                p["metadata"]["name"]
+                for p in found
+                if self._api.delete_pod(
+                    p["metadata"]["namespace"], p["metadata"]["name"], p["metadata"]["uid"]
+                )
+            ]
             missing += [
                 p["metadata"]["name"] for p in found if p["metadata"]["name"] not in deleted
             ]
-            self._patch(
+            self._api.patch(
                 target, {"metadata": {"annotations": marker_annotations(marker, at)}}, "mark"
             )
         message = f"deleted {len(deleted)} pod(s) of {describe(target)}"
@@ -304,12 +290,7 @@ class KubernetesExecutor:
         """The Secret's data, base64-decoded to text."""
         what = f"Secret {namespace}/{name}"
         try:
-            secret = self._json(
-                f"read {what}",
-                lambda: self._core.read_namespaced_secret(
-                    name, namespace, _preload_content=False, _request_timeout=self._timeout
-                ),
-            )
+            secret = self._api.read_secret(namespace, name)
         except KubeNotFoundError as error:
             raise ExecutorError(f"{what} not found") from error
         except KubeError as error:
@@ -329,7 +310,7 @@ class KubernetesExecutor:
         template = template_of(replica_set)
         annotations = marker_annotations(marker, at)
         if template == (deployment.get("spec") or {}).get("template"):
-            self._json_patch(target, marker_operations(deployment, annotations), "mark")
+            self._api.json_patch(target, marker_operations(deployment, annotations), "mark")
             return (
                 f"skipped rollback of {describe(target)}:"
                 f" already at the template of revision {previous}"
@@ -346,7 +327,7 @@ class KubernetesExecutor:
             {"op": "replace", "path": "/spec/template", "value": template},
             *marker_operations(deployment, annotations),
         ]
-        self._json_patch(target, operations, f"roll back to revision {previous}")
+        self._api.json_patch(target, operations, f"roll back to revision {previous}")
         return (
             f"rolled back {describe(target)} from revision {current} to {previous}"
             f" ({describe_images(template)})"
@@ -368,7 +349,7 @@ class KubernetesExecutor:
             "metadata": {"annotations": marker_annotations(marker, at)},
             "spec": {"template": {"spec": {"containers": [{"name": name, "image": image}]}}},
         }
-        self._patch(target, patch, f"pin image {image}")
+        self._api.patch(target, patch, f"pin image {image}")
         return (
             f"rolled back {describe(target)}: container {name} pinned to image {image}"
             f" (was {before})"
@@ -397,7 +378,7 @@ class KubernetesExecutor:
             return False
         name = str(reference.get("name"))
         if name not in replica_sets:
-            replica_sets[name] = self._read_replica_set(target.namespace, name)
+            replica_sets[name] = self._api.read_replica_set(target.namespace, name)
         replica_set = replica_sets[name]
         return (
             replica_set is not None
@@ -405,63 +386,19 @@ class KubernetesExecutor:
             and (controller_reference(replica_set) or {}).get("uid") == uid
         )
 
-    def _read_replica_set(self, namespace: str, name: str) -> Json | None:
-        try:
-            return self._json(
-                f"read ReplicaSet {namespace}/{name}",
-                lambda: self._apps.read_namespaced_replica_set(
-                    name, namespace, _preload_content=False, _request_timeout=self._timeout
-                ),
-            )
-        except KubeNotFoundError:
-            return None
-
     def _read_pods(self, namespace: str, names: list[str]) -> tuple[list[Json], list[str]]:
         """(pods found, names not found), in the order given, each name once."""
         found: list[Json] = []
         missing: list[str] = []
         for name in dict.fromkeys(names):
-            pod = self._read_pod(namespace, name)
+            pod = self._api.read_pod(namespace, name)
             if pod is None:
                 missing.append(name)
             else:
                 found.append(pod)
         return found, missing
 
-    def _read_pod(self, namespace: str, name: str) -> Json | None:
-        try:
-            return self._json(
-                f"read Pod {namespace}/{name}",
-                lambda: self._core.read_namespaced_pod(
-                    name, namespace, _preload_content=False, _request_timeout=self._timeout
-                ),
-            )
-        except KubeNotFoundError:
-            return None
-
-    def _delete_pod(self, pod: Json) -> bool:
-        """Delete exactly the pod that was checked; False when it is already gone or replaced."""
-        name, namespace = pod["metadata"]["name"], pod["metadata"]["namespace"]
-        # The uid precondition matters for StatefulSet pods, which come back under the same name.
-        options = client.V1DeleteOptions(
-            preconditions=client.V1Preconditions(uid=pod["metadata"]["uid"])
-        )
-        try:
-            self._json(
-                f"delete Pod {namespace}/{name}",
-                lambda: self._core.delete_namespaced_pod(
-                    name,
-                    namespace,
-                    body=options,
-                    _preload_content=False,
-                    _request_timeout=self._timeout,
-                ),
-            )
-        except (KubeNotFoundError, KubeConflictError):
-            return False
-        return True
-
-    # --- apiserver access -----------------------------------------------------------------------
+    # --- ReplicaSets ----------------------------------------------------------------------------
 
     def _owned_replica_sets(self, deployment: Json) -> list[Json]:
         """The ReplicaSets whose controller is this Deployment (matched by uid)."""
@@ -471,63 +408,7 @@ class KubernetesExecutor:
         ) or {}
         # matchLabels only narrows the listing; ownership is decided by the owner uid.
         selector = ",".join(f"{key}={value}" for key, value in match_labels.items())
-        listing = self._json(
-            f"list ReplicaSets of Deployment {metadata['namespace']}/{metadata['name']}",
-            lambda: self._apps.list_namespaced_replica_set(
-                metadata["namespace"],
-                label_selector=selector or None,
-                _preload_content=False,
-                _request_timeout=self._timeout,
-            ),
-        )
+        listing = self._api.list_replica_sets(metadata["namespace"], selector or None)
         return [
-            rs
-            for rs in listing.get("items") or []
-            if (controller_reference(rs) or {}).get("uid") == metadata["uid"]
+            rs for rs in listing if (controller_reference(rs) or {}).get("uid") == metadata["uid"]
         ]
-
-    def _read(self, target: WorkloadRef) -> Json:
-        read = getattr(self._apps, f"read_namespaced_{_METHOD_SUFFIX[target.kind]}")
-        return self._json(
-            f"read {describe(target)}",
-            lambda: read(
-                target.name,
-                target.namespace,
-                _preload_content=False,
-                _request_timeout=self._timeout,
-            ),
-        )
-
-    def _patch(self, target: WorkloadRef, body: Json, action: str) -> Json:
-        return self._send_patch(target, body, STRATEGIC_MERGE, action)
-
-    def _json_patch(self, target: WorkloadRef, operations: list[Json], action: str) -> Json:
-        return self._send_patch(target, operations, JSON_PATCH, action)
-
-    def _send_patch(
-        self, target: WorkloadRef, body: object, content_type: str, action: str
-    ) -> Json:
-        patch = getattr(self._apps, f"patch_namespaced_{_METHOD_SUFFIX[target.kind]}")
-        return self._json(
-            f"{action} {describe(target)}",
-            lambda: patch(
-                target.name,
-                target.namespace,
-                body,
-                field_manager=FIELD_MANAGER,
-                _content_type=content_type,
-                _preload_content=False,
-                _request_timeout=self._timeout,
-            ),
-        )
-
-    def _json(self, operation: str, request: Callable[[], Any]) -> Json:
-        """The JSON answer of a request made with ``_preload_content=False``, through call()."""
-
-        def run() -> Json:
-            document = json.loads(request().data)
-            if not isinstance(document, dict):
-                raise ExecutorError(f"{operation}: unexpected answer {type(document).__name__}")
-            return document
-
-        return call(operation, run)

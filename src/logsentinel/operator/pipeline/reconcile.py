@@ -6,16 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
-from kubernetes import client, dynamic
-from kubernetes.client.exceptions import ApiException
 
 from logsentinel.domain.types import Json
-from logsentinel.kube.errors import call
-from logsentinel.kube.objects import FIELD_MANAGER
-from logsentinel.kube.secrets import decode_secret_data
+from logsentinel.kube.client import ApiClient
+from logsentinel.kube.cluster import ClusterObjects
 from logsentinel.operator.pipeline.objects import MANAGED_BY, PIPELINE_LABEL, PRODUCT
 
 log = structlog.get_logger("logsentinel.operator")
@@ -58,38 +54,12 @@ class Observed:
 
 
 class PipelineReconciler:
-    def __init__(self, api_client: client.ApiClient) -> None:
-        self._dynamic = dynamic.DynamicClient(api_client)  # type: ignore[no-untyped-call]
-        self._core = client.CoreV1Api(api_client)
-
-    def _resource(self, api_version: str, kind: str) -> Any:
-        return self._dynamic.resources.get(api_version=api_version, kind=kind)
+    def __init__(self, api_client: ApiClient) -> None:
+        self.objects = ClusterObjects(api_client)
 
     def apply(self, objects: Sequence[Json]) -> list[str]:
         """Server-side apply each object (we own the fields we set); what was applied."""
-        applied = []
-        for obj in objects:
-            meta = obj["metadata"]
-            resource = self._resource(obj["apiVersion"], obj["kind"])
-            where = f"{obj['kind']} {meta.get('namespace', '')}/{meta['name']}".replace(" /", " ")
-            self._apply_one(resource, obj, where)
-            applied.append(where)
-        return applied
-
-    @staticmethod
-    def _apply_one(resource: Any, obj: Json, where: str) -> None:
-        meta = obj["metadata"]
-
-        def apply() -> Any:
-            return resource.server_side_apply(
-                body=obj,
-                name=meta["name"],
-                namespace=meta.get("namespace"),
-                field_manager=FIELD_MANAGER,
-                force_conflicts=True,
-            )
-
-        call(f"apply {where}", apply)
+        return [self.objects.apply(obj) for obj in objects]
 
     def prune(self, namespace: str, pipeline: str, keep: Sequence[Json]) -> list[str]:
         """Delete objects labelled as this pipeline's that the current render does not have."""
@@ -120,54 +90,31 @@ class PipelineReconciler:
         self, api_version: str, kind: str, namespaced: bool, namespace: str, pipeline: str
     ) -> list[Json]:
         selector = f"{PIPELINE_LABEL}={pipeline},{MANAGED_BY}={PRODUCT}"
-        resource = self._resource(api_version, kind)
-        listed = call(
-            f"list {kind}",
-            lambda: resource.get(
-                namespace=namespace if namespaced else None, label_selector=selector
-            ),
-        )
-        items: list[Json] = [item.to_dict() for item in listed.items]
+        items = self.objects.list(api_version, kind, namespace if namespaced else None, selector)
         if not namespaced:  # the same pipeline name may exist in another namespace
             prefix = cluster_prefix(namespace, pipeline)
             items = [i for i in items if i["metadata"]["name"].startswith(prefix)]
         return items
 
     def _delete(self, api_version: str, kind: str, meta: Json) -> None:
-        resource = self._resource(api_version, kind)
-        try:
-            resource.delete(name=meta["name"], namespace=meta.get("namespace"))
-        except ApiException as error:
-            if error.status != 404:
-                raise
+        self.objects.delete(api_version, kind, meta["name"], meta.get("namespace"))
 
     def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
         """A Secret's data decoded, or None when it does not exist; SecretDataError when a
         value is not UTF-8 text."""
-        try:
-            secret = self._core.read_namespaced_secret(name, namespace)
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise
-        return decode_secret_data(namespace, name, secret.data or {})
+        return self.objects.read_secret(namespace, name)
 
     def missing_secrets(self, namespace: str, names: Sequence[tuple[str, str]]) -> list[str]:
         """(field, secret name) pairs whose Secret does not exist: messages naming the field."""
-        missing = []
-        for field, name in names:
-            try:
-                self._core.read_namespaced_secret(name, namespace)
-            except ApiException as error:
-                if error.status == 404:
-                    missing.append(f"{field}: Secret {namespace}/{name} does not exist")
-                else:
-                    raise
-        return missing
+        return [
+            f"{field}: Secret {namespace}/{name} does not exist"
+            for field, name in names
+            if self.objects.read_secret(namespace, name) is None
+        ]
 
     def observe(self, namespace: str, collector: str, processor: str) -> Observed:
-        daemon_set = self._get("apps/v1", "DaemonSet", namespace, collector)
-        deployment = self._get("apps/v1", "Deployment", namespace, processor)
+        daemon_set = self.objects.get("apps/v1", "DaemonSet", namespace, collector)
+        deployment = self.objects.get("apps/v1", "Deployment", namespace, processor)
         ds, dp = daemon_set.get("status") or {}, deployment.get("status") or {}
         desired_collectors = int(ds.get("desiredNumberScheduled") or 0)
         desired_processors = int(deployment["spec"].get("replicas") or 0)
@@ -184,12 +131,3 @@ class PipelineReconciler:
             and int(dp.get("updatedReplicas") or 0) >= desired_processors
             and int(dp.get("replicas") or 0) <= desired_processors,
         )
-
-    def _get(self, api_version: str, kind: str, namespace: str, name: str) -> Json:
-        resource = self._resource(api_version, kind)
-        found = call(
-            f"get {kind} {namespace}/{name}",
-            lambda: resource.get(name=name, namespace=namespace),
-        )
-        document: Json = found.to_dict()
-        return document
