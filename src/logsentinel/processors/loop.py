@@ -12,9 +12,9 @@ unavailable the processor pauses its partitions, keeps polling (so it stays in t
 rebalances still happen) and retries the same batch with exponential backoff; nothing is
 skipped and nothing crashes.
 
-Partitions and retention: a maintenance thread with a connection of its own makes the daily
-partitions of the decoder's event-time window ahead of time and applies retention, with DDL that
-never queues readers or writers (storage/partitions.py), so the write path finds its partitions.
+Partitions and retention: the Housekeeping (processors/housekeeping.py) makes the day partitions
+of the decoder's event-time window ahead of time and applies retention on a thread of its own, so
+the write path finds its partitions.
 
 Heartbeats: every heartbeat_interval the main thread has its HeartbeatReporter
 (processors/heartbeats.py) write each assigned partition's lag, also while it waits for a slow
@@ -52,10 +52,8 @@ from logsentinel.processors import metrics
 from logsentinel.processors.batch import assemble
 from logsentinel.processors.deadletters import DeadLetterTopic, DeadLetterTopicError
 from logsentinel.processors.heartbeats import HeartbeatReporter, PartitionProgress, Produced
+from logsentinel.processors.housekeeping import Housekeeping
 from logsentinel.processors.settings import DEFAULT_SHUTDOWN_GRACE, default_consumer_id
-from logsentinel.storage.buckets import delete_older_than as delete_buckets_before
-from logsentinel.storage.partitions import maintain as maintain_partitions
-from logsentinel.storage.templates import delete_unseen_since as delete_unseen_templates
 from logsentinel.storage.urls import libpq_url, redacted
 from logsentinel.storage.writer import Batch, LogWriter, WriteResult
 
@@ -84,10 +82,6 @@ class Stage(Protocol):
 LAG_INTERVAL = timedelta(seconds=10)
 CONSUME_SLICE = 0.01
 """Seconds per consume call while a write is in flight (see Processor._consume)."""
-MAINTENANCE_INTERVAL = timedelta(hours=1)
-"""How often the partitions of the event-time window are made and retention is applied."""
-MAINTENANCE_RETRY = timedelta(minutes=1)
-"""How soon maintenance runs again after a lock was not had in time or the database failed."""
 LEAVE_RESERVE_SECONDS = 5.0
 """Of the shutdown grace, kept after the batch in flight for leaving the group and closing (at
 most half of it)."""
@@ -145,13 +139,11 @@ class Processor:
         self.writer = LogWriter(group)
         self.stopping = threading.Event()
         self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer")
-        self._housekeeping = ThreadPoolExecutor(max_workers=1, thread_name_prefix="maintenance")
-        self._maintaining: Future[None] | None = None
+        self.housekeeping = Housekeeping(self.database_url, decoder.event_time, retention)
         self._connection: psycopg.Connection[Any] | None = None  # the writer thread's
         self._in_flight: InFlight | None = None
         self._revoked: set[tuple[str, int]] = set()
         self._next_lag_check = 0.0
-        self._next_maintenance = 0.0
         self.consumer_id = consumer_id or default_consumer_id()
         self._progress: dict[int, PartitionProgress] = {}  # the assigned partitions of topic
         self.heartbeats = HeartbeatReporter(
@@ -186,7 +178,7 @@ class Processor:
             self.heartbeats.close()
             self.dead_letters.flush(DEAD_LETTER_FLUSH_SECONDS)
             self._close_writer()
-            self._housekeeping.shutdown(wait=False, cancel_futures=True)
+            self.housekeeping.shutdown()
             log.info("processor stopped")
 
     def stop(self) -> None:
@@ -459,43 +451,7 @@ class Processor:
         if now >= self._next_lag_check:
             self._next_lag_check = now + LAG_INTERVAL.total_seconds()
             self._update_consumer_lag()
-        running = self._maintaining is not None and not self._maintaining.done()
-        if now >= self._next_maintenance and not running:
-            self._next_maintenance = now + MAINTENANCE_INTERVAL.total_seconds()
-            self._maintaining = self._housekeeping.submit(self._maintain)
-
-    def _maintain(self) -> None:
-        """Runs on the maintenance thread, beside the writes and with a connection of its own:
-        the partitions of the event-time window (made before records need them), then retention
-        (old partitions, those beyond the window's future edge, old rule buckets). Its DDL never
-        waits long for a lock (storage/partitions.py); what it could not do is retried soon."""
-        now = datetime.now(UTC)
-        retry_in = MAINTENANCE_RETRY.total_seconds()
-        try:
-            with psycopg.connect(
-                self.database_url, connect_timeout=5, autocommit=True
-            ) as connection:
-                days = self.decoder.event_time.days(now)
-                done = maintain_partitions(connection, days, self.retention, now)
-                buckets = templates = 0
-                if self.retention is not None:
-                    buckets = delete_buckets_before(connection, now - self.retention)
-                    templates = delete_unseen_templates(connection, now - self.retention)
-        except Exception as error:  # maintenance must never stop processing
-            log.warning("maintenance failed", error=str(error), retry_in_s=retry_in)
-            self._next_maintenance = time.monotonic() + retry_in
-            return
-        if done.created or done.dropped or buckets or templates:
-            log.info(
-                "partitions maintained",
-                created=done.created,
-                dropped=done.dropped,
-                rule_buckets=buckets,
-                templates=templates,
-            )
-        if not done.complete:
-            log.warning("maintenance deferred", error=done.problem, retry_in_s=retry_in)
-            self._next_maintenance = time.monotonic() + retry_in
+        self.housekeeping.start_if_due()
 
     def _update_consumer_lag(self) -> None:
         try:
