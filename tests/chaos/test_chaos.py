@@ -32,6 +32,7 @@ from support.chaos import (
     IngestClient,
     Outcome,
     ingested,
+    outage_stored,
     recover,
     settle,
 )
@@ -90,9 +91,7 @@ def test_broker_down_the_agent_buffers_on_disk_then_delivers(
         assert chain.stored() - before < BROKER_OUTAGE_S * LINES_PER_SECOND / 2, "Kafka was down"
     finally:
         kafka.start()
-    started = time.monotonic()
-    chain.flowing(kubectl, BROKER_OUTAGE_S * LINES_PER_SECOND, RECOVERY_TIMEOUT)
-    chaos_outcome.recovery_s = time.monotonic() - started
+    outage_stored(kubectl, chain, chaos_outcome, BROKER_OUTAGE_S)
     settle(kubectl, chain, chaos_outcome)
 
 
@@ -107,9 +106,7 @@ def test_database_down_processors_pause_and_resume_without_dead_letters(
         time.sleep(DATABASE_OUTAGE_S)
     finally:
         postgres.start()
-    started = time.monotonic()
-    chain.flowing(kubectl, DATABASE_OUTAGE_S * LINES_PER_SECOND, RECOVERY_TIMEOUT)
-    chaos_outcome.recovery_s = time.monotonic() - started
+    outage_stored(kubectl, chain, chaos_outcome, DATABASE_OUTAGE_S)
     assert chain.dead_letters() == 0, "good records were set aside while the database was down"
     said = chain.processor_logs(kubectl)
     assert "store failed; paused" in said, "the processors say why they stopped"

@@ -15,7 +15,7 @@ import pytest
 
 from devstack.postgres import Postgres
 from devstack.pytest_plugin import Kubectl
-from support.chaos import LINES_PER_SECOND, RECOVERY_TIMEOUT, Chain, Outcome, settle
+from support.chaos import RECOVERY_TIMEOUT, Chain, Outcome, outage_stored, settle
 from support.running import eventually
 
 pytestmark = [pytest.mark.node, pytest.mark.chaos]
@@ -96,9 +96,7 @@ def test_database_disk_full_processors_stop_acknowledging_then_resume(
         time.sleep(DISK_FULL_S)
     finally:
         filler.unlink()
-    started = time.monotonic()
-    chain.flowing(kubectl, DISK_FULL_S * LINES_PER_SECOND, RECOVERY_TIMEOUT)
-    chaos_outcome.recovery_s = time.monotonic() - started
+    outage_stored(kubectl, chain, chaos_outcome, DISK_FULL_S)
     print(f"filled {filled / 2**20:.0f} MiB")
     assert chain.dead_letters() == 0, "good records were set aside while the disk was full"
     assert "consumption resumed" in chain.processor_logs(kubectl)

@@ -142,6 +142,14 @@ def recover(
     settle(kubectl, chain, outcome)
 
 
+def outage_stored(kubectl: Kubectl, chain: Chain, outcome: Outcome, outage_s: float) -> None:
+    """Called when an outage ends: wait until as many lines as it held back are stored; the
+    recovery time is measured from now."""
+    started = time.monotonic()
+    chain.flowing(kubectl, int(outage_s * LINES_PER_SECOND), RECOVERY_TIMEOUT)
+    outcome.recovery_s = time.monotonic() - started
+
+
 def settle(kubectl: Kubectl, chain: Chain, outcome: Outcome) -> None:
     """Lines flow again; stop the app, account for every line, record the outcome."""
     chain.flowing(kubectl, 5 * LINES_PER_SECOND, RECOVERY_TIMEOUT)
