@@ -23,7 +23,6 @@ from logsentinel.detection.catalog import build
 from logsentinel.detection.engine import home_namespace
 from logsentinel.detection.replay import Replay, ReplayedIncident
 from logsentinel.domain.resources import DetectionRule
-from logsentinel.domain.rule import DetectorType
 from logsentinel.storage.replay import StoredRange, stored_records
 
 PROGRESS_EVERY = 100_000
@@ -85,7 +84,7 @@ def _reads_attributes(rule: DetectionRule) -> bool:
     own_columns = {"namespace", "service", "pod", "container", "node"}
     return (
         bool(spec.match.fields)
-        or spec.detector.type in (DetectorType.LATENCY, DetectorType.ISOLATION_FOREST)
+        or spec.detector.params.reads_attributes()
         or any(key not in own_columns for key in spec.detector.group_by)
     )
 

@@ -293,3 +293,12 @@ def test_each_detector_says_its_own_window_and_baseline(
     params = Detector.model_validate(detector).params
     assert params.decision_window() == parse_duration(window)
     assert params.baseline_span() == (None if baseline is None else parse_duration(baseline))
+
+
+def test_only_latency_and_isolation_forest_read_record_attributes() -> None:
+    reading = {
+        name
+        for name, params in VALID_PARAMETERS.items()
+        if Detector.model_validate({"type": name, name: params}).params.reads_attributes()
+    }
+    assert reading == {"latency", "isolationForest"}

@@ -207,6 +207,10 @@ class DetectorParams(SchemaModel):
         """How much stored history rebuilds the detector's baseline; None: it keeps none."""
         return None
 
+    def reads_attributes(self) -> bool:
+        """Whether the detector looks at records' parsed attributes (not only their columns)."""
+        return False
+
 
 class ThresholdParams(DetectorParams):
     """Fire the moment matching records in the sliding window reach count."""
@@ -322,6 +326,9 @@ class IsolationForestParams(DetectorParams):
     def baseline_span(self) -> timedelta:
         return self.baseline_period
 
+    def reads_attributes(self) -> bool:
+        return True  # latency percentiles among its features
+
     @model_validator(mode="after")
     def _baseline_holds_enough_intervals(self) -> Self:
         if self.baseline_period < self.interval * self.min_baseline_intervals:
@@ -344,6 +351,9 @@ class LatencyParams(DetectorParams):
 
     def decision_window(self) -> timedelta:
         return self.window
+
+    def reads_attributes(self) -> bool:
+        return True
 
 
 GROUP_KEY_PATTERN = (
