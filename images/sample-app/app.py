@@ -5,7 +5,9 @@ Each line carries ``seq`` (1, 2, 3, ... per process) so a test can check that ev
 app wrote was stored exactly once. Settings (environment):
 
 - ``APP_VERSION``: baked into the image (1.0.0 or 2.0.0);
-- ``LINES_PER_SECOND``: the steady rate (default 20).
+- ``LINES_PER_SECOND``: the steady rate (default 20);
+- ``LINE_PADDING``: characters of filler added to each line as ``padding`` (default 0), for
+  tests that need volume in bytes rather than in lines.
 
 SIGTERM ends the loop after the current line (no line is ever half written) and the app writes
 a last line, ``"last": true``, whose ``seq`` is the number of lines the process wrote.
@@ -28,7 +30,7 @@ def stop(_signal: int, _frame: object) -> None:
     stopping = True
 
 
-def line(seq: int, version: str) -> dict[str, object]:
+def line(seq: int, version: str, padding: str) -> dict[str, object]:
     now = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
     order = 1000 + seq
     if version.startswith("2."):
@@ -38,6 +40,7 @@ def line(seq: int, version: str) -> dict[str, object]:
             "msg": f"payment for order {order} failed: card processor timeout",
             "seq": seq,
             "version": version,
+            **({"padding": padding} if padding else {}),
         }
     return {
         "time": now,
@@ -45,18 +48,20 @@ def line(seq: int, version: str) -> dict[str, object]:
         "msg": f"payment for order {order} accepted",
         "seq": seq,
         "version": version,
+        **({"padding": padding} if padding else {}),
     }
 
 
 def main() -> None:
     version = os.environ.get("APP_VERSION", "1.0.0")
     interval = 1.0 / float(os.environ.get("LINES_PER_SECOND", "20"))
+    padding = "." * int(os.environ.get("LINE_PADDING", "0"))
     signal.signal(signal.SIGTERM, stop)
     seq = 0
     next_at = time.monotonic()
     while not stopping:
         seq += 1
-        sys.stdout.write(json.dumps(line(seq, version)) + "\n")
+        sys.stdout.write(json.dumps(line(seq, version, padding)) + "\n")
         sys.stdout.flush()
         next_at += interval
         time.sleep(max(0.0, next_at - time.monotonic()))

@@ -28,11 +28,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     outcomes = _outcomes.values()
     for name, o in _outcomes.items():
         recovery = "-" if o.recovery_s is None else f"{o.recovery_s:.1f}"
-        peak_lag = "" if o.peak_lag is None else f" peak_lag={o.peak_lag}"
+        extras = "" if o.peak_lag is None else f" peak_lag={o.peak_lag}"
+        extras += "" if o.reported is None else f" reported_dropped={o.reported}"
         terminalreporter.write_line(
             f"chaos {name}: {'passed' if o.passed else 'FAILED'} written={o.written} "
             f"lost={o.lost} duplicated={o.duplicated} double_actions={o.double_actions} "
-            f"recovery_s={recovery}{peak_lag}"
+            f"recovery_s={recovery}{extras}"
         )
     passed = sum(outcome.passed for outcome in outcomes)
     terminalreporter.write_line(

@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import pytest
 
-from devstack.component import ServerComponent
 from devstack.kafka import Kafka
 from devstack.postgres import Postgres
 from devstack.pytest_plugin import Kubectl
@@ -34,6 +33,7 @@ from support.chaos import (
     ingested,
     outage_stored,
     recover,
+    require_own,
     settle,
 )
 from support.node import CHART, POD_TIMEOUT, example
@@ -47,14 +47,6 @@ DATABASE_OUTAGE_S = 60
 SPIKE_FACTOR = 5
 SPIKE_S = 60
 LAG_SAMPLE_S = 1.0
-
-
-def _require_own(server: ServerComponent) -> None:
-    """Scenarios that stop a server need the local stack's own (the address `make env` exports
-    is its own; another is not ours to stop)."""
-    elsewhere = server.external()
-    if elsewhere and not (server.running() and elsewhere == server.address()):
-        pytest.fail(f"this scenario stops the local stack's {server.name}; {elsewhere} is not it")
 
 
 def test_agent_restarted_resumes_from_its_stored_offsets(
@@ -80,7 +72,7 @@ def test_broker_down_the_agent_buffers_on_disk_then_delivers(
     kubectl: Kubectl, chain: Chain, chaos_outcome: Outcome
 ) -> None:
     kafka = Kafka()
-    _require_own(kafka)
+    require_own(kafka)
     before = chain.stored()
     kafka.stop()
     try:
@@ -99,7 +91,7 @@ def test_database_down_processors_pause_and_resume_without_dead_letters(
     kubectl: Kubectl, chain: Chain, chaos_outcome: Outcome
 ) -> None:
     postgres = Postgres()
-    _require_own(postgres)
+    require_own(postgres)
     postgres.stop()
     try:
         # The outage lasts DATABASE_OUTAGE_S while the app keeps writing (the fault, not a wait).

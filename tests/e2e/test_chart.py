@@ -91,6 +91,7 @@ def test_monitoring_objects_render_when_switched_on(helm: Kubectl) -> None:
     assert {
         "LogSentinelConsumerLagHigh", "LogSentinelDeadLetters",
         "LogSentinelRemediationFailing", "LogSentinelCircuitBreakerOpen",
+        "LogSentinelAgentsDroppingLogs",
     } <= alerts  # fmt: skip
     assert not of_kind(render(helm, "logsentinel"), "ServiceMonitor"), "off by default"
 

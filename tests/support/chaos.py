@@ -12,8 +12,10 @@ from typing import Any
 
 import httpx
 import psycopg
+import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from devstack.component import ServerComponent
 from devstack.pytest_plugin import Kubectl
 from logsentinel.storage.urls import libpq_url
 from support.chain import account_lines, pod_names, total_stored
@@ -40,6 +42,8 @@ class Outcome:
     """Fault injected (or ended) -> the chain carries lines again / the backlog is stored."""
     peak_lag: int | None = None
     """The most records in Kafka not yet stored, where the scenario measures it."""
+    reported: int | None = None
+    """Lines the product reported dropped (the LogPipeline's status), where loss is expected."""
 
 
 @dataclass
@@ -125,6 +129,14 @@ class Chain:
             pod_logs(kubectl, self.namespace, pod["metadata"]["name"])
             for pod in self.pods(kubectl, "processor")
         )
+
+
+def require_own(server: ServerComponent) -> None:
+    """Scenarios that stop a server need the local stack's own (the address `make env` exports
+    is its own; another is not ours to stop)."""
+    elsewhere = server.external()
+    if elsewhere and not (server.running() and elsewhere == server.address()):
+        pytest.fail(f"this scenario stops the local stack's {server.name}; {elsewhere} is not it")
 
 
 def recover(

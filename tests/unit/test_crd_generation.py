@@ -80,7 +80,7 @@ def test_names_status_subresource_and_category(name: str) -> None:
         ("incidents.yaml", "inc", ["Severity", "Rule", "Target", "Phase", "Count", "Age"]),
         ("detectionrules.yaml", "dr", ["Detector", "Severity", "Ready", "Fired", "Age"]),
         ("playbooks.yaml", "pb", ["Mode", "Ready", "Age"]),
-        ("logpipelines.yaml", "lp", ["Ready", "Collectors", "Processors", "Age"]),
+        ("logpipelines.yaml", "lp", ["Ready", "Collectors", "Processors", "Dropped", "Age"]),
     ],
 )
 def test_short_names_and_printer_columns(name: str, short_name: str, columns: list[str]) -> None:

@@ -70,8 +70,25 @@ def test_the_exporter_produces_idempotently_keyed_by_resource_with_the_format_he
     queue = kafka["sending_queue"]
     assert queue["storage"] == "file_storage"
     assert queue["num_consumers"] == 1
-    assert queue["block_on_overflow"] is True
     assert queue["batch"]["max_size"] == int(256 * 1024 * 0.9)  # below maxRecordSize
+
+
+def test_a_full_buffer_drops_and_counts_instead_of_stopping_the_reader() -> None:
+    spec = {"agent": OTEL, "buffer": {"totalLimitSize": "64Mi"}}
+    config = collector_config(render(pipeline(**spec)))
+    queue = config["exporters"]["kafka"]["sending_queue"]
+    # The queue refuses at once when its bytes reach half of what bbolt can use of the limit
+    # (bbolt grows its file 16 MiB beyond what it needs, and not past max_size) ...
+    assert (queue["sizer"], queue["queue_size"]) == ("bytes", (64 - 16) // 2 * 2**20)
+    assert queue["block_on_overflow"] is False
+    # ... and the receiver does not retry a refused batch: it reads on and counts the loss.
+    assert config["receivers"]["file_log"]["retry_on_failure"] == {"enabled": False}
+    reader = config["service"]["telemetry"]["metrics"]["readers"][0]
+    assert reader["pull"]["exporter"]["prometheus"] == {"host": "0.0.0.0", "port": 8888}
+    ports = {
+        p["name"]: p["containerPort"] for p in agent_container(render(pipeline(**spec)))["ports"]
+    }
+    assert ports == {"http": 13133, "metrics": 8888}
 
 
 def test_per_pod_attributes_leave_the_resource_so_the_key_is_per_service() -> None:

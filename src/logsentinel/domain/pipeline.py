@@ -6,7 +6,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, ClassVar, Self
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 
 from logsentinel.domain.base import SchemaModel, field_error
 from logsentinel.domain.common import Condition, SecretKeyRef, SecretRef
@@ -260,6 +260,16 @@ class ReplicaCounts(SchemaModel):
     ready: Annotated[int, Field(ge=0)] = 0
 
 
+class AgentDropCounter(SchemaModel):
+    """One agent pod's dropped-lines counter as the operator last read it (the counter starts
+    at 0 with each container start)."""
+
+    pod: ObjectName
+    uid: Annotated[str, StringConstraints(max_length=64)]
+    restarts: Annotated[int, Field(ge=0)] = 0
+    dropped: Annotated[int, Field(ge=0)] = 0
+
+
 class LogPipelineStatus(SchemaModel):
     """Observed state of the pipeline's collectors and processors."""
 
@@ -267,10 +277,21 @@ class LogPipelineStatus(SchemaModel):
     conditions: list[Condition] = Field(default_factory=list)
     collectors: ReplicaCounts = Field(default_factory=ReplicaCounts)
     processors: ReplicaCounts = Field(default_factory=ReplicaCounts)
+    dropped_records: Annotated[int, Field(ge=0)] = Field(
+        default=0,
+        description="Lines the agents read and dropped because their disk buffer was full "
+        "(Kafka unreachable for longer than totalLimitSize holds) or they were at their memory "
+        "limit, as the operator counted them since the pipeline was created.",
+    )
+    last_drop_time: AwareDatetime | None = Field(
+        default=None, description="When the operator last saw an agent drop lines."
+    )
+    agent_counters: list[AgentDropCounter] = Field(default_factory=list, max_length=5000)
 
 
 __all__ = [
     "Agent",
+    "AgentDropCounter",
     "AgentType",
     "Buffer",
     "BufferType",

@@ -137,6 +137,12 @@ class LogPipeline(CustomResource[LogPipelineSpec, LogPipelineStatus]):
             PrinterColumn("Ready", READY_STATUS),
             PrinterColumn("Collectors", ".status.collectors.ready", "integer"),
             PrinterColumn("Processors", ".status.processors.ready", "integer"),
+            PrinterColumn(
+                "Dropped",
+                ".status.droppedRecords",
+                "integer",
+                description="Lines the agents dropped (buffer full or memory limit).",
+            ),
         ),
     )
     kind: str = INFO.kind

@@ -19,3 +19,8 @@ VALIDATIONS = Counter(
     "DetectionRule and Playbook judgements, by kind and Ready reason.",
     ["kind", "reason"],
 )
+PIPELINE_DROPPED_RECORDS = Counter(
+    "logsentinel_pipeline_dropped_records_total",
+    "Lines a LogPipeline's agents read and dropped (disk buffer full or memory limit).",
+    ["pipeline_namespace", "pipeline"],
+)

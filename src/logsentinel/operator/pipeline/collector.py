@@ -42,6 +42,33 @@ EPHEMERAL_BUFFER_PATH = "/var/lib/logsentinel/fluent-bit"
 
 FLUENT_BIT_HTTP_PORT = 2020
 FLUENT_BIT_HEALTH_PATH = "/api/v1/health"
+METRICS_PORT_NAME = "metrics"
+
+
+@dataclass(frozen=True)
+class AgentMetrics:
+    """Where an agent serves its Prometheus metrics, and the counter of the lines it dropped
+    (read them and could not buffer them)."""
+
+    port: int
+    path: str
+    dropped_records: tuple[str, ...]
+    """The counter families (names without ``_total``) whose samples, summed, count the lines
+    the agent lost."""
+
+
+AGENT_METRICS = {
+    AgentType.OTEL_COLLECTOR: AgentMetrics(
+        otelcollector.METRICS_PORT,
+        otelcollector.METRICS_PATH,
+        otelcollector.DROPPED_RECORDS_METRICS,
+    ),
+    # Fluent Bit counts here the records of chunks it discarded to stay under
+    # storage.total_limit_size, and those whose retries ran out.
+    AgentType.FLUENT_BIT: AgentMetrics(
+        FLUENT_BIT_HTTP_PORT, "/api/v2/metrics/prometheus", ("fluentbit_output_dropped_records",)
+    ),
+}
 TERMINATION_MARGIN_SECONDS = 15
 """Time beyond the agent's own shutdown grace for the last flush before the kubelet kills it."""
 
@@ -139,7 +166,7 @@ def daemon_set(owner: Owner, spec: LogPipelineSpec, agent: AgentContainer) -> di
         "name": agent.name,
         "image": settings.image_or_default,
         "args": agent.args,
-        "ports": [{"name": "http", "containerPort": agent.port, "protocol": "TCP"}],
+        "ports": _ports(agent.port, AGENT_METRICS[settings.type].port),
         "resources": resources_of(settings.resources.to_wire()),
         "volumeMounts": [
             {"name": "config", "mountPath": agent.config_directory, "readOnly": True},
@@ -201,6 +228,13 @@ def buffer_volume(owner: Owner, spec: LogPipelineSpec) -> dict[str, Any]:
         claim["storageClassName"] = ephemeral.storage_class_name
     template = {"metadata": {"labels": owner.labels(COMPONENT)}, "spec": claim}
     return {"name": "buffer", "ephemeral": {"volumeClaimTemplate": template}}
+
+
+def _ports(http: int, metrics: int) -> list[dict[str, Any]]:
+    ports = [{"name": "http", "containerPort": http, "protocol": "TCP"}]
+    if metrics != http:
+        ports.append({"name": METRICS_PORT_NAME, "containerPort": metrics, "protocol": "TCP"})
+    return ports
 
 
 def _health_probe(agent: AgentContainer, *, failures: int) -> dict[str, Any]:

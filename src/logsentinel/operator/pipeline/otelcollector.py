@@ -7,9 +7,15 @@ Fluent Bit agent:
 - **Nothing read twice or skipped across restarts**: the filelog receiver keeps its file
   offsets in ``file_storage`` on the buffer volume, and new files are read from their start.
 - **A disk buffer bounded by spec.buffer.totalLimitSize**: the exporter's sending queue is
-  persistent (``file_storage``), each bbolt file is capped at ``max_size``; when the queue is
-  full the receiver is blocked and retries, so lines wait in the container log files instead of
-  being dropped.
+  persistent (``file_storage``), each bbolt file is capped at the limit, and the queue holds
+  at most :data:`QUEUE_SHARE` of what bbolt can use of it (:func:`queue_bytes`), so the queue
+  refuses before its storage is full.
+- **Loss when the buffer is full is counted, never silent**: a full queue refuses the batch at
+  once and the receiver does not retry, so the agent goes on reading and the refused lines are
+  counted in its metrics (:data:`DROPPED_RECORDS_METRICS`, served on :data:`METRICS_PORT`),
+  which the operator reports on the LogPipeline. Waiting instead would
+  stop reading, and the kubelet's log rotation would then delete lines nobody counted. The
+  memory limiter refuses (and so counts) the same way when the agent nears its memory limit.
 - **Acks from all replicas, idempotent produce, one request in flight**: records of a key stay
   in order.
 - **Key = the service's identity**: ``partition_logs_by_resource_attributes`` keys each message
@@ -49,8 +55,23 @@ CONFIG_FILE = "collector.yaml"
 POD_LOG_DIRECTORY = "/var/log/pods"
 HEALTH_PORT = 13133
 HEALTH_PATH = "/"
+METRICS_PORT = 8888
+METRICS_PATH = "/metrics"
+DROPPED_RECORDS_METRICS = (
+    "otelcol_receiver_refused_log_records",
+    "otelcol_exporter_send_failed_log_records",
+)
+"""Lines the receiver read and the pipeline refused (the queue full, or the memory limiter),
+and lines Kafka refused for good (a permanent error, e.g. a message too large)."""
 NODE_NAME_ENV = "K8S_NODE_NAME"
 
+BBOLT_GROWTH_BYTES = 16 * 2**20
+"""bbolt grows its file by this much beyond what it needs, and refuses to grow past max_size:
+the queue's data must stay this far under max_size."""
+QUEUE_SHARE = Decimal("0.5")
+"""The sending queue's share of the room bbolt can use, in bytes of queued requests; the rest
+covers page overhead and fragmentation. Reading a queue whose storage is full loses items
+without a count, so the queue must refuse first."""
 MESSAGE_SIZE_FRACTION = Decimal("0.9")
 """A split request's protobuf size stays below this share of maxRecordSize: the header and a
 resource repeated per message must still fit."""
@@ -128,7 +149,21 @@ def collector_files(
                     "exporters": ["kafka"],
                 }
             },
-            "telemetry": {"logs": {"encoding": "json", "level": "info"}},
+            "telemetry": {
+                "logs": {"encoding": "json", "level": "info"},
+                "metrics": {
+                    "level": "normal",
+                    "readers": [
+                        {
+                            "pull": {
+                                "exporter": {
+                                    "prometheus": {"host": "0.0.0.0", "port": METRICS_PORT}
+                                }
+                            }
+                        }
+                    ],
+                },
+            },
         },
     }
     return {CONFIG_FILE: yaml.safe_dump(config, sort_keys=False, width=2**16)}
@@ -184,12 +219,8 @@ def file_log(spec: LogPipelineSpec) -> dict[str, Any]:
         "poll_interval": _duration(spec.agent.flush_interval.total_seconds()),
         "storage": "file_storage",
         "max_log_size": max_record_bytes(spec),
-        "retry_on_failure": {
-            "enabled": True,
-            "initial_interval": "1s",
-            "max_interval": "30s",
-            "max_elapsed_time": "0s",
-        },
+        # A refused batch is dropped and counted (see the module docstring), not retried.
+        "retry_on_failure": {"enabled": False},
         "operators": operators,
     }
     excluded = exclude_paths(spec)
@@ -250,6 +281,12 @@ def max_record_bytes(spec: LogPipelineSpec) -> int:
     return int(quantity_value(spec.processors.max_record_size).to_integral_value(ROUND_FLOOR))
 
 
+def queue_bytes(spec: LogPipelineSpec) -> int:
+    """How many bytes of requests the persistent sending queue holds before it refuses more."""
+    room = storage_limit(spec) - BBOLT_GROWTH_BYTES
+    return int((room * QUEUE_SHARE).to_integral_value(ROUND_FLOOR))
+
+
 def kafka_exporter(spec: LogPipelineSpec, *, client_certificate: bool = False) -> dict[str, Any]:
     kafka = spec.kafka
     max_message = int(max_record_bytes(spec) * MESSAGE_SIZE_FRACTION)
@@ -276,9 +313,9 @@ def kafka_exporter(spec: LogPipelineSpec, *, client_certificate: bool = False) -
             "enabled": True,
             "storage": "file_storage",
             "num_consumers": 1,
-            "sizer": "requests",
-            "queue_size": 100_000,
-            "block_on_overflow": True,
+            "sizer": "bytes",
+            "queue_size": queue_bytes(spec),
+            "block_on_overflow": False,
             "batch": {
                 "sizer": "bytes",
                 "min_size": 0,

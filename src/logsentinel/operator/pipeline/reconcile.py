@@ -112,6 +112,11 @@ class PipelineReconciler:
             if self.objects.read_secret(namespace, name) is None
         ]
 
+    def pods(self, namespace: str, selector: dict[str, str]) -> list[Json]:
+        """The pods in ``namespace`` that carry every label of ``selector``."""
+        labels = ",".join(f"{key}={value}" for key, value in selector.items())
+        return self.objects.list("v1", "Pod", namespace, labels)
+
     def observe(self, namespace: str, collector: str, processor: str) -> Observed:
         daemon_set = self.objects.get("apps/v1", "DaemonSet", namespace, collector)
         deployment = self.objects.get("apps/v1", "Deployment", namespace, processor)
