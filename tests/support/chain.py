@@ -108,6 +108,19 @@ def stored_lines(database_url: str, namespace: str) -> dict[str, PodLines]:
     return {str(pod): PodLines(int(n), int(d), w) for pod, n, d, w in rows}
 
 
+def duplicated_positions(database_url: str, namespace: str, limit: int = 5) -> list[str]:
+    """Lines of the app stored more than once, each with its Kafka positions: the same position
+    twice means the store repeated a record, distinct ones that the agent sent it twice."""
+    with psycopg.connect(libpq_url(database_url)) as connection:
+        rows = connection.execute(
+            "SELECT pod, attributes->>'seq', array_agg(source_partition || ':' || source_offset) "
+            "FROM logs WHERE namespace = %s AND service = %s "
+            "GROUP BY 1, 2 HAVING count(*) > 1 ORDER BY 2::int LIMIT %s",
+            (namespace, APP, limit),
+        ).fetchall()
+    return [f"{pod} seq {seq} at {', '.join(positions)}" for pod, seq, positions in rows]
+
+
 def first_error_at(database_url: str, namespace: str) -> datetime | None:
     """When the app wrote its first failed payment (the app's own time, kept by the parser)."""
     with psycopg.connect(libpq_url(database_url)) as connection:

@@ -18,7 +18,7 @@ from confluent_kafka import Consumer, TopicPartition
 from devstack.component import ServerComponent
 from devstack.pytest_plugin import Kubectl
 from logsentinel.storage.urls import libpq_url
-from support.chain import account_lines, pod_names, total_stored
+from support.chain import account_lines, duplicated_positions, pod_names, total_stored
 from support.node import pod_logs
 from support.operator import get_json
 from support.running import eventually
@@ -169,7 +169,8 @@ def settle(kubectl: Kubectl, chain: Chain, outcome: Outcome) -> None:
     outcome.written += lines.written
     outcome.lost += lines.lost
     outcome.duplicated += lines.duplicated
-    assert (lines.lost, lines.duplicated) == (0, 0), lines
+    twice = duplicated_positions(chain.database_url, chain.namespace)
+    assert (lines.lost, lines.duplicated) == (0, 0), (lines, twice)
     outcome.passed = True
 
 

@@ -36,13 +36,22 @@ def assemble(messages: Sequence[Message], decoder: RecordDecoder) -> Batch:
     The clock is read once for the batch: every record's time is judged against the same now.
     What the decoder's template miner learnt meanwhile goes with the batch, to be saved in its
     transaction.
+
+    A Kafka position that comes twice is decoded once. That happens when a rebalance gives a
+    partition back while messages read from it are still being gathered: it starts again at
+    its stored offset, and delivers them a second time. The writer skips positions stored
+    before the batch, not those repeated within it.
     """
     batch = Batch()
     bounds = decoder.time_bounds()
+    positions: set[tuple[str, int, int]] = set()
     for message in messages:
         topic, partition, offset = message.topic(), message.partition(), message.offset()
         if topic is None or partition is None or offset is None:
             continue
+        if (topic, partition, offset) in positions:
+            continue
+        positions.add((topic, partition, offset))
         key = (topic, partition)
         batch.next_offsets[key] = max(batch.next_offsets.get(key, 0), offset + 1)
         source = SourcePosition.model_construct(topic=topic, partition=partition, offset=offset)
