@@ -44,6 +44,7 @@ EVERY_STEP = [
     },
     {"type": "wait", "wait": {"duration": "30s"}},
     {"type": "verify"},
+    {"type": "runJob", "runJob": {"image": "shop/tools:1", "command": ["flush-cache"]}},
 ]
 
 
@@ -166,6 +167,19 @@ def test_safe_defaults() -> None:
             "only on Deployments",
         ),
         ([{"type": "rolloutRestart"}], {"mode": "yolo"}, "spec.mode", "dryRun"),
+        (
+            [{"type": "runJob", "runJob": {"image": "t:1", "env": [{"name": "LOGSENTINEL_X"}]}}],
+            {},
+            "spec.steps[0].runJob.env[0].name",
+            "set by Log Sentinel",
+        ),
+        (
+            [{"type": "runJob", "runJob": {"image": "t:1", "timeout": "12h"}}],
+            {},
+            "spec.steps[0].runJob.timeout",
+            "between 10s and 6h",
+        ),
+        ([{"type": "runJob"}], {}, "spec.steps[0].runJob", "is required"),
         (
             [{"type": "rolloutRestart"}],
             {"guards": {"maxAttemptsPerIncident": 0}},

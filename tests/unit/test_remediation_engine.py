@@ -35,7 +35,14 @@ from logsentinel.domain.remediation import (
 )
 from logsentinel.domain.resources import Incident, Playbook
 from logsentinel.remediation.engine import POLL, Event, Outcome, RemediationEngine, read_progress
-from logsentinel.remediation.executor import ExecutorError, TargetNotFoundError, TargetState
+from logsentinel.remediation.executor import (
+    ExecutorError,
+    JobPhase,
+    JobRequest,
+    JobState,
+    TargetNotFoundError,
+    TargetState,
+)
 from logsentinel.remediation.guards import Health
 from logsentinel.remediation.verify import Verdict
 
@@ -86,6 +93,8 @@ class FakeExecutor:
         self.targets: dict[str, TargetState] = {}
         self.calls: list[Call] = []
         self.error: ExecutorError | None = None  # raised by changing calls when set
+        self.jobs: dict[str, JobState] = {}  # Job name -> where it is
+        self.job_requests: dict[str, JobRequest] = {}
 
     def add(self, ref: WorkloadRef = TARGET, replicas: int = 3, **fields: Any) -> None:
         state = TargetState(
@@ -152,6 +161,17 @@ class FakeExecutor:
     def delete_pods(self, target: WorkloadRef, pods: list[str], marker: str, at: datetime) -> str:
         self._change("delete_pods", target, marker, at, list(pods))
         return f"deleted {', '.join(pods)}"
+
+    def run_job(self, target: WorkloadRef, job: JobRequest, marker: str, at: datetime) -> str:
+        self._change("run_job", target, marker, at, job.name)
+        self.job_requests[job.name] = job
+        self.jobs.setdefault(job.name, JobState(JobPhase.RUNNING))
+        return f"Job {job.name} started"
+
+    def job_state(self, namespace: str, name: str) -> JobState:
+        if name not in self.jobs:
+            raise ExecutorError(f"Job {namespace}/{name} not found")
+        return self.jobs[name]
 
     def read_secret(self, namespace: str, name: str) -> dict[str, str]:
         return {}

@@ -30,6 +30,7 @@ from logsentinel.detection.engine import Detection
 from logsentinel.detection.matching import Key
 from logsentinel.detection.watermarks import EventClock, Partition
 from logsentinel.domain.incident import IncidentSpec
+from logsentinel.domain.types import hashed_name
 
 MAX_NAME = 253
 Ongoing = Callable[[str, Key, datetime], bool]
@@ -43,8 +44,7 @@ def fingerprint(rule_id: str, key: Key) -> str:
 
 def incident_name(rule_name: str, print_: str, first_seen: datetime) -> str:
     """A DNS-subdomain name, unique per opening: the rule name and a hash of when it opened."""
-    token = hashlib.sha256(f"{print_}@{first_seen.isoformat()}".encode()).hexdigest()[:10]
-    return f"{rule_name[: MAX_NAME - 11]}-{token}"
+    return hashed_name(rule_name, f"{print_}@{first_seen.isoformat()}", MAX_NAME)
 
 
 class ChangeKind(StrEnum):

@@ -24,6 +24,9 @@ API_VERSION = "v1alpha1"
 GROUP_VERSION = f"{API_GROUP}/{API_VERSION}"
 
 DEFAULT_CENTRAL_NAMESPACE = "logsentinel-system"
+PRODUCT = "logsentinel"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+"""Set to PRODUCT on every object Log Sentinel creates (Kubernetes' recommended label)."""
 """The namespace whose Playbooks handle incidents of every namespace and whose DetectionRules may
 watch other namespaces (LOGSENTINEL_CENTRAL_NAMESPACE of the operator and the processors)."""
 
@@ -169,6 +172,8 @@ __all__ = [
     "API_VERSION",
     "DEFAULT_CENTRAL_NAMESPACE",
     "GROUP_VERSION",
+    "MANAGED_BY_LABEL",
+    "PRODUCT",
     "Condition",
     "ConditionStatus",
     "Identifier",

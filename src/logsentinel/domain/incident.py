@@ -14,6 +14,8 @@ from logsentinel.domain.playbook import StepType
 from logsentinel.domain.types import Identifier, ObjectName, ShortText
 
 APPROVED_ANNOTATION = "logsentinel.io/approved"
+INCIDENT_LABEL = "logsentinel.io/incident"
+"""On objects made for an incident (a runJob step's Job): the Incident's name."""
 """kubectl annotate incident X logsentinel.io/approved=true lets a pending remediation run."""
 
 MAX_SAMPLES = 20
@@ -144,6 +146,7 @@ class IncidentStatus(SchemaModel):
 __all__ = [
     "APPROVED_ANNOTATION",
     "FINAL_PHASES",
+    "INCIDENT_LABEL",
     "ActionRecord",
     "ActionResult",
     "Evidence",

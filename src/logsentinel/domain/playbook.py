@@ -67,10 +67,17 @@ class StepType(StrEnum):
     NOTIFY = "notify"
     WAIT = "wait"
     VERIFY = "verify"
+    RUN_JOB = "runJob"
 
 
 CHANGING_STEPS = frozenset(
-    {StepType.ROLLOUT_RESTART, StepType.ROLLBACK, StepType.SCALE, StepType.DELETE_POD}
+    {
+        StepType.ROLLOUT_RESTART,
+        StepType.ROLLBACK,
+        StepType.SCALE,
+        StepType.DELETE_POD,
+        StepType.RUN_JOB,
+    }
 )
 """Steps that change the cluster: guards apply to them and dry runs skip them."""
 
@@ -174,6 +181,55 @@ class NotifyParams(SchemaModel):
         return self
 
 
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
+RUN_JOB_ENV_PREFIX = "LOGSENTINEL_"
+"""The Job's own variables (the incident, its rule and target) start with this."""
+
+
+class EnvVar(SchemaModel):
+    name: EnvName
+    value: Annotated[str, StringConstraints(max_length=4096)] = ""
+
+
+class RunJobParams(SchemaModel):
+    """Run a recovery script as a Job in the target's namespace and wait for it.
+
+    The Job gets LOGSENTINEL_INCIDENT, LOGSENTINEL_RULE, LOGSENTINEL_NAMESPACE,
+    LOGSENTINEL_WORKLOAD_KIND and LOGSENTINEL_WORKLOAD_NAME besides env; it runs once (no retry),
+    and is stopped by Kubernetes after timeout. Its result and the last lines of its log are
+    recorded in the incident's actions."""
+
+    image: ImageReference
+    command: list[Annotated[str, StringConstraints(max_length=4096)]] = Field(
+        default_factory=list,
+        max_length=50,
+        description="The entrypoint; empty: the image's own.",
+    )
+    args: list[Annotated[str, StringConstraints(max_length=4096)]] = Field(
+        default_factory=list, max_length=100
+    )
+    env: list[EnvVar] = Field(default_factory=list, max_length=50)
+    service_account_name: ObjectName | None = Field(
+        default=None, description="Defaults to the namespace's default ServiceAccount."
+    )
+    timeout: Duration = Field(
+        default=timedelta(minutes=5), description="The Job is stopped and the step fails after."
+    )
+
+    @model_validator(mode="after")
+    def _own_variables_reserved(self) -> Self:
+        for index, variable in enumerate(self.env):
+            if variable.name.startswith(RUN_JOB_ENV_PREFIX):
+                raise field_error(
+                    f"env[{index}].name",
+                    f"{variable.name}: names starting with {RUN_JOB_ENV_PREFIX} are set by "
+                    "Log Sentinel",
+                )
+        if self.timeout > timedelta(hours=6) or self.timeout < timedelta(seconds=10):
+            raise field_error("timeout", "must be between 10s and 6h")
+        return self
+
+
 class WaitParams(SchemaModel):
     """Pause before the next step."""
 
@@ -202,6 +258,7 @@ class Step(TaggedUnion):
     notify: NotifyParams | None = None
     wait: WaitParams | None = None
     verify: VerifyParams | None = None
+    run_job: RunJobParams | None = None
 
     @property
     def step_name(self) -> str:
@@ -306,6 +363,7 @@ __all__ = [
     "PROTECTED_NAMESPACES",
     "DeletePodParams",
     "EmailTarget",
+    "EnvVar",
     "Guards",
     "NotifyParams",
     "OnFailure",
@@ -314,6 +372,7 @@ __all__ = [
     "PlaybookStatus",
     "RollbackParams",
     "RolloutRestartParams",
+    "RunJobParams",
     "ScaleParams",
     "Step",
     "StepType",

@@ -6,6 +6,7 @@ the apiserver and the domain agree on what is valid.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -184,6 +185,14 @@ Quantity = Annotated[
 
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
+
+def hashed_name(prefix: str, key: str, limit: int, digest_length: int = 10) -> str:
+    """``<prefix>-<hash of key>`` in at most ``limit`` characters: the prefix is cut to fit (and
+    loses a trailing ``-`` or ``.``), the hash keeps names of different keys apart."""
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:digest_length]
+    return f"{prefix[: limit - digest_length - 1].rstrip('-.')}-{digest}"
+
 
 NamespaceName = Annotated[str, StringConstraints(max_length=63, pattern=DNS_LABEL_PATTERN)]
 """A Kubernetes namespace name (DNS-1123 label)."""

@@ -1,4 +1,5 @@
-"""Workloads, their ReplicaSets and pods, and Secrets through the Kubernetes API, as raw JSON.
+"""Workloads, their ReplicaSets and pods, Jobs, and Secrets through the Kubernetes API, as raw
+JSON.
 
 The remediation executor's window on the cluster. Objects are read and returned as the
 apiserver sent them rather than as the client's models, so that a rollback copies an old pod
@@ -42,6 +43,7 @@ class WorkloadApi:
 
     def __init__(self, api_client: client.ApiClient, *, request_timeout: float = 10.0) -> None:
         self._apps = client.AppsV1Api(api_client)
+        self._batch = client.BatchV1Api(api_client)
         self._core = client.CoreV1Api(api_client)
         self._timeout = (min(request_timeout, 5.0), request_timeout)
 
@@ -78,16 +80,8 @@ class WorkloadApi:
             return None
 
     def list_replica_sets(self, namespace: str, label_selector: str | None) -> list[Json]:
-        listing = self._json(
-            f"list ReplicaSets in {namespace}",
-            lambda: self._apps.list_namespaced_replica_set(
-                namespace,
-                label_selector=label_selector,
-                _preload_content=False,
-                _request_timeout=self._timeout,
-            ),
-        )
-        return list(listing.get("items") or [])
+        list_namespaced = self._apps.list_namespaced_replica_set
+        return self._items("ReplicaSets", list_namespaced, namespace, label_selector)
 
     def read_pod(self, namespace: str, name: str) -> Json | None:
         """The pod, or None when it does not exist."""
@@ -120,6 +114,52 @@ class WorkloadApi:
             return False
         return True
 
+    def create_job(self, job: Json) -> tuple[Json, bool]:
+        """Create the Job, or read the one of the same name: (the Job, whether it is new)."""
+        meta = job["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
+        body: Any = job  # sent as the JSON it is; the client's models would drop unknown fields
+        try:
+            created = self._json(
+                f"create Job {namespace}/{name}",
+                lambda: self._batch.create_namespaced_job(
+                    namespace,
+                    body,
+                    field_manager=FIELD_MANAGER,
+                    _preload_content=False,
+                    _request_timeout=self._timeout,
+                ),
+            )
+        except KubeConflictError:
+            return self.read_job(namespace, name), False
+        return created, True
+
+    def read_job(self, namespace: str, name: str) -> Json:
+        return self._json(
+            f"read Job {namespace}/{name}",
+            lambda: self._batch.read_namespaced_job(
+                name, namespace, _preload_content=False, _request_timeout=self._timeout
+            ),
+        )
+
+    def list_pods(self, namespace: str, label_selector: str) -> list[Json]:
+        return self._items("Pods", self._core.list_namespaced_pod, namespace, label_selector)
+
+    def log_tail(self, namespace: str, pod: str, lines: int) -> str:
+        """The last ``lines`` lines of the pod's (only) container log."""
+
+        def read() -> str:
+            answer: Any = self._core.read_namespaced_pod_log(
+                pod,
+                namespace,
+                tail_lines=lines,
+                _preload_content=False,
+                _request_timeout=self._timeout,
+            )
+            return bytes(answer.data).decode("utf-8", errors="replace")
+
+        return call(f"read the log of Pod {namespace}/{pod}", read)
+
     def read_secret(self, namespace: str, name: str) -> Json:
         """The Secret as stored (its data base64-encoded; see kube.secrets)."""
         return self._json(
@@ -145,6 +185,21 @@ class WorkloadApi:
                 _request_timeout=self._timeout,
             ),
         )
+
+    def _items(
+        self, kind: str, list_namespaced: Callable[..., Any], namespace: str, selector: str | None
+    ) -> list[Json]:
+        """The objects a list_namespaced_* call returns for a label selector."""
+        listing = self._json(
+            f"list {kind} in {namespace}",
+            lambda: list_namespaced(
+                namespace,
+                label_selector=selector,
+                _preload_content=False,
+                _request_timeout=self._timeout,
+            ),
+        )
+        return list(listing.get("items") or [])
 
     @staticmethod
     def _json(operation: str, request: Callable[[], Any]) -> Json:

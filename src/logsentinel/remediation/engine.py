@@ -9,6 +9,7 @@ at any point (operator killed, another replica taking over) resumes without repe
 
     READY --(intent persisted)--> STARTED --(step applied, or found applied by its marker)--> READY
     READY --> WAITING (wait/verify) --> READY        ... --> FINISHED
+    READY --> STARTED --(Job created, or found by its name)--> WAITING (runJob) --> READY
 
 Nothing here knows Kopf or Kubernetes: an Executor acts on workloads and a World answers the
 questions about history, pipeline health, the log signal and notifications.
@@ -52,16 +53,20 @@ from logsentinel.remediation import guards
 from logsentinel.remediation.executor import (
     Executor,
     ExecutorError,
+    JobPhase,
     TargetNotFoundError,
     TargetState,
 )
 from logsentinel.remediation.guards import Health, Refusal
 from logsentinel.remediation.matching import choose
-from logsentinel.remediation.steps import STEPS, Change, span
+from logsentinel.remediation.steps import STEPS, Change, job_request, span
 from logsentinel.remediation.verify import Verdict
 
 POLL = 2.0
-"""Seconds between checks while waiting for approval, a rollout or the log signal."""
+"""Seconds between checks while waiting for approval, a rollout, a Job or the log signal."""
+JOB_GRACE = timedelta(minutes=1)
+"""Beyond a runJob step's timeout, the time Kubernetes gets to mark the Job failed."""
+MAX_ACTION_MESSAGE = 1024
 
 
 class World(Protocol):
@@ -238,7 +243,7 @@ class RemediationEngine:
         return Outcome(
             progress=progress,
             phase=phase,
-            resolution=message,
+            resolution=_fit(message),
             events=[Event("RemediationFailed", message, warning=True)],
             audit=[_audit(incident, playbook, None, "finish", result.value, now, message)],
         )
@@ -385,6 +390,8 @@ class _Run:
             return self._step_failed(step, f"cannot read {target_ref}: {error}")
         marker = self.marker(step)
         if target.last_action == marker:
+            if step.type is StepType.RUN_JOB:  # the Job exists: wait for it
+                return self._await_job(step, "Job started before the operator restarted")
             return self._step_done(step, "already applied before the operator restarted")
         refusal = self._guard(step, target)
         if refusal is not None:
@@ -393,6 +400,8 @@ class _Run:
             message = self._apply(step, target, marker)
         except ExecutorError as error:
             return self._step_failed(step, str(error))
+        if step.type is StepType.RUN_JOB:
+            return self._await_job(step, message)
         return self._step_done(step, message, changed=True)
 
     def _guard(self, step: Step, target: TargetState) -> Refusal | None:
@@ -427,7 +436,8 @@ class _Run:
         if apply is None:
             raise ExecutorError(f"step type {step.type.value} does not change the cluster")
         pods = self._pods_to_delete(step)
-        return apply(step, Change(self.engine.executor, target, marker, self.now, pods))
+        change = Change(self.engine.executor, target, marker, self.now, pods, self.incident)
+        return apply(step, change)
 
     def _pods_to_delete(self, step: Step) -> list[str]:
         if step.type is not StepType.DELETE_POD:
@@ -444,8 +454,45 @@ class _Run:
 
     # --- WAITING: wait and verify -------------------------------------------------------------
 
+    def _await_job(self, step: Step, message: str) -> Outcome:
+        """The runJob step's Job exists: record that, then wait for it (state WAITING)."""
+        self.progress.state = RunState.WAITING
+        for index in range(len(self.actions) - 1, -1, -1):
+            action = self.actions[index]
+            if action.step == step.step_name and action.result is ActionResult.PENDING:
+                update = {"message": message[:MAX_ACTION_MESSAGE]}
+                self.actions[index] = action.model_copy(update=update)
+                break
+        return Outcome(progress=self.progress, actions=self.actions, recheck_after=POLL)
+
+    def _check_job(self, step: Step, started: datetime) -> Outcome:
+        target = self.incident.spec.target
+        if target is None or step.run_job is None:
+            return self._step_failed(step, "the runJob step has no target or parameters")
+        try:
+            job = job_request(step, self.incident, self.marker(step))
+            state = self.engine.executor.job_state(target.namespace, job.name)
+        except ExecutorError as error:
+            return self._step_failed(step, str(error))
+        where = f"Job {target.namespace}/{job.name}"
+        if state.phase is JobPhase.RUNNING:
+            if self.now - started > step.run_job.timeout + JOB_GRACE:
+                return self._step_failed(
+                    step, f"{where} did not finish within {span(step.run_job.timeout)}"
+                )
+            return Outcome(recheck_after=POLL)
+        head = f"{where} {state.phase.value.lower()}"
+        if state.message:
+            head += f" ({state.message})"
+        message = _with_log_tail(head, state.log_tail)
+        if state.phase is JobPhase.SUCCEEDED:
+            return self._step_done(step, message, changed=True)
+        return self._step_failed(step, message)
+
     def _keep_waiting(self, step: Step) -> Outcome:
         started = self.progress.step_started_at or self.now
+        if step.type is StepType.RUN_JOB:
+            return self._check_job(step, started)
         if step.type is StepType.WAIT and step.wait is not None:
             remaining = (started + step.wait.duration - self.now).total_seconds()
             if remaining > 0:
@@ -510,7 +557,7 @@ class _Run:
                     update={
                         "finished_at": self.now,
                         "result": result,
-                        "message": message[:1024],
+                        "message": message[:MAX_ACTION_MESSAGE],
                         "guard": guard,
                     }
                 )
@@ -605,6 +652,7 @@ class _Run:
         target_ref = self.incident.spec.target
         changed = any(
             a.type in CHANGING_STEPS
+            and a.type is not StepType.RUN_JOB  # a Job leaves the workload's template alone
             and a.result is ActionResult.SUCCEEDED
             and a.started_at >= self.run_started
             for a in self.actions
@@ -688,6 +736,25 @@ class _Run:
             guard=guard,
             dry_run=result is ActionResult.DRY_RUN,
         )
+
+
+def _fit(message: str) -> str:
+    """A message cut to what a status text field holds."""
+    if len(message) <= MAX_ACTION_MESSAGE:
+        return message
+    return message[: MAX_ACTION_MESSAGE - 1] + "…"
+
+
+def _with_log_tail(head: str, log_tail: str) -> str:
+    """``head``, then as much of the log's end as an action's message holds."""
+    log_tail = log_tail.strip()
+    if not log_tail:
+        return head
+    head += "; last log lines:\n"
+    room = MAX_ACTION_MESSAGE - len(head)
+    if len(log_tail) <= room:
+        return head + log_tail
+    return head + "…" + log_tail[len(log_tail) - room + 1 :] if room > 1 else head
 
 
 def _approved(incident: Incident) -> bool:

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Protocol
 
 from logsentinel.domain.common import WorkloadRef
+from logsentinel.domain.playbook import RunJobParams
 
 MARKER_ANNOTATION = "logsentinel.io/last-action"
 MARKER_TIME_ANNOTATION = "logsentinel.io/last-action-at"
@@ -60,6 +62,33 @@ class TargetState:
         )
 
 
+@dataclass(frozen=True)
+class JobRequest:
+    """A runJob step's Job: its name (the step's own, so asking twice creates one Job), its
+    incident, what it runs, and the incident's variables for its environment."""
+
+    name: str
+    incident: str
+    """The Incident's name (a label on the Job)."""
+    params: RunJobParams
+    env: dict[str, str]
+
+
+class JobPhase(StrEnum):
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+@dataclass(frozen=True)
+class JobState:
+    phase: JobPhase
+    message: str = ""
+    """Why it failed (the Job's condition), or what it is waiting for."""
+    log_tail: str = ""
+    """The last lines of its log, once it finished."""
+
+
 class Executor(Protocol):
     """Reads and changes workloads. Methods raise TargetNotFoundError or ExecutorError."""
 
@@ -85,6 +114,15 @@ class Executor(Protocol):
 
     def delete_pods(self, target: WorkloadRef, pods: list[str], marker: str, at: datetime) -> str:
         """Delete those pods if they belong to target; the marker goes on the target."""
+        ...
+
+    def run_job(self, target: WorkloadRef, job: JobRequest, marker: str, at: datetime) -> str:
+        """Create the Job in the target's namespace, or find the one of that name (created
+        before an operator restart); the marker goes on the target. Returns what was done."""
+        ...
+
+    def job_state(self, namespace: str, name: str) -> JobState:
+        """Where the Job is: running, or finished with its log's last lines."""
         ...
 
     def read_secret(self, namespace: str, name: str) -> dict[str, str]:

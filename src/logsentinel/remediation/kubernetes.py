@@ -1,4 +1,5 @@
-"""The Executor for Kubernetes: reads and changes Deployments, StatefulSets and DaemonSets.
+"""The Executor for Kubernetes: reads and changes Deployments, StatefulSets and DaemonSets, and
+runs the Jobs of runJob steps.
 
 The apiserver calls are kube.workloads' (raw JSON, bounded retries); this module maps the
 executor protocol onto them: a missing workload raises TargetNotFoundError, any other failure
@@ -14,7 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from logsentinel.domain.common import WorkloadKind, WorkloadRef
+from logsentinel.domain.common import MANAGED_BY_LABEL, PRODUCT, WorkloadKind, WorkloadRef
+from logsentinel.domain.incident import INCIDENT_LABEL
 from logsentinel.domain.types import Json, format_timestamp
 from logsentinel.kube.client import ApiClient
 from logsentinel.kube.errors import KubeError, KubeNotFoundError
@@ -26,10 +28,19 @@ from logsentinel.remediation.executor import (
     MARKER_ANNOTATION,
     MARKER_TIME_ANNOTATION,
     ExecutorError,
+    JobPhase,
+    JobRequest,
+    JobState,
     TargetNotFoundError,
     TargetState,
 )
 
+JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+"""Set by the Job controller on the pods it creates."""
+JOB_CONTAINER = "job"
+JOB_LOG_LINES = 20
+JOB_TTL_SECONDS = 24 * 3600
+"""A finished Job and its pod stay a day for people to read, then Kubernetes deletes them."""
 RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt"
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 POD_TEMPLATE_HASH_LABEL = "pod-template-hash"
@@ -180,6 +191,65 @@ def owner_label(pod: Json) -> str:
     return f"{reference.get('kind')} {reference.get('name')}"
 
 
+def job_manifest(target: WorkloadRef, job: JobRequest, marker: str) -> Json:
+    """The Job of a runJob step: one attempt, stopped after its timeout, in the target's
+    namespace; the incident's variables come before the step's own ``env``."""
+    params = job.params
+    labels = {MANAGED_BY_LABEL: PRODUCT, INCIDENT_LABEL: job.incident[:63]}
+    container: Json = {
+        "name": JOB_CONTAINER,
+        "image": params.image,
+        "env": [
+            *({"name": name, "value": value} for name, value in sorted(job.env.items())),
+            *({"name": v.name, "value": v.value} for v in params.env),
+        ],
+    }
+    if params.command:
+        container["command"] = list(params.command)
+    if params.args:
+        container["args"] = list(params.args)
+    pod: Json = {
+        "restartPolicy": "Never",
+        "containers": [container],
+        # Only a Job given a ServiceAccount talks to the apiserver.
+        "automountServiceAccountToken": params.service_account_name is not None,
+    }
+    if params.service_account_name is not None:
+        pod["serviceAccountName"] = params.service_account_name
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job.name,
+            "namespace": target.namespace,
+            "labels": labels,
+            "annotations": {MARKER_ANNOTATION: marker},
+        },
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": max(1, int(params.timeout.total_seconds())),
+            "ttlSecondsAfterFinished": JOB_TTL_SECONDS,
+            "template": {"metadata": {"labels": labels}, "spec": pod},
+        },
+    }
+
+
+def job_phase(job: Json) -> tuple[JobPhase, str]:
+    """Running, or Succeeded/Failed with the message of the condition that says so."""
+    for condition in (job.get("status") or {}).get("conditions") or []:
+        if condition.get("status") != "True":
+            continue
+        kind = condition.get("type")
+        why = ": ".join(
+            str(part) for part in (condition.get("reason"), condition.get("message")) if part
+        )
+        if kind == "Complete":
+            return JobPhase.SUCCEEDED, why
+        if kind == "Failed":
+            return JobPhase.FAILED, why
+    return JobPhase.RUNNING, ""
+
+
 @contextmanager
 def _failures(target: WorkloadRef) -> Iterator[None]:
     """Kube errors as executor errors: 404 means the target is gone."""
@@ -285,6 +355,43 @@ class KubernetesExecutor:
         if missing:
             message += f"; skipped (not found): {', '.join(missing)}"
         return message
+
+    def run_job(self, target: WorkloadRef, job: JobRequest, marker: str, at: datetime) -> str:
+        """Create the step's Job (or find it, after an operator restart); then the marker."""
+        with _failures(target):
+            self._api.read(target)  # the target must exist: the Job is about it
+            created, new = self._api.create_job(job_manifest(target, job, marker))
+            self._api.patch(
+                target, {"metadata": {"annotations": marker_annotations(marker, at)}}, "mark"
+            )
+        image = created["spec"]["template"]["spec"]["containers"][0]["image"]
+        verb = "started" if new else "found (started before the operator restarted)"
+        return f"Job {target.namespace}/{job.name} ({image}) {verb}"
+
+    def job_state(self, namespace: str, name: str) -> JobState:
+        """The Job's phase; once finished, the last lines of its pod's log."""
+        what = f"Job {namespace}/{name}"
+        try:
+            job = self._api.read_job(namespace, name)
+            phase, message = job_phase(job)
+            if phase is JobPhase.RUNNING:
+                return JobState(phase, message)
+            pods = self._api.list_pods(namespace, f"{JOB_NAME_LABEL}={name}")
+        except KubeNotFoundError as error:
+            raise ExecutorError(f"{what} not found (deleted?)") from error
+        except KubeError as error:
+            raise ExecutorError(f"{what}: {error}") from error
+        return JobState(phase, message, self._log_tail(namespace, pods))
+
+    def _log_tail(self, namespace: str, pods: list[Json]) -> str:
+        """The newest pod's last log lines; a log that cannot be read says why instead."""
+        if not pods:
+            return "(no pod left to read the log of)"
+        newest = max(pods, key=lambda pod: str(pod["metadata"].get("creationTimestamp") or ""))
+        try:
+            return self._api.log_tail(namespace, newest["metadata"]["name"], JOB_LOG_LINES)
+        except KubeError as error:
+            return f"(log unreadable: {error})"
 
     def read_secret(self, namespace: str, name: str) -> dict[str, str]:
         """The Secret's data, base64-decoded to text."""

@@ -3,7 +3,8 @@ cluster, which executor call applies it. One entry per step type; the engine loo
 here instead of branching on its type.
 
 Adding a step type: its parameters in domain/playbook.py, an entry in STEPS (and, when it
-changes the cluster, in CHANGING_STEPS there), the executor call behind it.
+changes the cluster, in CHANGING_STEPS there), the executor call behind it. A step that then
+waits for what it started (runJob) also has a branch in the engine's WAITING state.
 """
 
 from __future__ import annotations
@@ -12,21 +13,27 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from logsentinel.domain.playbook import Step, StepType
+from logsentinel.domain.playbook import RUN_JOB_ENV_PREFIX, Step, StepType
+from logsentinel.domain.resources import Incident
+from logsentinel.domain.types import hashed_name
 from logsentinel.remediation import guards
-from logsentinel.remediation.executor import Executor, ExecutorError, TargetState
+from logsentinel.remediation.executor import Executor, ExecutorError, JobRequest, TargetState
+
+MAX_JOB_NAME = 63
+"""Job names become a label value on their pods: at most 63 characters."""
 
 
 @dataclass(frozen=True)
 class Change:
     """What applying a changing step needs: the target as read, the marker to write with the
-    change, the time, and the pods the incident's evidence names (newest first)."""
+    change, the time, the pods the incident's evidence names (newest first), the incident."""
 
     executor: Executor
     target: TargetState
     marker: str
     at: datetime
     pods: Sequence[str]
+    incident: Incident
 
 
 Describe = Callable[[Step, str], str]
@@ -94,6 +101,42 @@ def _describe_wait(step: Step, target: str) -> str:
     return f"wait {span(step.wait.duration)}" if step.wait is not None else "wait"
 
 
+def job_name(incident: str, marker: str) -> str:
+    """``<incident>-<hash of the marker>``: one Job per incident, attempt and step."""
+    return hashed_name(incident, marker, MAX_JOB_NAME)
+
+
+def job_request(step: Step, incident: Incident, marker: str) -> JobRequest:
+    """The Job a runJob step asks for, with the incident's variables."""
+    if step.run_job is None:
+        raise ExecutorError("the runJob step has no runJob parameters")
+    spec = incident.spec
+    name = incident.metadata.name
+    env = {
+        f"{RUN_JOB_ENV_PREFIX}INCIDENT": name,
+        f"{RUN_JOB_ENV_PREFIX}RULE": spec.rule,
+        f"{RUN_JOB_ENV_PREFIX}SEVERITY": spec.severity.value,
+    }
+    if spec.target is not None:
+        env[f"{RUN_JOB_ENV_PREFIX}NAMESPACE"] = spec.target.namespace
+        env[f"{RUN_JOB_ENV_PREFIX}WORKLOAD_KIND"] = spec.target.kind.value
+        env[f"{RUN_JOB_ENV_PREFIX}WORKLOAD_NAME"] = spec.target.name
+    return JobRequest(job_name(name, marker), name, step.run_job, env)
+
+
+def _describe_run_job(step: Step, target: str) -> str:
+    params = step.run_job
+    if params is None:
+        return step.type.value
+    command = " ".join([*params.command, *params.args])
+    return f"run a Job ({params.image}{': ' + command if command else ''}) for {target}"
+
+
+def _run_job(step: Step, change: Change) -> str:
+    job = job_request(step, change.incident, change.marker)
+    return change.executor.run_job(change.target.ref, job, change.marker, change.at)
+
+
 STEPS: dict[StepType, StepKind] = {
     StepType.ROLLOUT_RESTART: StepKind(
         lambda step, target: f"restart {target}",
@@ -109,4 +152,5 @@ STEPS: dict[StepType, StepKind] = {
     StepType.VERIFY: StepKind(
         lambda step, target: f"verify the rollout of {target} and the log signal"
     ),
+    StepType.RUN_JOB: StepKind(_describe_run_job, _run_job),
 }

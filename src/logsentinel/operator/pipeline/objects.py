@@ -8,15 +8,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from logsentinel.domain.common import MANAGED_BY_LABEL, PRODUCT
 from logsentinel.domain.resources import LogPipeline
 
-MANAGED_BY = "app.kubernetes.io/managed-by"
 PART_OF = "app.kubernetes.io/part-of"
 COMPONENT = "app.kubernetes.io/component"
 PIPELINE_LABEL = "logsentinel.io/pipeline"
 PIPELINE_NAMESPACE = "logsentinel.io/pipeline-namespace"
 CONFIG_HASH = "logsentinel.io/config-hash"
-PRODUCT = "logsentinel"
 
 
 class Component(StrEnum):
@@ -55,7 +54,7 @@ class Owner:
         # pipeline-namespace lets cluster-scoped objects, which cannot carry an owner
         # reference to a namespaced owner, be found (and deleted) by label.
         return {
-            MANAGED_BY: PRODUCT,
+            MANAGED_BY_LABEL: PRODUCT,
             PART_OF: PRODUCT,
             PIPELINE_LABEL: self.name,
             PIPELINE_NAMESPACE: self.namespace,

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 
 import structlog
 
+from logsentinel.domain.common import MANAGED_BY_LABEL, PRODUCT
 from logsentinel.domain.types import Json
 from logsentinel.kube.client import ApiClient
 from logsentinel.kube.cluster import ClusterObjects
-from logsentinel.operator.pipeline.objects import MANAGED_BY, PIPELINE_LABEL, PRODUCT
+from logsentinel.operator.pipeline.objects import PIPELINE_LABEL
 
 log = structlog.get_logger("logsentinel.operator")
 
@@ -89,7 +90,7 @@ class PipelineReconciler:
     def _owned(
         self, api_version: str, kind: str, namespaced: bool, namespace: str, pipeline: str
     ) -> list[Json]:
-        selector = f"{PIPELINE_LABEL}={pipeline},{MANAGED_BY}={PRODUCT}"
+        selector = f"{PIPELINE_LABEL}={pipeline},{MANAGED_BY_LABEL}={PRODUCT}"
         items = self.objects.list(api_version, kind, namespace if namespaced else None, selector)
         if not namespaced:  # the same pipeline name may exist in another namespace
             prefix = cluster_prefix(namespace, pipeline)
