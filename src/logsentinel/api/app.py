@@ -34,6 +34,7 @@ from logsentinel.api.routes import (
     logs,
     resources,
     stats,
+    web,
 )
 from logsentinel.api.settings import ApiSettings
 from logsentinel.api.sinks import DatabaseSink, KafkaSink, Sink
@@ -183,6 +184,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         # every route of these may need the database, if only to read its caller
         app.include_router(router.router, responses=errors(503))
     docs.add_docs(app, settings.docs_access)
+    web.add_web(app, settings.web_directory)  # last: its catch-all must not shadow the API
     generate_openapi = app.openapi
 
     def openapi_with_record_schemas() -> dict[str, Any]:

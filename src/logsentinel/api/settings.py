@@ -112,6 +112,11 @@ class ApiSettings(BaseSettings):
         description="/docs and /openapi.json: for anyone, for signed-in users (bearer access "
         "token), or not served.",
     )
+    web_directory: Path | None = Field(
+        default=None,
+        description="A built dashboard (web/dist after `make web`); by default the one the "
+        "package carries, if any.",
+    )
     metrics_access: Literal["open", "authenticated"] = Field(
         default="open",
         description="/metrics: for anyone (in-cluster Prometheus), or only with "
