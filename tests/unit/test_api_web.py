@@ -69,6 +69,8 @@ def test_the_api_keeps_its_paths(built: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_without_a_build_the_page_says_how_to_make_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    answer = app_with(None, monkeypatch).get("/")
+    client = app_with(None, monkeypatch)
+    answer = client.get("/")
     assert answer.status_code == 503
     assert "make web" in answer.text
+    assert client.get("/incidents").status_code == 404

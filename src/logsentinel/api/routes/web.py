@@ -3,7 +3,7 @@
 Its assets (content-hashed file names under ``/assets``) may be cached for a year; any other
 GET that is not the API's answers ``index.html``, so the app's own paths survive a reload. The
 API's security headers apply (a same-origin Content-Security-Policy: no inline script or style).
-Without a built app, ``/`` says how to build it instead of answering 404.
+Without a built app, ``/`` says how to build it (503) and other paths are not found.
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ def add_web(app: FastAPI, configured: Path | None) -> None:
         if path.startswith(RESERVED):
             raise HTTPException(404, "Not Found")
         if directory is None:
+            if path:
+                raise HTTPException(404, "Not Found")
             return HTMLResponse(NOT_BUILT, status_code=503)
         if path.startswith(f"{ASSETS}/"):
             asset = (directory / path).resolve()
