@@ -6,9 +6,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+WEB_STAMP := web/node_modules/.installed
+WEB_PACKAGED := src/logsentinel/api/web
 DEVSTACK := PYTHONPATH=tools $(BIN)/python -m devstack
 
-.PHONY: help install lint test test-unit test-hostile crds check-generated demo up down env images chart-test chart-demo clean bench-pod-start bench-chain chaos kind-up kind-load kind-chaos bench-processor bench-parsing bench-templates bench-detect-latency bench-detection-quality bench-backtest bench-remediation-latency bench-ingest
+.PHONY: help install web web-test dashboard lint test test-unit test-hostile crds check-generated demo up down env images chart-test chart-demo clean bench-pod-start bench-chain chaos kind-up kind-load kind-chaos bench-processor bench-parsing bench-templates bench-detect-latency bench-detection-quality bench-backtest bench-remediation-latency bench-ingest
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -21,13 +23,30 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+$(WEB_STAMP): web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	@touch $(WEB_STAMP)
+
+WEB_SOURCES := $(shell find web/src web/index.html web/vite.config.ts web/tsconfig.json -type f 2>/dev/null)
+
+$(WEB_PACKAGED)/index.html: $(WEB_STAMP) $(WEB_SOURCES)
+	cd web && npm run build
+	rm -rf $(WEB_PACKAGED)
+	cp -r web/dist $(WEB_PACKAGED)
+
+web: $(WEB_PACKAGED)/index.html ## Build the dashboard (web/, Node.js 20.19+) into the package the API serves at /
+
+web-test: $(WEB_STAMP) ## The dashboard's unit tests (Vitest)
+	cd web && npm test
+
 lint: install ## ruff, mypy --strict on src, import-linter layering contracts
 	$(BIN)/ruff check src tests tools bench
 	$(BIN)/ruff format --check src tests tools bench
 	$(BIN)/mypy src
 	$(BIN)/lint-imports
 
-test: install ## Run unit, integration, e2e and real-node tests (they start the local stack)
+test: install web ## Run the dashboard's, unit, integration, e2e and real-node tests (they start the local stack)
+	$(MAKE) --no-print-directory web-test
 	$(DEVSTACK) build
 	$(BIN)/pytest
 
@@ -48,23 +67,26 @@ check-generated: install ## Fail when crds/ or the chart's copy is stale
 	$(BIN)/logsentinel crds --output crds --check
 	$(BIN)/logsentinel crds --output charts/logsentinel/crds --check
 
-demo: install ## The main job: stack up, CRDs and examples applied, sample logs processed
+demo: install web ## The main job: stack up, CRDs and examples applied, sample logs processed
 	PYTHONPATH=tools $(BIN)/python -m demo
 
-up: install ## Start the local stack (PostgreSQL, Kafka, Kubernetes control plane)
+dashboard: install web ## The API with the dashboard on http://127.0.0.1:8000 against the local stack (prints the admin's password); Ctrl-C stops it
+	PYTHONPATH=tools $(BIN)/python -m dashboard
+
+up: install web ## Start the local stack (PostgreSQL, Kafka, Kubernetes control plane)
 	$(DEVSTACK) up
 
 down: install ## Stop the local stack
 	$(DEVSTACK) down
 
-images: install ## Build the container images (product, pause, otelcol agent, sample app) with Buildah
+images: install web ## Build the container images (product, pause, otelcol agent, sample app) with Buildah
 	$(DEVSTACK) images
 
-chart-test: install ## Helm chart: lint, render, server dry run, then install/test/upgrade/uninstall on the real node; prints RESULT helm_install_ready_s
+chart-test: install web ## Helm chart: lint, render, server dry run, then install/test/upgrade/uninstall on the real node; prints RESULT helm_install_ready_s
 	$(DEVSTACK) up
 	$(BIN)/pytest tests/e2e/test_chart.py tests/node/test_chart_install.py
 
-chart-demo: install ## Install the Helm chart on the local stack (release logsentinel; its operator watches logsentinel-system)
+chart-demo: install web ## Install the Helm chart on the local stack (release logsentinel; its operator watches logsentinel-system)
 	$(DEVSTACK) up
 	eval "$$($(DEVSTACK) env)" && $$LOGSENTINEL_HELM upgrade --install logsentinel charts/logsentinel \
 	  --namespace logsentinel-system --create-namespace \
@@ -95,7 +117,7 @@ bench-ingest: install ## API ingest throughput, one uvicorn worker -> local Kafk
 	$(DEVSTACK) up postgres kafka
 	eval "$$($(DEVSTACK) env postgres kafka)" && $(BIN)/python bench/bench_ingest.py
 
-chaos: install ## The chaos suite on the real node (faults during the whole chain; every line accounted for); prints RESULT chaos_scenarios lost duplicated double_actions
+chaos: install web ## The chaos suite on the real node (faults during the whole chain; every line accounted for); prints RESULT chaos_scenarios lost duplicated double_actions
 	$(DEVSTACK) up
 	$(BIN)/pytest tests/chaos
 

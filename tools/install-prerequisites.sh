@@ -9,12 +9,18 @@ command -v python3 >/dev/null || missing_tools+=("python3 (>= 3.11)")
 command -v go >/dev/null || missing_tools+=("go (>= 1.24)")
 command -v java >/dev/null || missing_tools+=("java (OpenJDK 17)")
 command -v mvn >/dev/null || missing_tools+=("mvn (Maven)")
+command -v npm >/dev/null || missing_tools+=("node and npm (Node.js >= 20.19, for the dashboard)")
 if ((${#missing_tools[@]})); then
   echo "missing toolchains: ${missing_tools[*]}" >&2
   echo "install them: Go >= 1.24 from go.dev (Debian bookworm's golang is too old)," >&2
+  echo "  Node.js >= 20.19 from nodejs.org or NodeSource (bookworm's nodejs is 18)," >&2
   echo "  apt-get install openjdk-17-jdk-headless maven python3-venv" >&2
   exit 1
 fi
+node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' || {
+  echo "node is $(node --version); the dashboard's build (Vite) needs Node.js 20.19 or newer" >&2
+  exit 1
+}
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
   echo "python3 is $(python3 --version); Log Sentinel needs 3.11 or newer" >&2
   exit 1
@@ -43,4 +49,4 @@ if ((${#packages[@]})); then
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${packages[@]}"
 fi
-echo "prerequisites present: python $(python3 -c 'import platform; print(platform.python_version())'), $(go version | cut -d' ' -f3), java $(java -version 2>&1 | head -1 | cut -d'"' -f2), maven $(mvn -B -v 2>/dev/null | head -1 | cut -d' ' -f3)"
+echo "prerequisites present: python $(python3 -c 'import platform; print(platform.python_version())'), $(go version | cut -d' ' -f3), java $(java -version 2>&1 | head -1 | cut -d'"' -f2), maven $(mvn -B -v 2>/dev/null | head -1 | cut -d' ' -f3), node $(node --version)"
