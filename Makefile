@@ -10,7 +10,7 @@ WEB_STAMP := web/node_modules/.installed
 WEB_PACKAGED := src/logsentinel/api/web
 DEVSTACK := PYTHONPATH=tools $(BIN)/python -m devstack
 
-.PHONY: help install web web-test dashboard lint test test-unit test-hostile crds check-generated demo up down env images chart-test chart-demo clean bench-pod-start bench-chain chaos kind-up kind-load kind-chaos bench-processor bench-parsing bench-templates bench-detect-latency bench-detection-quality bench-backtest bench-remediation-latency bench-ingest
+.PHONY: help install web web-test dashboard screenshots lint test test-unit test-hostile crds check-generated demo up down env images chart-test chart-demo clean bench-pod-start bench-chain chaos kind-up kind-load kind-chaos bench-processor bench-parsing bench-templates bench-detect-latency bench-detection-quality bench-backtest bench-remediation-latency bench-ingest
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -38,6 +38,10 @@ web: $(WEB_PACKAGED)/index.html ## Build the dashboard (web/, Node.js 20.19+) in
 
 web-test: $(WEB_STAMP) ## The dashboard's unit tests (Vitest)
 	cd web && npm test
+
+screenshots: install web ## The browser tests, saving each dashboard page to docs/screenshots
+	$(DEVSTACK) up
+	LOGSENTINEL_SCREENSHOTS=docs/screenshots $(BIN)/pytest tests/browser
 
 lint: install ## ruff, mypy --strict on src, import-linter layering contracts
 	$(BIN)/ruff check src tests tools bench

@@ -43,6 +43,7 @@ command -v ip >/dev/null || packages+=(iproute2)
 command -v podman >/dev/null || packages+=(podman)
 command -v buildah >/dev/null || packages+=(buildah)
 command -v mmdebstrap >/dev/null || packages+=(mmdebstrap)
+command -v chromium >/dev/null || packages+=(chromium)    # the dashboard's browser tests
 if ((${#packages[@]})); then
   if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; else SUDO=; fi
   echo "installing: ${packages[*]}"
