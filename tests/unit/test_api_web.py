@@ -65,7 +65,8 @@ def test_the_api_keeps_its_paths(built: Path, monkeypatch: pytest.MonkeyPatch) -
     assert client.get("/api/v1/auth/me").json() == {"username": "ada"}
     assert client.get("/api/v1/nothing").status_code == 404
     assert client.get("/api/v1/nothing").headers["content-type"] == "application/json"
-    assert client.get("/openapi.json").status_code == 404
+    for reserved in ("/openapi.json", "/docs", "/redoc", "/metrics"):
+        assert client.get(reserved).status_code == 404, reserved
 
 
 def test_without_a_build_the_page_says_how_to_make_one(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,7 +23,7 @@ NOT_BUILT = (
     "LOGSENTINEL_WEB_DIRECTORY to a built <code>web/dist</code>. The API itself is under "
     "<a href='/docs'>/docs</a>.</p>"
 )
-RESERVED = ("api/", "docs", "openapi.json", "metrics", "healthz", "readyz")
+RESERVED = ("api/", "docs", "redoc", "openapi.json", "metrics", "healthz", "readyz")
 """Paths the dashboard never answers: unknown ones there stay 404."""
 
 
