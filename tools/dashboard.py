@@ -1,6 +1,6 @@
 """`make dashboard`: the API with the dashboard on http://127.0.0.1:8000 against the local
-stack (its PostgreSQL, where `make demo` stored its logs and incidents; Kubernetes mode on its
-apiserver), until Ctrl-C.
+stack (the database `make demo` stored its logs and incidents in, made and migrated if it is
+not there yet; Kubernetes mode on its apiserver), until Ctrl-C.
 
 The admin is ``admin`` with a password made on the first run and kept in
 ``.stack/dashboard-admin-password``; it is printed at start. LOGSENTINEL_PORT chooses another
@@ -16,8 +16,11 @@ import sys
 import time
 
 import httpx
+import psycopg
 
+from demo import DEMO_DATABASE, demo_database_url
 from devstack import paths, stack
+from logsentinel.storage.urls import libpq_url
 
 ADMIN = "admin"
 READY_TIMEOUT = 60.0
@@ -32,6 +35,17 @@ def admin_password() -> str:
         kept.write_text(secrets.token_urlsafe(18))
         kept.chmod(0o600)
     return kept.read_text().strip()
+
+
+def demo_database(server_url: str) -> str:
+    """The demo's database, made empty when `make demo` has not run yet."""
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as connection:
+        found = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (DEMO_DATABASE,)
+        ).fetchone()
+        if found is None:
+            connection.execute(f"CREATE DATABASE {DEMO_DATABASE}")
+    return demo_database_url(server_url)
 
 
 def ready(url: str) -> bool:
@@ -51,8 +65,9 @@ def main() -> int:
     password = admin_password()
     environment = {
         **os.environ,
-        "LOGSENTINEL_DATABASE_URL": components["postgres"].external()
-        or components["postgres"].address(),
+        "LOGSENTINEL_DATABASE_URL": demo_database(
+            components["postgres"].external() or components["postgres"].address()
+        ),
         "LOGSENTINEL_JWT_SECRET": secrets.token_hex(32),
         "LOGSENTINEL_ADMIN_USERNAME": ADMIN,
         "LOGSENTINEL_ADMIN_PASSWORD": password,

@@ -61,6 +61,14 @@ spec:
 """
 
 
+DEMO_DATABASE = "logsentinel_demo"
+
+
+def demo_database_url(server_url: str) -> str:
+    """The demo's own database on the stack's PostgreSQL (`make dashboard` shows it too)."""
+    return libpq_url(server_url).rsplit("/", 1)[0] + f"/{DEMO_DATABASE}"
+
+
 def step(number: int, title: str) -> None:
     print(f"\n== {number}/{STEPS} {title}", flush=True)
 
@@ -106,9 +114,9 @@ def main() -> int:
 
     step(4, f"{SAMPLE_LOGS} container logs through Kafka and a processor into PostgreSQL")
     with psycopg.connect(libpq_url(database), autocommit=True) as connection:
-        connection.execute("DROP DATABASE IF EXISTS logsentinel_demo WITH (FORCE)")
-        connection.execute("CREATE DATABASE logsentinel_demo")
-    demo_database = libpq_url(database).rsplit("/", 1)[0] + "/logsentinel_demo"
+        connection.execute(f"DROP DATABASE IF EXISTS {DEMO_DATABASE} WITH (FORCE)")
+        connection.execute(f"CREATE DATABASE {DEMO_DATABASE}")
+    demo_database = demo_database_url(database)
     migrate.upgrade(demo_database)
     topic = f"demo-logs-{uuid.uuid4().hex[:6]}"
     producer = kafka.producer(bootstrap)
