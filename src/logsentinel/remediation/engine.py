@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -457,12 +457,7 @@ class _Run:
     def _await_job(self, step: Step, message: str) -> Outcome:
         """The runJob step's Job exists: record that, then wait for it (state WAITING)."""
         self.progress.state = RunState.WAITING
-        for index in range(len(self.actions) - 1, -1, -1):
-            action = self.actions[index]
-            if action.step == step.step_name and action.result is ActionResult.PENDING:
-                update = {"message": message[:MAX_ACTION_MESSAGE]}
-                self.actions[index] = action.model_copy(update=update)
-                break
+        self._update_pending(step, {"message": message[:MAX_ACTION_MESSAGE]})
         return Outcome(progress=self.progress, actions=self.actions, recheck_after=POLL)
 
     def _check_job(self, step: Step, started: datetime) -> Outcome:
@@ -545,23 +540,28 @@ class _Run:
 
     # --- step results -------------------------------------------------------------------------
 
+    def _update_pending(self, step: Step, update: dict[str, Any]) -> bool:
+        """Change the step's latest pending record; False when it has none."""
+        for index in range(len(self.actions) - 1, -1, -1):
+            action = self.actions[index]
+            if action.step == step.step_name and action.result is ActionResult.PENDING:
+                self.actions[index] = action.model_copy(update=update)
+                return True
+        return False
+
     def _close_action(
         self, step: Step, result: ActionResult, message: str, guard: str | None
     ) -> bool:
         """Finish the step's pending record; False when this run already recorded the result
         (the progress annotation was lost after the status was written)."""
-        for index in range(len(self.actions) - 1, -1, -1):
-            action = self.actions[index]
-            if action.step == step.step_name and action.result is ActionResult.PENDING:
-                self.actions[index] = action.model_copy(
-                    update={
-                        "finished_at": self.now,
-                        "result": result,
-                        "message": message[:MAX_ACTION_MESSAGE],
-                        "guard": guard,
-                    }
-                )
-                return True
+        finished = {
+            "finished_at": self.now,
+            "result": result,
+            "message": message[:MAX_ACTION_MESSAGE],
+            "guard": guard,
+        }
+        if self._update_pending(step, finished):
+            return True
         if any(
             a.step == step.step_name and a.result is result and a.started_at >= self.run_started
             for a in self.actions
