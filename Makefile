@@ -10,7 +10,7 @@ WEB_STAMP := web/node_modules/.installed
 WEB_PACKAGED := src/logsentinel/api/web
 DEVSTACK := PYTHONPATH=tools $(BIN)/python -m devstack
 
-.PHONY: help install web web-test dashboard screenshots lint test test-unit test-hostile crds check-generated demo up down env images chart-test chart-demo clean bench-pod-start bench-chain chaos kind-up kind-load kind-chaos bench-processor bench-parsing bench-templates bench-detect-latency bench-detection-quality bench-backtest bench-remediation-latency bench-ingest
+.PHONY: help install web web-test dashboard screenshots lint test test-unit test-hostile crds check-generated demo up down env images chart-test chart-demo clean bench-pod-start bench-chain chaos kind-up kind-load kind-chaos bench-processor bench-parsing bench-templates bench-detect-latency bench-detection-quality bench-backtest bench-remediation-latency bench-ingest bench-web
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -120,6 +120,10 @@ bench-remediation-latency: install ## Incident created -> restart patch accepted
 bench-ingest: install ## API ingest throughput, one uvicorn worker -> local Kafka, wrk on loopback (starts Kafka, PostgreSQL)
 	$(DEVSTACK) up postgres kafka
 	eval "$$($(DEVSTACK) env postgres kafka)" && $(BIN)/python bench/bench_ingest.py
+
+bench-web: install web ## The dashboard's overview opened 10 times with a cold cache (Chromium, loopback): first paint, charts drawn, gzipped JS (starts PostgreSQL)
+	$(DEVSTACK) up postgres
+	eval "$$($(DEVSTACK) env postgres)" && $(BIN)/python bench/bench_web.py
 
 chaos: install web ## The chaos suite on the real node (faults during the whole chain; every line accounted for); prints RESULT chaos_scenarios lost duplicated double_actions
 	$(DEVSTACK) up

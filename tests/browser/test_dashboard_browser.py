@@ -1,29 +1,20 @@
 """The dashboard in a real browser (Debian's Chromium driven by Playwright) against the real API
 process and PostgreSQL: sign-in per role, a log line holding markup shown as text, search
 paging with "Load more", the overview's charts drawn from stored logs, an incident acknowledged
-and commented on from its page, and no Content-Security-Policy violation on any page.
-
-With LOGSENTINEL_SCREENSHOTS set to a directory (`make screenshots` uses docs/screenshots), each
-page is saved there as it is checked."""
+and commented on from its page, and no Content-Security-Policy violation on any page."""
 
 from __future__ import annotations
 
-import os
-import shutil
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
-from psycopg import sql
+from playwright.sync_api import Page, expect
 
-from devstack.pytest_plugin import with_database
-from logsentinel.api.routes.web import PACKAGED
-from logsentinel.storage import migrate
-from support.api_process import RunningApi, api_process
+from support.api_process import RunningApi
+from support.browser import dashboard_api, screenshot, sign_in
 from support.incidents import open_sample_incident
 
 pytestmark = pytest.mark.browser
@@ -34,22 +25,6 @@ OPERATOR = ("otto", "operator-password-123")
 HOSTILE_LINE = "<script>alert('owned')</script> payment gateway timeout"
 SEARCHABLE = 120
 """Lines that match the paging search: more than one page of results."""
-TIMEOUT_MS = 15_000
-
-
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        pytest.fail("no Chromium: `apt install chromium` (tools/install-prerequisites.sh does)")
-    return found
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 def _seed(api: RunningApi, database_url: str) -> None:
@@ -91,70 +66,24 @@ def _seed(api: RunningApi, database_url: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def dashboard(
-    postgres_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[RunningApi, list[str]]]:
-    """The API serving the built dashboard on a database of its own, seeded; the second item
-    collects every Content-Security-Policy violation the browser reports."""
-    if not (PACKAGED / "index.html").is_file():
-        pytest.fail(f"the dashboard is not built into {PACKAGED}: run `make web`")
+def dashboard(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApi]:
+    """The API serving the built dashboard on a database of its own, seeded."""
     directory = tmp_path_factory.mktemp("browser")
-    database_url = _database(postgres_url, "browser_dashboard")
-    migrate.upgrade(database_url)
-    with api_process(database_url, Path(directory), ADMIN) as api:
-        _seed(api, database_url)
-        yield api, []
-
-
-def _database(postgres_url: str, name: str) -> str:
-    """A fresh database ``name`` on the server (the module's tests share it)."""
-    with psycopg.connect(postgres_url, autocommit=True) as connection:
-        connection.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return with_database(postgres_url, name)
-
-
-@pytest.fixture
-def page(browser: Browser, dashboard: tuple[RunningApi, list[str]]) -> Iterator[Page]:
-    _, violations = dashboard
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    opened = context.new_page()
-    opened.set_default_timeout(TIMEOUT_MS)
-
-    def watch(message: ConsoleMessage) -> None:
-        if "Content Security Policy" in message.text:
-            violations.append(message.text)
-
-    opened.on("console", watch)
-    yield opened
-    context.close()
-    assert violations == [], "the page broke the Content-Security-Policy"
-
-
-def screenshot(page: Page, name: str) -> None:
-    directory = os.environ.get("LOGSENTINEL_SCREENSHOTS")
-    if directory:
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(directory) / f"{name}.png"), full_page=True)
-
-
-def sign_in(page: Page, api: RunningApi, user: tuple[str, str]) -> None:
-    page.goto(f"{api.base}/")
-    page.get_by_label("Username").fill(user[0])
-    page.get_by_label("Password").fill(user[1])
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+    with dashboard_api(postgres_url, "browser_dashboard", directory, ADMIN) as (api, url):
+        _seed(api, url)
+        yield api
 
 
 def test_a_viewer_signs_in_and_sees_charts_drawn_from_stored_logs(
-    page: Page, dashboard: tuple[RunningApi, list[str]]
+    page: Page, dashboard: RunningApi
 ) -> None:
-    api, _ = dashboard
+    api = dashboard
     sign_in(page, api, VIEWER)
-    charts = page.locator("canvas")
-    expect(charts.first).to_be_visible()
+    expect(
+        page.get_by_role("img", name=re.compile(r"Log lines per interval.*checkout"))
+    ).to_be_visible()
+    expect(page.get_by_role("region", name="Top templates")).to_contain_text("settled late")
+    expect(page.get_by_text("Status", exact=True)).to_be_visible()
     drawn = page.evaluate(
         "() => [...document.querySelectorAll('canvas')].map(c => c.width * c.height)"
     )
@@ -166,10 +95,8 @@ def test_a_viewer_signs_in_and_sees_charts_drawn_from_stored_logs(
     screenshot(page, "overview")
 
 
-def test_a_log_line_holding_markup_is_shown_as_text(
-    page: Page, dashboard: tuple[RunningApi, list[str]]
-) -> None:
-    api, _ = dashboard
+def test_a_log_line_holding_markup_is_shown_as_text(page: Page, dashboard: RunningApi) -> None:
+    api = dashboard
     sign_in(page, api, OPERATOR)
     page.goto(f"{api.base}/#/logs")
     page.get_by_label("Search text").fill("gateway")
@@ -181,9 +108,9 @@ def test_a_log_line_holding_markup_is_shown_as_text(
 
 
 def test_search_pages_with_load_more_until_every_line_is_shown(
-    page: Page, dashboard: tuple[RunningApi, list[str]]
+    page: Page, dashboard: RunningApi
 ) -> None:
-    api, _ = dashboard
+    api = dashboard
     sign_in(page, api, ADMIN)
     page.goto(f"{api.base}/#/logs")
     page.get_by_label("Search text").fill("settled")
@@ -201,9 +128,9 @@ def test_search_pages_with_load_more_until_every_line_is_shown(
 
 
 def test_an_operator_acknowledges_and_comments_on_an_incident_from_its_page(
-    page: Page, dashboard: tuple[RunningApi, list[str]]
+    page: Page, dashboard: RunningApi
 ) -> None:
-    api, _ = dashboard
+    api = dashboard
     sign_in(page, api, OPERATOR)
     page.goto(f"{api.base}/#/incidents")
     page.get_by_role("link", name="checkout-burst").click()
@@ -220,10 +147,8 @@ def test_an_operator_acknowledges_and_comments_on_an_incident_from_its_page(
     screenshot(page, "incidents")
 
 
-def test_a_viewer_reads_an_incident_but_has_no_buttons(
-    page: Page, dashboard: tuple[RunningApi, list[str]]
-) -> None:
-    api, _ = dashboard
+def test_a_viewer_reads_an_incident_but_has_no_buttons(page: Page, dashboard: RunningApi) -> None:
+    api = dashboard
     sign_in(page, api, VIEWER)
     page.goto(f"{api.base}/#/incidents/checkout-burst")
     expect(page.get_by_role("heading", name="Evidence")).to_be_visible()

@@ -1,5 +1,6 @@
 """Rules and playbooks through the API in Kubernetes mode: they are the custom resources; an
-incident is read with its phase and actions from the Incident object's status."""
+incident is read with its phase and actions from the Incident object's status, and with the
+playbook run (pending approval) from its annotation."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from devstack.pytest_plugin import Kubectl
 from logsentinel.domain.incident import IncidentSpec
+from logsentinel.domain.remediation import PROGRESS_ANNOTATION
 from logsentinel.storage import incidents
 from logsentinel.storage.urls import libpq_url
 from support.api import logged_in_api
@@ -71,6 +73,14 @@ def test_an_incident_is_read_with_the_phase_and_actions_of_its_object(
         "metadata": {"name": "burst", "namespace": kube_namespace},
         "spec": spec.to_wire(),
     }
+    progress = {
+        "playbook": f"{kube_namespace}/restart",
+        "mode": "approval",
+        "state": "AwaitingApproval",
+        "startedAt": now,
+        "waitingFor": "approval",
+    }
+    incident["metadata"]["annotations"] = {PROGRESS_ANNOTATION: json.dumps(progress)}
     crds("apply", "-f", "-", stdin=json.dumps(incident))
     status = {
         "phase": "Remediating",
@@ -87,6 +97,11 @@ def test_an_incident_is_read_with_the_phase_and_actions_of_its_object(
     patch = ["--subresource=status", "--type=merge", "-p", json.dumps({"status": status})]
     crds("patch", "incident", "burst", "-n", kube_namespace, *patch)
     with logged_in_api(database_url, kube_config) as client:
+        playbook = {
+            "mode": "approval",
+            "steps": [{"type": "rolloutRestart"}, {"type": "verify", "name": "calm"}],
+        }
+        assert client.put(f"/api/v1/playbooks/{kube_namespace}/restart", json=playbook).is_success
         with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
             incidents.open_incident(
                 connection,
@@ -101,3 +116,13 @@ def test_an_incident_is_read_with_the_phase_and_actions_of_its_object(
         assert answer.status_code == 200, answer.text
         assert answer.json()["phase"] == "Remediating", "the object's phase, not the table's"
         assert [a["type"] for a in answer.json()["actions"]] == ["rolloutRestart"]
+        remediation = answer.json()["remediation"]
+        assert remediation["playbook"] == f"{kube_namespace}/restart"
+        assert (remediation["state"], remediation["approved"]) == ("AwaitingApproval", False)
+        assert [(s["name"], s["type"]) for s in remediation["steps"]] == [
+            ("rolloutRestart", "rolloutRestart"),
+            ("calm", "verify"),
+        ]
+        assert client.post("/api/v1/incidents/burst/approve").status_code == 202
+        approved = client.get("/api/v1/incidents/burst").json()["remediation"]
+        assert approved["approved"] is True, "the approval annotation is on the object"

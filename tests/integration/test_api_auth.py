@@ -189,6 +189,20 @@ def test_refresh_rotates_and_a_used_refresh_token_is_refused(client: TestClient)
     assert as_refresh.status_code == 401, "an access token cannot refresh"
 
 
+def test_logout_revokes_the_refresh_token_and_is_audited(client: TestClient) -> None:
+    tokens = login(client, *ADMIN)
+    body = {"refresh_token": tokens["refresh_token"]}
+    assert client.post("/api/v1/auth/logout", json=body).status_code == 204
+    assert client.post("/api/v1/auth/refresh", json=body).status_code == 401
+    assert client.post("/api/v1/auth/logout", json=body).status_code == 204, "idempotent"
+    forged = client.post("/api/v1/auth/logout", json={"refresh_token": "not-a-token"})
+    assert forged.status_code == 401
+    trail = client.get(
+        "/api/v1/audit", params={"action": "logout"}, headers=admin_headers(client)
+    ).json()
+    assert [(e["action"], e["actor"]) for e in trail] == [("logout", ADMIN[0])]
+
+
 # --- ingest API keys --------------------------------------------------------------------------
 
 
@@ -253,7 +267,7 @@ def test_without_the_cache_a_disabled_user_is_refused_at_once(database_url: str)
 
 # --- the role matrix --------------------------------------------------------------------------
 
-PUBLIC = {"healthz", "readyz", "metrics", "login", "refresh"}
+PUBLIC = {"healthz", "readyz", "metrics", "login", "refresh", "logout"}
 
 # route name -> who may call it (a role admits the roles above it). A new route fails
 # test_every_route_has_a_matrix_entry until it is added here.
@@ -268,6 +282,9 @@ MATRIX: dict[str, set[str]] = {
     "ingest": {"ingest", "operator", "admin"},
     "search_logs": {"viewer", "operator", "admin"},
     "stats": {"viewer", "operator", "admin"},
+    "incident_counts": {"viewer", "operator", "admin"},
+    "pipeline": {"viewer", "operator", "admin"},
+    "log_context": {"viewer", "operator", "admin"},
     "backtest_rule": {"operator", "admin"},
     "audit_log": {"operator", "admin"},
     "list_incidents": {"viewer", "operator", "admin"},

@@ -37,6 +37,31 @@ def test_list_filter_and_read_with_timeline(client: TestClient) -> None:
     assert client.get("/api/v1/incidents/nope").status_code == 404
 
 
+def test_pages_of_the_list_and_the_total_and_counts_by_severity(
+    client: TestClient, database_url: str
+) -> None:
+    for n in range(5):
+        open_sample_incident(database_url, f"burst-{n}", "low", minutes_ago=10 + n)
+    first = client.get("/api/v1/incidents", params={"limit": 3})
+    assert first.headers["X-Total-Count"] == "7"
+    second = client.get("/api/v1/incidents", params={"limit": 3, "offset": 3})
+    third = client.get("/api/v1/incidents", params={"limit": 3, "offset": 6})
+    names = [i["name"] for page in (first, second, third) for i in page.json()]
+    opened_last_first = [f"burst-{n}" for n in reversed(range(5))]
+    assert names == [*opened_last_first, "burst-new", "burst-old"], "each once, newest first"
+    assert third.headers["X-Total-Count"] == "7"
+    beyond = client.get("/api/v1/incidents", params={"offset": 50})
+    assert (beyond.json(), beyond.headers["X-Total-Count"]) == ([], "7")
+    low = client.get("/api/v1/incidents", params={"severity": "low", "limit": 2})
+    assert low.headers["X-Total-Count"] == "5", "the total counts the filtered incidents"
+    assert client.post("/api/v1/incidents/burst-0/resolve", json={}).status_code == 202
+    counts = client.get("/api/v1/stats/incidents").json()
+    assert counts["open"] == 6
+    assert counts["by_severity"] == {"critical": 0, "high": 1, "medium": 1, "low": 4, "info": 0}
+    assert sum(counts["by_phase"].values()) == 6
+    assert "Resolved" not in counts["by_phase"]
+
+
 def test_acknowledge_comment_resolve_are_in_the_timeline_and_audit(client: TestClient) -> None:
     assert client.post("/api/v1/incidents/burst-new/acknowledge").status_code == 202
     commented = client.post(

@@ -159,3 +159,74 @@ def test_stats_per_service_and_top_templates(viewer: tuple[TestClient, dict[str,
     )
     assert too_fine.status_code == 400
     assert "interval" in too_fine.text
+
+
+def test_template_and_pod_filters(viewer: tuple[TestClient, dict[str, str]]) -> None:
+    client, headers = viewer
+    payment = get(client, headers, q="payment", limit=1)["items"][0]
+    assert payment["template_id"], "the processor mined a template"
+    same = get(client, headers, template=payment["template_id"])["items"]
+    assert len(same) == 15
+    assert {item["service"] for item in same} == {"checkout"}
+    web = get(client, headers, pod="web-1")["items"]
+    assert len(web) == 15
+    assert {item["pod"] for item in web} == {"web-1"}
+
+
+def test_a_line_is_read_with_its_pods_lines_around_it(
+    viewer: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, headers = viewer
+    seventh = get(client, headers, q="request 7 served")["items"]
+    line = next(item for item in seventh if item["message"] == "request 7 served")
+    answer = client.get(
+        "/api/v1/logs/context",
+        params={"timestamp": line["timestamp"], "id": line["id"], "lines": 3},
+        headers=headers,
+    )
+    assert answer.status_code == 200, answer.text
+    found = answer.json()
+    assert found["line"]["id"] == line["id"]
+    assert [item["message"] for item in found["before"]] == [
+        f"request {n} served" for n in (4, 5, 6)
+    ], "the same pod's lines only, oldest first"
+    assert [item["message"] for item in found["after"]] == [
+        f"request {n} served" for n in (8, 9, 10)
+    ]
+    missing = client.get(
+        "/api/v1/logs/context",
+        params={"timestamp": line["timestamp"], "id": line["id"] + 10_000},
+        headers=headers,
+    )
+    assert missing.status_code == 404
+    assert "no stored line" in missing.text
+
+
+def test_pipeline_lag_per_partition_and_dead_letters(
+    viewer: tuple[TestClient, dict[str, str]], kafka_bootstrap: str, kafka_topic: str
+) -> None:
+    client, headers = viewer
+
+    def report() -> dict[str, Any]:
+        answer = client.get("/api/v1/pipeline", headers=headers)
+        assert answer.status_code == 200, answer.text
+        body: dict[str, Any] = answer.json()
+        return body
+
+    eventually("the processor's heartbeats are listed", lambda: report()["partitions"], 30)
+    assert {p["topic"] for p in report()["partitions"]} == {kafka_topic}
+    assert report()["dead_letters"]["total"] == 0
+    produce(kafka_bootstrap, kafka_topic, [(b"shop/web", b"{not json")])
+    eventually(
+        "the malformed record is a dead letter",
+        lambda: report()["dead_letters"]["total"] == 1,
+        60,
+    )
+    letters = report()["dead_letters"]
+    assert letters["last_hour"] == 1
+    (letter,) = letters["latest"]
+    assert letter["source"].startswith(f"{kafka_topic}/")
+    assert letter["reason"]
+    assert "payload" not in letter, "the payload stays in the database"
+    bounded = client.get("/api/v1/pipeline", params={"max_lag": 0}, headers=headers)
+    assert bounded.status_code == 422

@@ -1,10 +1,11 @@
 import { AuthProvider, useAuth } from "./auth/AuthContext";
-import { canViewResources } from "./auth/roles";
+import { canAdminister, canViewResources } from "./auth/roles";
 import { PageTitle } from "./components/common";
 import { Layout } from "./components/Layout";
 import { match, useRoute } from "./lib/router";
 import type { Route } from "./lib/router";
 import type { Role } from "./api/types";
+import { AdminPage } from "./pages/AdminPage";
 import { IncidentDetailPage } from "./pages/IncidentDetailPage";
 import { IncidentsPage } from "./pages/IncidentsPage";
 import { LoginPage } from "./pages/LoginPage";
@@ -29,6 +30,17 @@ function Page({ route, role }: { route: Route; role: Role | null }) {
       );
     }
     return <ResourcesPage key={path} kind={path === "/rules" ? "rules" : "playbooks"} />;
+  }
+  if (path === "/admin") {
+    if (!canAdminister(role)) {
+      return (
+        <>
+          <PageTitle>Not available</PageTitle>
+          <p>Users and API keys are managed by admins.</p>
+        </>
+      );
+    }
+    return <AdminPage />;
   }
   return (
     <>

@@ -18,6 +18,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from logsentinel import __version__
 from logsentinel.api import security
 from logsentinel.api.bodylimit import BodyLimit, BodyLimitMiddleware
+from logsentinel.api.etags import EntityTagMiddleware
 from logsentinel.api.headers import SecurityHeadersMiddleware
 from logsentinel.api.identities import Identities
 from logsentinel.api.manifests import DirectoryStore, KubernetesStore
@@ -32,6 +33,7 @@ from logsentinel.api.routes import (
     incidents,
     ingest,
     logs,
+    pipeline,
     resources,
     stats,
     web,
@@ -171,6 +173,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         default=BodyLimit(settings.request_max_bytes, "LOGSENTINEL_REQUEST_MAX_BYTES"),
         paths={ingest.PATH: BodyLimit(settings.ingest_max_bytes, "LOGSENTINEL_INGEST_MAX_BYTES")},
     )
+    app.add_middleware(EntityTagMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, behind_tls=settings.behind_tls)
     if settings.trusted_proxies:
         # request.client is the forwarding client only behind these (`logsentinel api` turns
@@ -180,7 +183,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         )
     app.add_exception_handler(psycopg.OperationalError, database_unavailable)
     app.include_router(health.router)  # /readyz answers a database away itself
-    for router in (auth, ingest, logs, stats, audit, incidents, resources, backtest):
+    for router in (auth, ingest, logs, stats, pipeline, audit, incidents, resources, backtest):
         # every route of these may need the database, if only to read its caller
         app.include_router(router.router, responses=errors(503))
     docs.add_docs(app, settings.docs_access)

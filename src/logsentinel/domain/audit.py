@@ -19,6 +19,7 @@ class AdminAction(StrEnum):
     """What the API audits besides incident actions; the target is in target_kind/_name."""
 
     LOGIN = "login"  # Succeeded, or Failed with detail.reason; detail.client always
+    LOGOUT = "logout"  # the session's refresh token revoked; detail.client
     CREATE_USER = "createUser"
     CHANGE_USER_ROLE = "changeUserRole"
     DISABLE_USER = "disableUser"

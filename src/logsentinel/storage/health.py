@@ -204,6 +204,49 @@ def assess(
     )
 
 
+@dataclass(frozen=True)
+class DeadLetterInfo:
+    """A dead letter as shown to people: why, and where it came from (never its payload)."""
+
+    id: int
+    received_at: datetime
+    reason: str
+    detail: str
+    payload_size: int
+    source: str | None
+    """topic/partition/offset in Kafka, when it came from there."""
+
+
+@dataclass(frozen=True)
+class DeadLetterSummary:
+    total: int
+    since_count: int
+    """Received at or after the ``since`` asked for."""
+    latest: list[DeadLetterInfo]
+
+
+def dead_letter_summary(
+    connection: psycopg.Connection[Any], since: datetime, latest: int
+) -> DeadLetterSummary:
+    """How many dead letters are stored, how many arrived since ``since``, and the newest."""
+    counts = connection.execute(
+        "SELECT count(*), count(*) FILTER (WHERE received_at >= %s) FROM dead_letters", (since,)
+    ).fetchone()
+    rows = connection.execute(
+        """
+        SELECT id, received_at, reason, left(detail, 1000), payload_size,
+            source_topic || '/' || source_partition || '/' || source_offset
+        FROM dead_letters ORDER BY received_at DESC, id DESC LIMIT %s
+        """,
+        (latest,),
+    ).fetchall()
+    return DeadLetterSummary(
+        total=int(counts[0]) if counts else 0,
+        since_count=int(counts[1]) if counts else 0,
+        latest=[DeadLetterInfo(*row) for row in rows],
+    )
+
+
 def _seconds(value: float) -> str:
     """75 s, 2.5 s, 0 s: whole seconds once they are many, tenths below ten."""
     if value >= 10:
@@ -223,10 +266,13 @@ def _more(number: int, state: str) -> str:
 
 __all__ = [
     "DEFAULT_STALE_AFTER",
+    "DeadLetterInfo",
+    "DeadLetterSummary",
     "Heartbeat",
     "PartitionLag",
     "PipelineHealth",
     "assess",
+    "dead_letter_summary",
     "forget_heartbeats",
     "heartbeats",
     "pipeline_health",

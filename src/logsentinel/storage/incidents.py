@@ -279,34 +279,67 @@ def _listed(row: Any) -> dict[str, Any]:
     return dict(zip(keys, row, strict=True))
 
 
+@dataclass(frozen=True)
+class IncidentFilter:
+    """Which incidents a listing or a count covers (every given condition holds)."""
+
+    open_only: bool = False
+    namespace: str | None = None
+    severity: str | None = None
+    rule: str | None = None
+    """namespace/name, or a name in any namespace."""
+    phase: str | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        conditions: list[str] = []
+        parameters: list[Any] = []
+        if self.open_only:
+            conditions.append("resolved_at IS NULL")
+        for column, value in (
+            ("namespace", self.namespace),
+            ("severity", self.severity),
+            ("phase", self.phase),
+        ):
+            if value:
+                conditions.append(f"{column} = %s")
+                parameters.append(value)
+        if self.rule:
+            conditions.append("(rule = %s OR rule LIKE %s)")
+            parameters.extend([self.rule, f"%/{self.rule}"])
+        return (f"WHERE {' AND '.join(conditions)}" if conditions else ""), parameters
+
+
 def list_incidents(
     connection: psycopg.Connection[Any],
-    *,
-    open_only: bool = False,
-    namespace: str | None = None,
-    severity: str | None = None,
-    rule: str | None = None,
-    phase: str | None = None,
+    chosen: IncidentFilter = IncidentFilter(),
     limit: int = 100,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Newest first."""
-    conditions: list[str] = []
-    parameters: list[Any] = []
-    if open_only:
-        conditions.append("resolved_at IS NULL")
-    for column, value in (("namespace", namespace), ("severity", severity), ("phase", phase)):
-        if value:
-            conditions.append(f"{column} = %s")
-            parameters.append(value)
-    if rule:
-        conditions.append("(rule = %s OR rule LIKE %s)")
-        parameters.extend([rule, f"%/{rule}"])
-    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    """Newest first; ``offset`` skips that many of them."""
+    where, parameters = chosen.where()
     rows = connection.execute(
-        f"SELECT {LISTED} FROM incidents {where} ORDER BY opened_at DESC, name LIMIT %s",
-        [*parameters, limit],
+        f"SELECT {LISTED} FROM incidents {where} ORDER BY opened_at DESC, name LIMIT %s OFFSET %s",
+        [*parameters, limit, offset],
     ).fetchall()
     return [_listed(row) for row in rows]
+
+
+def count_incidents(
+    connection: psycopg.Connection[Any], chosen: IncidentFilter = IncidentFilter()
+) -> int:
+    """How many incidents list_incidents would list without a limit."""
+    where, parameters = chosen.where()
+    row = connection.execute(f"SELECT count(*) FROM incidents {where}", parameters).fetchone()
+    return int(row[0]) if row else 0
+
+
+def open_counts(connection: psycopg.Connection[Any]) -> list[tuple[str, str, int]]:
+    """Open incidents counted by (severity, phase)."""
+    rows = connection.execute(
+        "SELECT severity, phase, count(*) FROM incidents WHERE resolved_at IS NULL"
+        " GROUP BY 1, 2 ORDER BY 1, 2"
+    ).fetchall()
+    return [(row[0], row[1], int(row[2])) for row in rows]
 
 
 def get_incident(connection: psycopg.Connection[Any], name: str) -> dict[str, Any] | None:
@@ -323,13 +356,16 @@ def get_incident(connection: psycopg.Connection[Any], name: str) -> dict[str, An
 
 
 __all__ = [
+    "IncidentFilter",
     "StoredIncident",
     "add_event",
+    "count_incidents",
     "events",
     "get_incident",
     "is_open",
     "last_resolutions",
     "list_incidents",
+    "open_counts",
     "open_incident",
     "open_incidents",
     "record_recurrence",

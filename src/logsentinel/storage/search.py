@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -22,6 +22,8 @@ class LogQuery:
     services: Sequence[str] = ()
     namespaces: Sequence[str] = ()
     levels: Sequence[str] = ()
+    templates: Sequence[str] = ()
+    pods: Sequence[str] = ()
     since: datetime | None = None
     until: datetime | None = None
     after: tuple[datetime, int] | None = None  # the cursor: older than this (ts, id)
@@ -55,6 +57,8 @@ def search(connection: psycopg.Connection[Any], query: LogQuery) -> list[FoundLo
         ("service", query.services),
         ("namespace", query.namespaces),
         ("level::text", query.levels),
+        ("template_id", query.templates),
+        ("pod", query.pods),
     ):
         if values:
             conditions.append(f"{column} = ANY(%s)")
@@ -70,25 +74,71 @@ def search(connection: psycopg.Connection[Any], query: LogQuery) -> list[FoundLo
         parameters.extend(query.after)
     where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
     rows = connection.execute(
-        "SELECT id, ts, level::text, service, namespace, pod, message, template_id, trace_id, "
-        f"attributes FROM logs {where} ORDER BY ts DESC, id DESC LIMIT %s",
+        f"SELECT {FOUND_COLUMNS} FROM logs {where} ORDER BY ts DESC, id DESC LIMIT %s",
         [*parameters, query.limit],
     ).fetchall()
-    return [
-        FoundLog(
-            id=row[0],
-            timestamp=row[1],
-            level=row[2],
-            service=row[3],
-            namespace=row[4],
-            pod=row[5],
-            message=row[6],
-            template_id=row[7],
-            trace_id=row[8],
-            attributes=dict(row[9] or {}),
-        )
-        for row in rows
-    ]
+    return [_found(row) for row in rows]
+
+
+FOUND_COLUMNS = (
+    "id, ts, level::text, service, namespace, pod, message, template_id, trace_id, attributes"
+)
+CONTEXT_REACH = timedelta(hours=1)
+"""How far from the line its context is looked for (it bounds the partitions read)."""
+
+
+def _found(row: Sequence[Any]) -> FoundLog:
+    return FoundLog(
+        id=row[0],
+        timestamp=row[1],
+        level=row[2],
+        service=row[3],
+        namespace=row[4],
+        pod=row[5],
+        message=row[6],
+        template_id=row[7],
+        trace_id=row[8],
+        attributes=dict(row[9] or {}),
+    )
+
+
+@dataclass(frozen=True)
+class LogContext:
+    """A stored line with the lines its pod wrote just before and just after it (oldest first)."""
+
+    before: list[FoundLog]
+    line: FoundLog
+    after: list[FoundLog]
+
+
+def context(
+    connection: psycopg.Connection[Any], timestamp: datetime, row_id: int, lines: int
+) -> LogContext | None:
+    """The line (timestamp, row_id) and up to ``lines`` lines of the same service and pod on each
+    side of it, within CONTEXT_REACH; None when no such line is stored."""
+    row = connection.execute(
+        f"SELECT {FOUND_COLUMNS} FROM logs WHERE ts = %s AND id = %s", (timestamp, row_id)
+    ).fetchone()
+    if row is None:
+        return None
+    line = _found(row)
+    same_stream = "service = %s AND namespace = %s AND pod = %s"
+    stream = (line.service, line.namespace, line.pod)
+    before = connection.execute(
+        f"SELECT {FOUND_COLUMNS} FROM logs WHERE {same_stream} AND ts >= %s"
+        " AND (ts, id) < (%s, %s) ORDER BY ts DESC, id DESC LIMIT %s",
+        (*stream, timestamp - CONTEXT_REACH, timestamp, row_id, lines),
+    ).fetchall()
+    after = connection.execute(
+        f"SELECT {FOUND_COLUMNS} FROM logs WHERE {same_stream} AND ts <= %s"
+        " AND (ts, id) > (%s, %s) ORDER BY ts, id LIMIT %s",
+        (*stream, timestamp + CONTEXT_REACH, timestamp, row_id, lines),
+    ).fetchall()
+    return LogContext(
+        before=[_found(r) for r in reversed(before)],
+        line=line,
+        after=[_found(r) for r in after],
+    )
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Logout
+         * @description End a session: its refresh token is revoked, so it can no longer be exchanged (the access
+         *     token runs out by itself within minutes). Revoking a token again is not an error.
+         */
+        post: operations["logout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/me": {
         parameters: {
             query?: never;
@@ -259,6 +280,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/logs/context": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Log Context
+         * @description The line with the lines its pod wrote just before and after it (the same service,
+         *     namespace and pod, within an hour), oldest first.
+         */
+        get: operations["log_context"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/stats": {
         parameters: {
             query?: never;
@@ -272,6 +314,47 @@ export interface paths {
          *     most frequent templates. Defaults to the last hour.
          */
         get: operations["stats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stats/incidents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Incident Counts
+         * @description Open incidents (not resolved) counted by severity and by phase.
+         */
+        get: operations["incident_counts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pipeline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Pipeline
+         * @description The processors' lag per partition and the verdict on it; dead letters stored in all, in
+         *     the last hour, and the newest ones (reason, detail and Kafka position; never the payload).
+         */
+        get: operations["pipeline"];
         put?: never;
         post?: never;
         delete?: never;
@@ -309,7 +392,7 @@ export interface paths {
         };
         /**
          * List Incidents
-         * @description Newest first, filtered.
+         * @description Newest first, filtered; the X-Total-Count header says how many match in all.
          */
         get: operations["list_incidents"];
         put?: never;
@@ -809,6 +892,36 @@ export interface components {
             key: string;
         };
         /**
+         * DeadLetterInfo
+         * @description A dead letter as shown to people: why, and where it came from (never its payload).
+         */
+        DeadLetterInfo: {
+            /** Id */
+            id: number;
+            /**
+             * Received At
+             * Format: date-time
+             */
+            received_at: string;
+            /** Reason */
+            reason: string;
+            /** Detail */
+            detail: string;
+            /** Payload Size */
+            payload_size: number;
+            /** Source */
+            source: string | null;
+        };
+        /** DeadLetters */
+        DeadLetters: {
+            /** Total */
+            total: number;
+            /** Last Hour */
+            last_hour: number;
+            /** Latest */
+            latest: components["schemas"]["DeadLetterInfo"][];
+        };
+        /**
          * DeletePodParams
          * @description Delete the pods named in the incident's evidence (newest first), at most maxPods.
          */
@@ -1256,6 +1369,25 @@ export interface components {
              */
             status: "ok";
         };
+        /** IncidentCounts */
+        IncidentCounts: {
+            /** Open */
+            open: number;
+            /**
+             * By Severity
+             * @description Every severity, zeros included.
+             */
+            by_severity: {
+                [key: string]: number;
+            };
+            /**
+             * By Phase
+             * @description Open phases only, zeros included.
+             */
+            by_phase: {
+                [key: string]: number;
+            };
+        };
         /**
          * IncidentDetail
          * @description An incident with its evidence, its timeline and the remediation steps taken.
@@ -1310,6 +1442,8 @@ export interface components {
              * @description Kubernetes mode: the operator's steps.
              */
             actions: components["schemas"]["ActionRecord"][];
+            /** @description Kubernetes mode: the playbook run, pending approval when state is AwaitingApproval. */
+            remediation?: components["schemas"]["Remediation"] | null;
         };
         /**
          * IncidentPhase
@@ -1528,6 +1662,17 @@ export interface components {
          * @enum {string}
          */
         Level: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "unknown";
+        /**
+         * LogContext
+         * @description A stored line with the lines its pod wrote just before and just after it (oldest first).
+         */
+        LogContext: {
+            /** Before */
+            before: components["schemas"]["FoundLog"][];
+            line: components["schemas"]["FoundLog"];
+            /** After */
+            after: components["schemas"]["FoundLog"][];
+        };
         /** LogPage */
         LogPage: {
             /** Items */
@@ -1678,6 +1823,49 @@ export interface components {
          * @enum {string}
          */
         OnFailure: "escalate" | "rollback";
+        /** PartitionStatus */
+        PartitionStatus: {
+            /** Consumer */
+            consumer: string;
+            /** Topic */
+            topic: string;
+            /** Partition */
+            partition: number;
+            /** Lag Records */
+            lag_records: number;
+            /** Lag Seconds */
+            lag_seconds: number;
+            /** Heartbeat Age Seconds */
+            heartbeat_age_seconds: number;
+        };
+        /** PipelineReport */
+        PipelineReport: {
+            /**
+             * Healthy
+             * @description What a playbook's pipeline guard would decide now.
+             */
+            healthy: boolean;
+            /** Reason */
+            reason: string;
+            /** Max Lag Seconds */
+            max_lag_seconds: number;
+            /** Max Lag Records */
+            max_lag_records: number;
+            /**
+             * Bound Seconds
+             * @description The lag bound the verdict used.
+             */
+            bound_seconds: number;
+            /** Partitions */
+            partitions: components["schemas"]["PartitionStatus"][];
+            dead_letters: components["schemas"]["DeadLetters"];
+        };
+        /** PlannedStep */
+        PlannedStep: {
+            /** Name */
+            name: string;
+            type: components["schemas"]["StepType"];
+        };
         /**
          * Playbook
          * @description Remediates incidents that match its triggers.
@@ -1849,6 +2037,36 @@ export interface components {
             /** Error */
             error: string;
         };
+        /**
+         * Remediation
+         * @description The playbook run the operator keeps on the Incident object (Kubernetes mode).
+         */
+        Remediation: {
+            /**
+             * Playbook
+             * @description namespace/name of the Playbook.
+             */
+            playbook: string;
+            mode: components["schemas"]["PlaybookMode"];
+            state: components["schemas"]["RunState"];
+            /** Attempt */
+            attempt: number;
+            /**
+             * Step
+             * @description Index of the current (or next) step in steps.
+             */
+            step: number;
+            /** Waiting For */
+            waiting_for: string | null;
+            outcome: components["schemas"]["RunOutcome"] | null;
+            /** Approved */
+            approved: boolean;
+            /**
+             * Steps
+             * @description The playbook's steps as it is now (empty when it can no longer be read).
+             */
+            steps: components["schemas"]["PlannedStep"][];
+        };
         /** Resolution */
         Resolution: {
             /**
@@ -1975,6 +2193,16 @@ export interface components {
              */
             timeout: string;
         };
+        /**
+         * RunOutcome
+         * @enum {string}
+         */
+        RunOutcome: "Succeeded" | "Failed" | "Refused" | "DryRun";
+        /**
+         * RunState
+         * @enum {string}
+         */
+        RunState: "AwaitingApproval" | "Ready" | "Started" | "Waiting" | "Finished";
         /**
          * ScaleParams
          * @description Set replicas, or change them by delta, never leaving [minReplicas, maxReplicas].
@@ -2686,6 +2914,64 @@ export interface operations {
             };
         };
     };
+    logout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Refresh"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request cannot be carried out as sent (the message says why) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorMessage"];
+                };
+            };
+            /** @description No credentials, or invalid ones */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorMessage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description A backend (the database or Kubernetes) is unavailable; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorMessage"];
+                };
+            };
+        };
+    };
     me: {
         parameters: {
             query?: never;
@@ -3288,6 +3574,9 @@ export interface operations {
                 service?: string[] | null;
                 namespace?: string[] | null;
                 level?: components["schemas"]["Level"][] | null;
+                /** @description A template_id. */
+                template?: string[] | null;
+                pod?: string[] | null;
                 since?: string | null;
                 until?: string | null;
                 /** @description A next_cursor. */
@@ -3365,6 +3654,87 @@ export interface operations {
             };
         };
     };
+    log_context: {
+        parameters: {
+            query: {
+                /** @description The line's timestamp, as listed. */
+                timestamp: string;
+                /** @description The line's id, as listed. */
+                id: number;
+                /** @description Lines on each side. */
+                lines?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogContext"];
+                };
+            };
+            /** @description No credentials, or invalid ones */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorMessage"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorMessage"];
+                };
+            };
+            /** @description No such object */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorMessage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Rate limit exceeded; retry after Retry-After seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorMessage"];
+                };
+            };
+            /** @description A backend (the database or Kubernetes) is unavailable; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorMessage"];
+                };
+            };
+        };
+    };
     stats: {
         parameters: {
             query?: {
@@ -3397,6 +3767,132 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorMessage"];
+                };
+            };
+            /** @description No credentials, or invalid ones */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorMessage"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorMessage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Rate limit exceeded; retry after Retry-After seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorMessage"];
+                };
+            };
+            /** @description A backend (the database or Kubernetes) is unavailable; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorMessage"];
+                };
+            };
+        };
+    };
+    incident_counts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IncidentCounts"];
+                };
+            };
+            /** @description No credentials, or invalid ones */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorMessage"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorMessage"];
+                };
+            };
+            /** @description Rate limit exceeded; retry after Retry-After seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorMessage"];
+                };
+            };
+            /** @description A backend (the database or Kubernetes) is unavailable; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorMessage"];
+                };
+            };
+        };
+    };
+    pipeline: {
+        parameters: {
+            query?: {
+                /** @description Lag bound in seconds (default: a playbook's default maxPipelineLag). */
+                max_lag?: number;
+                /** @description Newest dead letters listed. */
+                latest?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PipelineReport"];
                 };
             };
             /** @description No credentials, or invalid ones */
@@ -3527,6 +4023,8 @@ export interface operations {
                 rule?: string | null;
                 phase?: components["schemas"]["IncidentPhase"] | null;
                 limit?: number;
+                /** @description Skip this many. */
+                offset?: number;
             };
             header?: never;
             path?: never;

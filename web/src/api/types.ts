@@ -19,8 +19,21 @@ export type LogPage = Schemas["LogPage"];
 export type Stats = Schemas["Stats"];
 export type StatsPoint = Schemas["Point"];
 export type Readiness = Schemas["Readiness"];
+export type IncidentCounts = Schemas["IncidentCounts"];
+export type PipelineReport = Schemas["PipelineReport"];
+export type Remediation = Schemas["Remediation"];
+export type LogContext = Schemas["LogContext"];
 export type DetectionRule = Schemas["DetectionRule-Output"];
 export type Playbook = Schemas["Playbook"];
+export type RuleSpecInput = Schemas["DetectionRuleSpec-Input"];
+export type PlaybookSpecInput = Schemas["PlaybookSpec-Input"];
+export type RuleManifestInput = Schemas["DetectionRule-Input"];
+export type BacktestResult = Schemas["BacktestResponse"];
+export type BacktestIncident = Schemas["BacktestIncident"];
+export type User = Schemas["User"];
+export type UserChange = Schemas["UserChange"];
+export type ApiKeyInfo = Schemas["ApiKeyInfo"];
+export type CreatedApiKey = Schemas["CreatedApiKey"];
 
 export type IncidentFilters = NonNullable<
   paths["/api/v1/incidents"]["get"]["parameters"]["query"]
@@ -47,3 +60,4 @@ export const LEVELS = [
   "fatal",
   "unknown",
 ] as const satisfies readonly Level[];
+export const ROLES = ["viewer", "operator", "admin"] as const satisfies readonly Role[];

@@ -2,6 +2,7 @@ import { createContext, useCallback, useContext, useEffect, useMemo, useState } 
 import type { ReactNode } from "react";
 import { anonymousApi, api } from "../api/client";
 import { describeError, messageOf, unwrap } from "../api/errors";
+import { forgetAnswers } from "../api/revalidate";
 import type { Me, Role } from "../api/types";
 import {
   clearTokens,
@@ -72,9 +73,10 @@ export function AuthProvider({ children }: { children: ReactNode }) {
 
   useEffect(
     () =>
-      onSessionEnded(() =>
-        setState({ status: "anonymous", notice: "Your session has ended. Please sign in again." }),
-      ),
+      onSessionEnded(() => {
+        forgetAnswers();
+        setState({ status: "anonymous", notice: "Your session has ended. Please sign in again." });
+      }),
     [],
   );
 
@@ -97,9 +99,15 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   }, []);
 
   const logout = useCallback(() => {
-    // The API has no logout route: the refresh token is forgotten here and expires by itself.
+    const refresh = getRefreshToken();
     clearTokens();
+    forgetAnswers();
     setState({ status: "anonymous", notice: "You have signed out." });
+    if (refresh) {
+      // The API revokes the refresh token; the short-lived access token is already forgotten.
+      // Signing out does not wait for it: a failure leaves a token that expires by itself.
+      void anonymousApi.POST("/api/v1/auth/logout", { body: { refresh_token: refresh } }).catch(() => undefined);
+    }
   }, []);
 
   const value = useMemo(() => ({ state, login, logout }), [state, login, logout]);

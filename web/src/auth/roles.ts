@@ -19,6 +19,27 @@ export function canViewResources(role: Role | null | undefined): boolean {
   return atLeast(role, "operator");
 }
 
+/** Create, replace and delete detection rules: the API's writer grant for rules is operator. */
+export function canEditRules(role: Role | null | undefined): boolean {
+  return atLeast(role, "operator");
+}
+
+/** Create, replace and delete playbooks: the API's writer grant for playbooks is admin (a
+ * playbook acts on workloads). */
+export function canEditPlaybooks(role: Role | null | undefined): boolean {
+  return atLeast(role, "admin");
+}
+
+/** Replay a rule over stored logs (POST /api/v1/rules/backtest). */
+export function canBacktest(role: Role | null | undefined): boolean {
+  return atLeast(role, "operator");
+}
+
+/** Users and ingest API keys: the admin page. */
+export function canAdminister(role: Role | null | undefined): boolean {
+  return atLeast(role, "admin");
+}
+
 export interface NavItem {
   path: string;
   label: string;
@@ -33,6 +54,9 @@ export function navItems(role: Role | null | undefined): NavItem[] {
   ];
   if (canViewResources(role)) {
     items.push({ path: "/rules", label: "Rules" }, { path: "/playbooks", label: "Playbooks" });
+  }
+  if (canAdminister(role)) {
+    items.push({ path: "/admin", label: "Admin" });
   }
   return items;
 }

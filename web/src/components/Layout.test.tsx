@@ -1,4 +1,4 @@
-import { screen, within } from "@testing-library/react";
+import { cleanup, screen, within } from "@testing-library/react";
 import { describe, expect, it, vi } from "vitest";
 import { clearTokens } from "../auth/session";
 import { json, notFound } from "../test/fetchMock";
@@ -11,13 +11,14 @@ function overview(call: Parameters<typeof notFound>[0]) {
   if (call.path === "/api/v1/stats") {
     return json({ since: "2025-01-01T09:00:00Z", until: "2025-01-01T10:00:00Z", interval_seconds: 60, series: [], top_templates: [] });
   }
-  if (call.path === "/api/v1/incidents") return json([]);
+  if (call.path === "/api/v1/stats/incidents") return json({ open: 0, by_severity: {}, by_phase: {} });
   if (call.path === "/readyz") return json({ status: "ok", database: "ok", ingest: "ok" });
   if (call.path === "/api/v1/rules") return json([]);
   return notFound(call);
 }
 
 async function navLinks(role: Role, hash = "#/") {
+  cleanup(); // one app at a time: a second call in a test must not find the first one's nav
   clearTokens();
   renderSignedIn(role, hash, overview);
   const nav = await screen.findByRole("navigation", { name: "Main" });
@@ -31,7 +32,7 @@ describe("role-based navigation", () => {
 
   it("shows operators and admins rules and playbooks", async () => {
     expect(await navLinks("operator")).toEqual(["Overview", "Incidents", "Logs", "Rules", "Playbooks"]);
-    expect(await navLinks("admin")).toEqual(["Overview", "Incidents", "Logs", "Rules", "Playbooks"]);
+    expect(await navLinks("admin")).toEqual(["Overview", "Incidents", "Logs", "Rules", "Playbooks", "Admin"]);
   });
 
   it("marks the current page", async () => {

@@ -3,11 +3,19 @@ import type { ReactNode } from "react";
 import type { IncidentPhase, Severity } from "../api/types";
 import { formatClock, formatDateTime, phaseLabel } from "../lib/format";
 
-/** The page's heading; focused when the page opens so screen readers announce it. */
+/** Whether the person has pressed a key or a pointer in this document yet. */
+let interacted = false;
+for (const type of ["keydown", "pointerdown"] as const) {
+  window.addEventListener(type, () => (interacted = true), { capture: true, once: true });
+}
+
+/** The page's heading; focused when a page opens after the person did something (signed in,
+ * followed a link, filtered) so screen readers announce it. The page shown as the document
+ * loads leaves the focus at the top, where the first Tab reaches the skip link. */
 export function PageTitle({ children }: { children: ReactNode }) {
   const ref = useRef<HTMLHeadingElement>(null);
   useEffect(() => {
-    ref.current?.focus();
+    if (interacted) ref.current?.focus();
   }, []);
   return (
     <h1 ref={ref} tabIndex={-1} className="page-title">

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { countBySeverity, toSeries } from "./series";
+import { toSeries } from "./series";
 import { toYaml } from "./yaml";
 import { href, match, parseHash } from "./router";
 
@@ -22,11 +22,6 @@ describe("toSeries", () => {
     expect(series.services.map((s) => s.service)).toEqual(["a", "b"]);
     expect(series.services[1]?.totals).toEqual([0, 10, 0]);
     expect(series.services[1]?.errorRates).toEqual([null, 10, null]);
-  });
-
-  it("counts open incidents per severity", () => {
-    const counted = countBySeverity([{ severity: "high" }, { severity: "high" }, { severity: "low" }] as never);
-    expect(counted).toEqual([["critical", 0], ["high", 2], ["medium", 0], ["low", 1], ["info", 0]]);
   });
 });
 

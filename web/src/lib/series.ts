@@ -1,5 +1,4 @@
-import type { IncidentSummary, Severity, StatsPoint } from "../api/types";
-import { SEVERITIES } from "../api/types";
+import type { StatsPoint } from "../api/types";
 
 export interface ServiceSeries {
   service: string;
@@ -50,13 +49,4 @@ export function toSeries(
   }
   const services = [...byService.values()].sort((a, b) => a.service.localeCompare(b.service));
   return { starts, services };
-}
-
-/** Open incidents per severity, most severe first (every severity, zero included). */
-export function countBySeverity(incidents: IncidentSummary[]): [Severity, number][] {
-  const counts = new Map<Severity, number>(SEVERITIES.map((s) => [s, 0]));
-  for (const incident of incidents) {
-    counts.set(incident.severity, (counts.get(incident.severity) ?? 0) + 1);
-  }
-  return SEVERITIES.map((s) => [s, counts.get(s) ?? 0]);
 }

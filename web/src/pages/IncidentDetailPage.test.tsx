@@ -80,4 +80,58 @@ describe("incident detail", () => {
       "Could not acknowledge: Kubernetes: the apiserver is away",
     );
   });
+
+  it("shows the pending playbook's steps with the one waiting for approval", async () => {
+    clearTokens();
+    const pending = incident({
+      phase: "AwaitingApproval",
+      remediation: {
+        playbook: "shop/restart-checkout",
+        mode: "approval",
+        state: "AwaitingApproval",
+        attempt: 1,
+        step: 0,
+        waiting_for: "approval",
+        outcome: null,
+        approved: false,
+        steps: [
+          { name: "restart", type: "rolloutRestart" },
+          { name: "calm", type: "verify" },
+        ],
+      },
+    });
+    renderSignedIn("operator", `#/incidents/${NAME}`, incidentApi(pending));
+    const approval = await screen.findByRole("region", { name: "Remediation awaits approval" });
+    expect(approval).toHaveTextContent("Playbook shop/restart-checkout matched");
+    const steps = within(approval).getAllByRole("listitem");
+    expect(steps.map((s) => s.textContent)).toEqual(["restart (rolloutRestart)waits for approval", "calm (verify)"]);
+    expect(steps[0]).toHaveAttribute("aria-current", "step");
+    expect(within(approval).getByRole("button", { name: "Approve remediation" })).toBeEnabled();
+  });
+
+  it("shows a finished run with its outcome and no approval", async () => {
+    clearTokens();
+    const done = incident({
+      phase: "Mitigated",
+      remediation: {
+        playbook: "shop/restart-checkout",
+        mode: "auto",
+        state: "Finished",
+        attempt: 1,
+        step: 2,
+        waiting_for: null,
+        outcome: "Succeeded",
+        approved: false,
+        steps: [
+          { name: "restart", type: "rolloutRestart" },
+          { name: "calm", type: "verify" },
+        ],
+      },
+    });
+    renderSignedIn("viewer", `#/incidents/${NAME}`, incidentApi(done));
+    const run = await screen.findByRole("region", { name: "Playbook run" });
+    expect(run).toHaveTextContent("Succeeded");
+    expect(within(run).getAllByRole("listitem").every((li) => li.className === "step-done")).toBe(true);
+    expect(screen.queryByRole("region", { name: "Remediation awaits approval" })).toBeNull();
+  });
 });

@@ -2,7 +2,7 @@ import { useState } from "react";
 import type { FormEvent } from "react";
 import { api } from "../api/client";
 import { messageOf, unwrap } from "../api/errors";
-import type { IncidentDetail } from "../api/types";
+import type { IncidentDetail, Remediation } from "../api/types";
 import { useRole } from "../auth/AuthContext";
 import { canActOnIncidents } from "../auth/roles";
 import { ErrorNotice, LogText, PageTitle, PhaseBadge, SeverityBadge, TableScroll, Time, UpdatedAt } from "../components/common";
@@ -54,6 +54,27 @@ function timelineText(detail: Record<string, unknown>): string {
   return entries.length ? entries.map(([k, v]) => `${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`).join(", ") : "";
 }
 
+/** The playbook's steps with where the run stands: done, current, or still to come. */
+export function RunPlan({ run }: { run: Remediation }) {
+  if (run.steps.length === 0) {
+    return <p className="muted small">The playbook's steps cannot be read now.</p>;
+  }
+  const finished = run.state === "Finished";
+  return (
+    <ol className="run-plan">
+      {run.steps.map((step, index) => {
+        const where = finished || index < run.step ? "done" : index === run.step ? "current" : "next";
+        return (
+          <li key={`${step.name}-${index}`} className={`step-${where}`} aria-current={where === "current" ? "step" : undefined}>
+            <strong>{step.name}</strong> <span className="muted">({step.type})</span>
+            {where === "current" && run.state === "AwaitingApproval" && <span className="badge">waits for approval</span>}
+          </li>
+        );
+      })}
+    </ol>
+  );
+}
+
 export function IncidentDetailPage({ name }: { name: string }) {
   const role = useRole();
   const mayAct = canActOnIncidents(role);
@@ -101,7 +122,8 @@ export function IncidentDetailPage({ name }: { name: string }) {
     );
   }
 
-  const awaiting = data.phase === "AwaitingApproval";
+  const run = data.remediation ?? null;
+  const awaiting = data.phase === "AwaitingApproval" || run?.state === "AwaitingApproval";
   const resolved = data.resolved_at !== null || data.phase === "Resolved";
   const { evidence } = data;
 
@@ -121,10 +143,13 @@ export function IncidentDetailPage({ name }: { name: string }) {
         <section className="approval" aria-labelledby="approval-title">
           <h2 id="approval-title">Remediation awaits approval</h2>
           <p>
-            A playbook matched this incident and waits for a person to approve it before it
-            changes the cluster.
+            {run ? <>Playbook <strong>{run.playbook}</strong></> : "A playbook"} matched this
+            incident and waits for a person to approve it before it changes the cluster.
           </p>
-          {mayAct ? (
+          {run && <RunPlan run={run} />}
+          {run?.approved ? (
+            <p role="status">Approved: waiting for the operator to start.</p>
+          ) : mayAct ? (
             <button type="button" className="button-approve" disabled={busy !== null} onClick={() => void act("approve")}>
               {busy === "approve" ? "Approving…" : "Approve remediation"}
             </button>
@@ -256,12 +281,26 @@ export function IncidentDetailPage({ name }: { name: string }) {
         )}
       </section>
 
+      {run && !awaiting && (
+        <section className="card" aria-labelledby="run-title">
+          <h2 id="run-title">Playbook run</h2>
+          <dl className="facts">
+            <dt>Playbook</dt><dd>{run.playbook}</dd>
+            <dt>Mode</dt><dd>{run.mode}</dd>
+            <dt>Attempt</dt><dd>{run.attempt}</dd>
+            <dt>State</dt><dd>{run.state}{run.waiting_for ? ` (waiting for ${run.waiting_for})` : ""}</dd>
+            <dt>Outcome</dt><dd>{run.outcome ?? "—"}</dd>
+          </dl>
+          <RunPlan run={run} />
+        </section>
+      )}
+
       <section className="card" aria-labelledby="remediation-title">
         <h2 id="remediation-title">Remediation steps</h2>
         {data.actions.length === 0 ? (
           <p className="muted">No steps taken.</p>
         ) : (
-          <TableScroll label="Remediation steps">
+          <TableScroll label="Steps taken, oldest first">
             <table>
               <thead>
                 <tr>

@@ -11,8 +11,8 @@ import type { Route } from "../lib/router";
 import { usePolling } from "../lib/usePolling";
 
 export const PAGE_SIZE = 25;
-/** The API lists at most this many (it has no offset: pages are cut from one list). */
-const MAX_LISTED = 1000;
+/** The API's answer header with the number of incidents matching the filters. */
+const TOTAL_HEADER = "X-Total-Count";
 
 interface Filters {
   phase: IncidentPhase | "";
@@ -36,16 +36,27 @@ export function filtersOf(query: URLSearchParams): Filters & { page: number } {
   };
 }
 
-async function loadPage(filters: Filters, page: number): Promise<{ rows: IncidentSummary[]; more: boolean }> {
-  const wanted = Math.min(page * PAGE_SIZE + 1, MAX_LISTED);
-  const query: IncidentFilters = { limit: wanted };
+interface Listed {
+  rows: IncidentSummary[];
+  total: number;
+}
+
+async function loadPage(filters: Filters, page: number): Promise<Listed> {
+  const query: IncidentFilters = { limit: PAGE_SIZE, offset: (page - 1) * PAGE_SIZE };
   if (filters.phase) query.phase = filters.phase;
   if (filters.severity) query.severity = filters.severity;
   if (filters.namespace) query.namespace = filters.namespace;
   if (filters.open) query.open = true;
-  const all = unwrap(await api.GET("/api/v1/incidents", { params: { query } }));
-  const rows = all.slice((page - 1) * PAGE_SIZE, page * PAGE_SIZE);
-  return { rows, more: all.length > page * PAGE_SIZE && page * PAGE_SIZE < MAX_LISTED };
+  const answer = await api.GET("/api/v1/incidents", { params: { query } });
+  const rows = unwrap(answer);
+  const total = Number.parseInt(answer.response.headers.get(TOTAL_HEADER) ?? "", 10);
+  return { rows, total: Number.isFinite(total) ? total : rows.length };
+}
+
+/** "Page 2 of 5 (112 incidents)". */
+export function pageSummary(page: number, total: number): string {
+  const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
+  return `Page ${page} of ${pages} (${total} ${total === 1 ? "incident" : "incidents"})`;
 }
 
 export function IncidentsPage({ route }: { route: Route }) {
@@ -69,6 +80,7 @@ export function IncidentsPage({ route }: { route: Route }) {
 
   const pageLink = (page: number) => href("/incidents", { ...current, page: page > 1 ? page : undefined });
   const rows = listed.data?.rows;
+  const more = listed.data ? current.page * PAGE_SIZE < listed.data.total : false;
 
   return (
     <>
@@ -163,11 +175,11 @@ export function IncidentsPage({ route }: { route: Route }) {
           </table>
         </TableScroll>
       )}
-      {listed.data && (current.page > 1 || listed.data.more) && (
+      {listed.data && (current.page > 1 || more) && (
         <nav className="pager" aria-label="Pages">
           {current.page > 1 ? <a href={pageLink(current.page - 1)}>Previous</a> : <span />}
-          <span>Page {current.page}</span>
-          {listed.data.more ? <a href={pageLink(current.page + 1)}>Next</a> : <span />}
+          <span>{pageSummary(current.page, listed.data.total)}</span>
+          {more ? <a href={pageLink(current.page + 1)}>Next</a> : <span />}
         </nav>
       )}
     </>

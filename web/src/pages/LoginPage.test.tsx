@@ -103,7 +103,7 @@ describe("login form", () => {
       if (call.path === "/api/v1/auth/refresh") return json(TOKENS);
       if (call.path === "/api/v1/auth/me") return json(me("viewer", "bob"));
       if (call.path === "/api/v1/stats") return json(EMPTY_STATS);
-      if (call.path === "/api/v1/incidents") return json([]);
+      if (call.path === "/api/v1/auth/logout") return { status: 204 };
       if (call.path === "/readyz") return json({ status: "ok", database: "ok", ingest: "ok" });
       return notFound(call);
     });
@@ -117,5 +117,9 @@ describe("login form", () => {
     await waitFor(() => expect(screen.getByLabelText("Username")).toBeInTheDocument());
     expect(getAccessToken()).toBeNull();
     expect(window.sessionStorage.getItem(REFRESH_KEY)).toBeNull();
+    await waitFor(() => expect(calls.some((c) => c.path === "/api/v1/auth/logout")).toBe(true));
+    const logout = calls.find((c) => c.path === "/api/v1/auth/logout");
+    expect(logout?.body).toEqual({ refresh_token: TOKENS.refresh_token });
+    expect(logout?.authorization).toBeNull();
   });
 });

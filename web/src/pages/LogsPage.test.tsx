@@ -67,4 +67,28 @@ describe("logs page", () => {
     expect(search?.query.getAll("level")).toEqual(["warn"]);
     expect(search?.query.get("limit")).toBe("100");
   });
+
+  it("passes the template and pod filters from the address, and shows a line's context", async () => {
+    clearTokens();
+    const { calls } = renderSignedIn("viewer", "#/logs?template=t-9&pod=checkout-1", (call) => {
+      if (call.path === "/api/v1/logs") return json({ items: [line(5, "chosen line")], next_cursor: null });
+      if (call.path === "/api/v1/logs/context") {
+        return json({ before: [line(4, "just before")], line: line(5, "chosen line"), after: [line(6, "just after")] });
+      }
+      return notFound(call);
+    });
+    expect(await screen.findByText("chosen line")).toBeInTheDocument();
+    const search = calls.find((c) => c.path === "/api/v1/logs");
+    expect(search?.query.getAll("template")).toEqual(["t-9"]);
+    expect(search?.query.getAll("pod")).toEqual(["checkout-1"]);
+    expect(screen.getByLabelText("Template")).toHaveValue("t-9");
+
+    await userEvent.setup().click(screen.getByRole("button", { name: "Context" }));
+    const around = await screen.findByRole("region", { name: "Lines of pod checkout-1 around the chosen one" });
+    expect(around).toHaveTextContent("just before");
+    expect(around).toHaveTextContent("just after");
+    const asked = calls.find((c) => c.path === "/api/v1/logs/context");
+    expect(asked?.query.get("id")).toBe("5");
+    expect(screen.getByRole("button", { name: "Hide context" })).toHaveAttribute("aria-expanded", "true");
+  });
 });

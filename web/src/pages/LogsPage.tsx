@@ -2,7 +2,7 @@ import { useEffect, useRef, useState } from "react";
 import type { FormEvent } from "react";
 import { api } from "../api/client";
 import { messageOf, unwrap } from "../api/errors";
-import type { FoundLog, Level, LogFilters } from "../api/types";
+import type { FoundLog, Level, LogContext, LogFilters } from "../api/types";
 import { LEVELS } from "../api/types";
 import { ErrorNotice, LogText, PageTitle, TableScroll, Time } from "../components/common";
 import { localInputToIso } from "../lib/format";
@@ -15,6 +15,8 @@ interface Search {
   q: string;
   service: string;
   namespace: string;
+  pod: string;
+  template: string;
   levels: Level[];
   since: string; // datetime-local values
   until: string;
@@ -25,6 +27,8 @@ function searchOf(query: URLSearchParams): Search {
     q: query.get("q") ?? "",
     service: query.get("service") ?? "",
     namespace: query.get("namespace") ?? "",
+    pod: query.get("pod") ?? "",
+    template: query.get("template") ?? "",
     levels: query.getAll("level").filter((l): l is Level => (LEVELS as readonly string[]).includes(l)),
     since: query.get("since") ?? "",
     until: query.get("until") ?? "",
@@ -36,6 +40,8 @@ function apiQuery(search: Search, cursor: string | null): LogFilters {
   if (search.q.trim()) query.q = search.q.trim();
   if (search.service.trim()) query.service = [search.service.trim()];
   if (search.namespace.trim()) query.namespace = [search.namespace.trim()];
+  if (search.pod.trim()) query.pod = [search.pod.trim()];
+  if (search.template.trim()) query.template = [search.template.trim()];
   if (search.levels.length) query.level = search.levels;
   const since = localInputToIso(search.since);
   const until = localInputToIso(search.until);
@@ -43,6 +49,75 @@ function apiQuery(search: Search, cursor: string | null): LogFilters {
   if (until) query.until = until;
   if (cursor) query.cursor = cursor;
   return query;
+}
+
+const CONTEXT_LINES = 10;
+
+function LogRow({ line, open, onToggle }: { line: FoundLog; open: boolean; onToggle: () => void }) {
+  return (
+    <>
+      <tr className={open ? "row-open" : undefined}>
+        <td className="nowrap"><Time iso={line.timestamp} /></td>
+        <td><span className={`level level-${line.level}`}>{line.level}</span></td>
+        <td>{line.service}<div className="muted small">{line.namespace}</div></td>
+        <td>{line.pod}</td>
+        <td>
+          <LogText text={line.message} className="wrap" />
+          {(line.trace_id || line.template_id || Object.keys(line.attributes).length > 0) && (
+            <details>
+              <summary>Details</summary>
+              <pre className="json">{JSON.stringify({ template_id: line.template_id, trace_id: line.trace_id, attributes: line.attributes }, null, 2)}</pre>
+            </details>
+          )}
+          <button type="button" className="link-button" aria-expanded={open} onClick={onToggle}>
+            {open ? "Hide context" : "Context"}
+          </button>
+        </td>
+      </tr>
+      {open && (
+        <tr className="context-row">
+          <td colSpan={5}>
+            <LineContext line={line} />
+          </td>
+        </tr>
+      )}
+    </>
+  );
+}
+
+/** The lines the same pod wrote just before and after `line`, oldest first. */
+export function LineContext({ line }: { line: FoundLog }) {
+  const [found, setFound] = useState<LogContext>();
+  const [error, setError] = useState<string>();
+
+  useEffect(() => {
+    let cancelled = false;
+    api
+      .GET("/api/v1/logs/context", { params: { query: { timestamp: line.timestamp, id: line.id, lines: CONTEXT_LINES } } })
+      .then(unwrap)
+      .then((answer) => !cancelled && setFound(answer))
+      .catch((failure: unknown) => !cancelled && setError(messageOf(failure)));
+    return () => {
+      cancelled = true;
+    };
+  }, [line.id, line.timestamp]);
+
+  if (error) return <ErrorNotice message={error} />;
+  if (!found) return <p className="muted small">Loading the lines around it…</p>;
+  const around = [...found.before, found.line, ...found.after];
+  return (
+    <section aria-label={`Lines of pod ${line.pod} around the chosen one`}>
+      <p className="muted small">Pod {line.pod}: {found.before.length} line(s) before, {found.after.length} after.</p>
+      <ol className="context-lines">
+        {around.map((other) => (
+          <li key={other.id} className={other.id === line.id ? "context-chosen" : undefined} aria-current={other.id === line.id ? "true" : undefined}>
+            <Time iso={other.timestamp} /> <span className={`level level-${other.level}`}>{other.level}</span>{" "}
+            <LogText text={other.message} className="wrap" />
+          </li>
+        ))}
+      </ol>
+    </section>
+  );
 }
 
 export function LogsPage({ route }: { route: Route }) {
@@ -53,6 +128,7 @@ export function LogsPage({ route }: { route: Route }) {
   const [error, setError] = useState<string>();
   const [loading, setLoading] = useState(false);
   const [searched, setSearched] = useState(false);
+  const [contextOf, setContextOf] = useState<number | null>(null);
   const generation = useRef(0); // answers to an older search are dropped
 
   async function fetchPage(search: Search, after: string | null) {
@@ -78,12 +154,22 @@ export function LogsPage({ route }: { route: Route }) {
     setDraft(search);
     setItems([]);
     setCursor(null);
+    setContextOf(null);
     void fetchPage(search, null);
   }, [key]);
 
   function submit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
-    const query: Query = { q: draft.q, service: draft.service, namespace: draft.namespace, level: draft.levels, since: draft.since, until: draft.until };
+    const query: Query = {
+      q: draft.q,
+      service: draft.service,
+      namespace: draft.namespace,
+      pod: draft.pod,
+      template: draft.template,
+      level: draft.levels,
+      since: draft.since,
+      until: draft.until,
+    };
     if (queryString(query) === key) {
       void fetchPage(draft, null); // same search again: look for newer lines
     } else {
@@ -110,6 +196,14 @@ export function LogsPage({ route }: { route: Route }) {
         <div className="field">
           <label htmlFor="logs-namespace">Namespace</label>
           <input id="logs-namespace" value={draft.namespace} maxLength={63} spellCheck={false} autoCapitalize="none" onChange={(e) => setDraft({ ...draft, namespace: e.target.value })} />
+        </div>
+        <div className="field">
+          <label htmlFor="logs-pod">Pod</label>
+          <input id="logs-pod" value={draft.pod} maxLength={253} spellCheck={false} autoCapitalize="none" onChange={(e) => setDraft({ ...draft, pod: e.target.value })} />
+        </div>
+        <div className="field">
+          <label htmlFor="logs-template">Template</label>
+          <input id="logs-template" value={draft.template} maxLength={200} spellCheck={false} autoCapitalize="none" onChange={(e) => setDraft({ ...draft, template: e.target.value })} />
         </div>
         <div className="field">
           <label htmlFor="logs-since">From</label>
@@ -147,21 +241,12 @@ export function LogsPage({ route }: { route: Route }) {
             </thead>
             <tbody>
               {items.map((line) => (
-                <tr key={line.id}>
-                  <td className="nowrap"><Time iso={line.timestamp} /></td>
-                  <td><span className={`level level-${line.level}`}>{line.level}</span></td>
-                  <td>{line.service}<div className="muted small">{line.namespace}</div></td>
-                  <td>{line.pod}</td>
-                  <td>
-                    <LogText text={line.message} className="wrap" />
-                    {(line.trace_id || Object.keys(line.attributes).length > 0) && (
-                      <details>
-                        <summary>Details</summary>
-                        <pre className="json">{JSON.stringify({ template_id: line.template_id, trace_id: line.trace_id, attributes: line.attributes }, null, 2)}</pre>
-                      </details>
-                    )}
-                  </td>
-                </tr>
+                <LogRow
+                  key={line.id}
+                  line={line}
+                  open={contextOf === line.id}
+                  onToggle={() => setContextOf(contextOf === line.id ? null : line.id)}
+                />
               ))}
             </tbody>
           </table>

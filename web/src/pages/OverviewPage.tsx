@@ -1,12 +1,13 @@
 import { useMemo, useState } from "react";
 import { anonymousApi, api } from "../api/client";
 import { unwrap } from "../api/errors";
-import type { IncidentSummary, Readiness, Stats } from "../api/types";
-import { ErrorNotice, LogText, PageTitle, SeverityBadge, TableScroll, UpdatedAt } from "../components/common";
+import type { IncidentCounts, PipelineReport, Readiness, Stats } from "../api/types";
+import { SEVERITIES } from "../api/types";
+import { ErrorNotice, LogText, PageTitle, SeverityBadge, TableScroll, Time, UpdatedAt } from "../components/common";
 import { LineChart } from "../components/LineChart";
 import { formatClock, formatNumber } from "../lib/format";
 import { href } from "../lib/router";
-import { countBySeverity, toSeries } from "../lib/series";
+import { toSeries } from "../lib/series";
 import { usePolling } from "../lib/usePolling";
 
 /** The ranges offered, with an interval that keeps each chart under ~100 points. */
@@ -17,19 +18,17 @@ export const RANGES = [
 ] as const;
 type RangeId = (typeof RANGES)[number]["id"];
 
-/** How many open incidents are counted (the API has no count: it lists at most 1000). */
-const OPEN_LIMIT = 1000;
-
 interface Overview {
   stats: Stats;
-  open: IncidentSummary[];
+  counts: IncidentCounts;
+  pipeline: PipelineReport;
 }
 
 async function loadOverview(rangeId: RangeId): Promise<Overview> {
   const range = RANGES.find((r) => r.id === rangeId) ?? RANGES[0];
   const until = new Date();
   const since = new Date(until.getTime() - range.seconds * 1000);
-  const [stats, open] = await Promise.all([
+  const [stats, counts, pipeline] = await Promise.all([
     api
       .GET("/api/v1/stats", {
         params: {
@@ -42,11 +41,10 @@ async function loadOverview(rangeId: RangeId): Promise<Overview> {
         },
       })
       .then(unwrap),
-    api
-      .GET("/api/v1/incidents", { params: { query: { open: true, limit: OPEN_LIMIT } } })
-      .then(unwrap),
+    api.GET("/api/v1/stats/incidents").then(unwrap),
+    api.GET("/api/v1/pipeline").then(unwrap),
   ]);
-  return { stats, open };
+  return { stats, counts, pipeline };
 }
 
 async function loadReadiness(): Promise<Readiness> {
@@ -77,7 +75,8 @@ export function OverviewPage() {
     () => series?.services.map((s) => ({ label: s.service, data: s.errorRates })) ?? [],
     [series],
   );
-  const severities = overview.data ? countBySeverity(overview.data.open) : null;
+  const counts = overview.data?.counts;
+  const pipeline = overview.data?.pipeline;
   const templates = overview.data?.stats.top_templates ?? [];
 
   return (
@@ -105,22 +104,52 @@ export function OverviewPage() {
       <section className="cards" aria-label="Status">
         <div className="card">
           <h2>Open incidents</h2>
-          {severities ? (
-            <ul className="severity-counts">
-              {severities.map(([severity, count]) => (
-                <li key={severity}>
-                  <a href={href("/incidents", { open: "true", severity })}>
-                    <SeverityBadge severity={severity} />
-                    <span className="count">{formatNumber(count)}</span>
+          {counts ? (
+            <>
+              <p className="big-number">{formatNumber(counts.open)}</p>
+              <ul className="severity-counts">
+                {SEVERITIES.map((severity) => (
+                  <li key={severity}>
+                    <a href={href("/incidents", { open: "true", severity })}>
+                      <SeverityBadge severity={severity} />
+                      <span className="count">{formatNumber(counts.by_severity[severity] ?? 0)}</span>
+                    </a>
+                  </li>
+                ))}
+              </ul>
+              {(counts.by_phase.AwaitingApproval ?? 0) > 0 && (
+                <p className="attention">
+                  <a href={href("/incidents", { open: "true", phase: "AwaitingApproval" })}>
+                    {formatNumber(counts.by_phase.AwaitingApproval ?? 0)} awaiting approval
                   </a>
-                </li>
-              ))}
-            </ul>
+                </p>
+              )}
+            </>
           ) : (
             <p className="muted">…</p>
           )}
-          {overview.data && overview.data.open.length >= OPEN_LIMIT && (
-            <p className="muted">Counted over the newest {OPEN_LIMIT} open incidents.</p>
+        </div>
+        <div className="card">
+          <h2>Pipeline</h2>
+          {pipeline ? (
+            <>
+              <p className={pipeline.healthy ? "ok" : "bad"}>
+                <strong>{pipeline.healthy ? "Keeping up" : "Behind or silent"}</strong>
+              </p>
+              <p className="small">{pipeline.reason}</p>
+              <dl className="facts">
+                <dt>Largest lag</dt>
+                <dd>{formatNumber(pipeline.max_lag_seconds)} s ({formatNumber(pipeline.max_lag_records)} records)</dd>
+                <dt>Partitions</dt>
+                <dd>{formatNumber(pipeline.partitions.length)}</dd>
+                <dt>Dead letters</dt>
+                <dd className={pipeline.dead_letters.last_hour > 0 ? "bad" : undefined}>
+                  {formatNumber(pipeline.dead_letters.last_hour)} in the last hour, {formatNumber(pipeline.dead_letters.total)} in all
+                </dd>
+              </dl>
+            </>
+          ) : (
+            <p className="muted">…</p>
           )}
         </div>
         <div className="card">
@@ -137,7 +166,7 @@ export function OverviewPage() {
           ) : (
             <p className="muted">{readiness.error ?? "…"}</p>
           )}
-          <p className="muted small">From /readyz. The processors' own health is not exposed by the API.</p>
+          <p className="muted small">From /readyz.</p>
         </div>
       </section>
 
@@ -157,7 +186,7 @@ export function OverviewPage() {
         {templates.length === 0 ? (
           <p className="muted">{overview.data ? "No templated lines in this range." : "…"}</p>
         ) : (
-          <TableScroll label="Top templates">
+          <TableScroll label="Templates, most lines first">
             <table>
               <thead>
                 <tr>
@@ -169,7 +198,11 @@ export function OverviewPage() {
               <tbody>
                 {templates.map((t) => (
                   <tr key={t.template_id}>
-                    <td><LogText text={t.template_id} /></td>
+                    <td>
+                      <a href={href("/logs", { template: t.template_id })} aria-label={`Lines of template ${t.template_id}`}>
+                        <LogText text={t.template_id} />
+                      </a>
+                    </td>
                     <td className="num">{formatNumber(t.count)}</td>
                     <td><LogText text={t.example} className="wrap" /></td>
                   </tr>
@@ -179,6 +212,34 @@ export function OverviewPage() {
           </TableScroll>
         )}
       </section>
+
+      {pipeline && pipeline.dead_letters.latest.length > 0 && (
+        <section className="card" aria-labelledby="dead-letters-title">
+          <h2 id="dead-letters-title">Newest dead letters</h2>
+          <TableScroll label="Dead letters, newest first">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Received</th>
+                  <th scope="col">Reason</th>
+                  <th scope="col">Detail</th>
+                  <th scope="col">Kafka position</th>
+                </tr>
+              </thead>
+              <tbody>
+                {pipeline.dead_letters.latest.map((letter) => (
+                  <tr key={letter.id}>
+                    <td className="nowrap"><Time iso={letter.received_at} /></td>
+                    <td>{letter.reason}</td>
+                    <td><LogText text={letter.detail} className="wrap" /></td>
+                    <td>{letter.source ?? "—"}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </TableScroll>
+        </section>
+      )}
     </>
   );
 }

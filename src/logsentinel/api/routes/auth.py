@@ -18,7 +18,7 @@ import anyio.to_thread
 import psycopg
 import structlog
 from anyio import CapacityLimiter
-from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, StringConstraints
 
@@ -200,6 +200,32 @@ def refresh(body: Refresh, request: Request, connection: Database) -> Tokens:
     if found is None or found.user.disabled:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "the user is disabled or gone")
     return _tokens(state, connection, found.user)
+
+
+@router.post(
+    "/auth/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses={**BAD_BODY, **errors(401)},
+)
+def logout(body: Refresh, request: Request, connection: Database) -> Response:
+    """End a session: its refresh token is revoked, so it can no longer be exchanged (the access
+    token runs out by itself within minutes). Revoking a token again is not an error."""
+    state = app_state(request)
+    try:
+        claims = security.read_token(state.jwt_secret, body.refresh_token, "refresh")
+    except security.TokenError as error:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(error)) from None
+    if access.use_refresh_token(connection, claims.token_id, datetime.now(UTC)):
+        audit.record_action(
+            connection,
+            claims.subject,
+            AdminAction.LOGOUT,
+            target_kind="User",
+            target_name=claims.subject,
+            detail={"client": clean_text(client_address(request))},
+        )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/auth/me", response_model=Me, responses=AUTHENTICATED)

@@ -10,10 +10,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel, Field, ValidationError
 
 from logsentinel.api.deps import Database, Principal, allow, app_state
+from logsentinel.api.manifests import InvalidStoredError, NotFoundError
 from logsentinel.api.responses import AUTHENTICATED, BAD_BODY, errors
 from logsentinel.domain.audit import AuditEntry
 from logsentinel.domain.common import Severity, WorkloadRef
@@ -24,10 +25,15 @@ from logsentinel.domain.incident import (
     IncidentPhase,
     IncidentStatus,
 )
+from logsentinel.domain.playbook import PlaybookMode, StepType
 from logsentinel.domain.remediation import (
     ACKNOWLEDGED_BY_ANNOTATION,
     APPROVED_BY_ANNOTATION,
+    PROGRESS_ANNOTATION,
     RESOLVE_REQUESTED_BY_ANNOTATION,
+    RemediationProgress,
+    RunOutcome,
+    RunState,
 )
 from logsentinel.domain.types import NamespaceName, ObjectName, QualifiedName, StorableText
 from logsentinel.kube.errors import KubeError, KubeNotFoundError
@@ -35,6 +41,8 @@ from logsentinel.storage import audit, incidents
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"], responses=AUTHENTICATED)
 IncidentName = Annotated[ObjectName, Path(description="The incident's name.")]
+TOTAL_HEADER = "X-Total-Count"
+"""The listing's answer header: how many incidents match the filters, whatever the page."""
 
 
 class IncidentSummary(BaseModel):
@@ -64,6 +72,27 @@ class TimelineEvent(BaseModel):
     detail: dict[str, Any]
 
 
+class PlannedStep(BaseModel):
+    name: str
+    type: StepType
+
+
+class Remediation(BaseModel):
+    """The playbook run the operator keeps on the Incident object (Kubernetes mode)."""
+
+    playbook: str = Field(description="namespace/name of the Playbook.")
+    mode: PlaybookMode
+    state: RunState
+    attempt: int
+    step: int = Field(description="Index of the current (or next) step in steps.")
+    waiting_for: str | None
+    outcome: RunOutcome | None
+    approved: bool
+    steps: list[PlannedStep] = Field(
+        description="The playbook's steps as it is now (empty when it can no longer be read)."
+    )
+
+
 class IncidentDetail(IncidentSummary):
     """An incident with its evidence, its timeline and the remediation steps taken."""
 
@@ -71,6 +100,11 @@ class IncidentDetail(IncidentSummary):
     evidence: Evidence
     timeline: list[TimelineEvent]
     actions: list[ActionRecord] = Field(description="Kubernetes mode: the operator's steps.")
+    remediation: Remediation | None = Field(
+        default=None,
+        description="Kubernetes mode: the playbook run, pending approval when state is "
+        "AwaitingApproval.",
+    )
 
 
 class Accepted(BaseModel):
@@ -147,17 +181,25 @@ def list_incidents(
     rule: Annotated[QualifiedName | None, Query(description="namespace/name, or name")] = None,
     phase: IncidentPhase | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000, description="Skip this many.")] = 0,
+    *,
+    response: Response,
 ) -> list[IncidentSummary]:
-    """Newest first, filtered."""
-    found = incidents.list_incidents(
-        connection,
+    """Newest first, filtered; the X-Total-Count header says how many match in all."""
+    chosen = incidents.IncidentFilter(
         open_only=open_only,
         namespace=namespace,
         severity=severity.value if severity else None,
         rule=rule,
         phase=phase.value if phase else None,
-        limit=limit,
     )
+    found = incidents.list_incidents(connection, chosen, limit=limit, offset=offset)
+    total = (
+        offset + len(found)
+        if 0 < len(found) < limit
+        else incidents.count_incidents(connection, chosen)
+    )
+    response.headers[TOTAL_HEADER] = str(total)
     return [IncidentSummary.model_validate(row) for row in found]
 
 
@@ -172,16 +214,48 @@ def get_incident(
     found = _found(connection, name)
     found["timeline"] = incidents.events(connection, name)
     found["actions"] = []
-    store = app_state(request).incidents
-    if store is not None:
+    state = app_state(request)
+    if state.incidents is not None:
         try:
-            status_ = IncidentStatus.model_validate(store.get(found["namespace"], name)["status"])
+            stored = state.incidents.get(found["namespace"], name)
+        except KubeError:
+            stored = {}  # the database copy is still worth answering with
+        try:
+            status_ = IncidentStatus.model_validate(stored["status"])
             found["actions"] = status_.actions
             if "phase" in status_.model_fields_set:
                 found["phase"] = status_.phase
-        except (KubeError, KeyError, ValidationError):
-            pass  # no (readable) status yet: the database copy is still worth answering with
+        except (KeyError, ValidationError):
+            pass  # no (readable) status yet
+        found["remediation"] = _remediation(request, stored.get("metadata", {}))
     return IncidentDetail.model_validate(found)
+
+
+def _remediation(request: Request, metadata: dict[str, Any]) -> Remediation | None:
+    """The run recorded in the Incident's annotations, with the steps of its playbook."""
+    annotations = metadata.get("annotations") or {}
+    try:
+        progress = RemediationProgress.model_validate_json(annotations[PROGRESS_ANNOTATION])
+    except (KeyError, ValidationError):
+        return None
+    steps: list[PlannedStep] = []
+    namespace, _, name = progress.playbook.partition("/")
+    try:
+        playbook = app_state(request).playbooks.get(namespace, name)
+        steps = [PlannedStep(name=s.name or s.type.value, type=s.type) for s in playbook.spec.steps]
+    except (NotFoundError, InvalidStoredError, KubeError):
+        pass  # gone or unreadable: the run itself is still worth showing
+    return Remediation(
+        playbook=progress.playbook,
+        mode=progress.mode,
+        state=progress.state,
+        attempt=progress.attempt,
+        step=progress.step,
+        waiting_for=progress.waiting_for,
+        outcome=progress.outcome,
+        approved=annotations.get(APPROVED_ANNOTATION) == "true",
+        steps=steps,
+    )
 
 
 @router.post(

@@ -1,4 +1,5 @@
-"""GET /api/v1/logs: search stored logs, newest first, with a cursor for the next page."""
+"""GET /api/v1/logs: search stored logs, newest first, with a cursor for the next page; and
+GET /api/v1/logs/context: the lines around one of them, from the same pod."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from logsentinel.api.deps import Database, Principal, allow
 from logsentinel.api.responses import AUTHENTICATED, errors
 from logsentinel.domain.logrecord import Level
 from logsentinel.domain.types import StorableText
-from logsentinel.storage.search import FoundLog, LogQuery, search
+from logsentinel.storage.search import FoundLog, LogContext, LogQuery, context, search
 
 router = APIRouter(prefix="/api/v1", tags=["logs"], responses=AUTHENTICATED)
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]*={0,2}$"
@@ -46,6 +47,10 @@ def search_logs(
     service: Annotated[list[StorableText] | None, Query(max_length=50)] = None,
     namespace: Annotated[list[StorableText] | None, Query(max_length=50)] = None,
     level: Annotated[list[Level] | None, Query(max_length=10)] = None,
+    template: Annotated[
+        list[StorableText] | None, Query(max_length=50, description="A template_id.")
+    ] = None,
+    pod: Annotated[list[StorableText] | None, Query(max_length=50)] = None,
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
     cursor: Annotated[
@@ -63,6 +68,8 @@ def search_logs(
             services=service or (),
             namespaces=namespace or (),
             levels=[lv.value for lv in level or ()],
+            templates=template or (),
+            pods=pod or (),
             since=since,
             until=until,
             after=decode_cursor(cursor) if cursor else None,
@@ -73,3 +80,19 @@ def search_logs(
     return LogPage(
         items=found, next_cursor=encode_cursor(last.timestamp, last.id) if last else None
     )
+
+
+@router.get("/logs/context", response_model=LogContext, responses=errors(404))
+def log_context(
+    connection: Database,
+    who: Annotated[Principal, Depends(allow("viewer"))],
+    timestamp: Annotated[AwareDatetime, Query(description="The line's timestamp, as listed.")],
+    id: Annotated[int, Query(ge=1, description="The line's id, as listed.")],
+    lines: Annotated[int, Query(ge=1, le=200, description="Lines on each side.")] = 20,
+) -> LogContext:
+    """The line with the lines its pod wrote just before and after it (the same service,
+    namespace and pod, within an hour), oldest first."""
+    found = context(connection, timestamp, id, lines)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no stored line {id} at {timestamp}")
+    return found

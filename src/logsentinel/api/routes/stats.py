@@ -1,4 +1,5 @@
-"""GET /api/v1/stats: volume and error rate per service per interval, and the top templates."""
+"""GET /api/v1/stats: volume and error rate per service per interval, and the top templates;
+GET /api/v1/stats/incidents: open incidents counted by severity and phase."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime, BaseModel, Field
 
 from logsentinel.api.deps import Database, Principal, allow
 from logsentinel.api.responses import AUTHENTICATED, errors
+from logsentinel.domain.common import Severity
+from logsentinel.domain.incident import IncidentPhase
 from logsentinel.domain.types import StorableText
+from logsentinel.storage.incidents import open_counts
 from logsentinel.storage.search import top_templates, volume
 
 router = APIRouter(prefix="/api/v1", tags=["stats"], responses=AUTHENTICATED)
@@ -87,4 +91,27 @@ def stats(
     )
     return Stats(
         since=start, until=end, interval_seconds=interval, series=series, top_templates=templates
+    )
+
+
+class IncidentCounts(BaseModel):
+    open: int
+    by_severity: dict[Severity, int] = Field(description="Every severity, zeros included.")
+    by_phase: dict[IncidentPhase, int] = Field(description="Open phases only, zeros included.")
+
+
+@router.get("/stats/incidents", response_model=IncidentCounts)
+def incident_counts(
+    connection: Database, who: Annotated[Principal, Depends(allow("viewer"))]
+) -> IncidentCounts:
+    """Open incidents (not resolved) counted by severity and by phase."""
+    by_severity: dict[Severity, int] = dict.fromkeys(Severity, 0)
+    by_phase: dict[IncidentPhase, int] = {
+        phase: 0 for phase in IncidentPhase if phase is not IncidentPhase.RESOLVED
+    }
+    for severity, phase, count in open_counts(connection):
+        by_severity[Severity(severity)] += count
+        by_phase[IncidentPhase(phase)] = by_phase.get(IncidentPhase(phase), 0) + count
+    return IncidentCounts(
+        open=sum(by_severity.values()), by_severity=by_severity, by_phase=by_phase
     )
