@@ -10,7 +10,7 @@ WEB_STAMP := web/node_modules/.installed
 WEB_PACKAGED := src/logsentinel/api/web
 DEVSTACK := PYTHONPATH=tools $(BIN)/python -m devstack
 
-.PHONY: help install web web-test dashboard screenshots lint test test-unit test-hostile crds check-generated demo up down env images chart-test chart-demo clean bench-pod-start bench-chain chaos kind-up kind-load kind-chaos bench-processor bench-parsing bench-templates bench-detect-latency bench-detection-quality bench-backtest bench-remediation-latency bench-ingest bench-web
+.PHONY: help install web web-test dashboard screenshots lint test test-unit test-hostile crds check-generated demo up down env images chart-test chart-demo clean bench-pod-start bench-chain chaos kind-up kind-load kind-chaos bench-processor bench-parsing bench-templates bench-detect-latency bench-detection-quality bench-backtest bench-remediation-latency bench-ingest bench-web compose-up compose-down
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -174,3 +174,9 @@ bench-templates: install ## Template grouping accuracy on Loghub-2k (stored ids)
 
 clean: ## Remove the virtualenv and caches inside the repository
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache
+
+compose-up: install web ## Docker Compose mode (docker-compose.yml): Docker's engine, or Podman's Docker API started here with images built from the checkout; waits until healthy, then prints the dashboard's address and sign-in
+	$(DEVSTACK) compose up
+
+compose-down: install ## Stop the Compose project (volumes kept; `python -m devstack compose purge` removes them) and Podman's Docker API when started here
+	$(DEVSTACK) compose down

@@ -120,6 +120,16 @@ def operator() -> None:
 
 
 @main.command()
+def remediator() -> None:
+    """Remediate without Kubernetes: Docker Compose services through the Docker Engine API,
+    playbooks from LOGSENTINEL_MANIFESTS_DIRECTORY (LOGSENTINEL_* settings)."""
+    from logsentinel.operator.compose import main as run
+    from logsentinel.operator.settings import ComposeSettings
+
+    run(_settings(ComposeSettings))
+
+
+@main.command()
 @click.option("--database-url", envvar="LOGSENTINEL_DATABASE_URL", required=True)
 def migrate(database_url: str) -> None:
     """Bring the database schema up to date."""

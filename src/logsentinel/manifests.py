@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import yaml
 
 from logsentinel.domain import API_GROUP, CustomResource, InvalidResourceError, parse_manifest
 from logsentinel.domain.errors import FieldProblem, one_line
 from logsentinel.domain.resources import DetectionRule
+
+R = TypeVar("R", bound=CustomResource[Any, Any])
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,15 @@ def foreign_kind(document: object) -> str | None:
 
 
 @dataclass(frozen=True)
+class Loaded(Generic[R]):
+    """The resources of one kind found in some files, and the documents that were refused (and
+    why)."""
+
+    resources: list[R]
+    refused: dict[str, str]
+
+
+@dataclass(frozen=True)
 class RuleLoad:
     """The DetectionRules found in some files, and the documents that were refused (and why)."""
 
@@ -81,13 +92,21 @@ class RuleLoad:
     refused: dict[str, str]
 
 
-def load_rules(paths: list[Path]) -> RuleLoad:
-    """Every DetectionRule under paths; other kinds are ignored, invalid documents reported."""
-    rules, refused = [], {}
+def load_resources(paths: list[Path], kind: type[R]) -> Loaded[R]:
+    """Every resource of ``kind`` under paths; other kinds are ignored, invalid documents (of
+    any kind) reported."""
+    found: list[R] = []
+    refused: dict[str, str] = {}
     for path in yaml_files(paths):
         for result in validate_file(path):
             if result.problems:
                 refused[result.source] = one_line(result.problems)
-            elif isinstance(result.resource, DetectionRule):
-                rules.append(result.resource)
-    return RuleLoad(rules, refused)
+            elif isinstance(result.resource, kind):
+                found.append(result.resource)
+    return Loaded(found, refused)
+
+
+def load_rules(paths: list[Path]) -> RuleLoad:
+    """Every DetectionRule under paths; other kinds are ignored, invalid documents reported."""
+    loaded = load_resources(paths, DetectionRule)
+    return RuleLoad(loaded.resources, loaded.refused)

@@ -93,10 +93,10 @@ def test_acknowledge_comment_resolve_are_in_the_timeline_and_audit(client: TestC
     ]
 
 
-def test_approve_needs_the_operator_and_bad_input_is_refused(client: TestClient) -> None:
+def test_approve_needs_a_pending_remediation_and_bad_input_is_refused(client: TestClient) -> None:
     refused = client.post("/api/v1/incidents/burst-new/approve")
     assert refused.status_code == 409
-    assert "Kubernetes mode" in refused.text
+    assert "no remediation awaiting approval" in refused.text
     empty = client.post("/api/v1/incidents/burst-new/comments", json={"text": ""})
     assert empty.status_code == 422
     assert client.get("/api/v1/incidents", params={"phase": "Sleeping"}).status_code == 422

@@ -1,5 +1,6 @@
-"""Command line: ``python -m devstack up|down|env|status|build [component...]`` and
-``python -m devstack images [logsentinel|pause...]``."""
+"""Command line: ``python -m devstack up|down|env|status|build [component...]``,
+``python -m devstack images [logsentinel|pause...]`` and
+``python -m devstack compose up|down|purge|config|status [override file...]``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from devstack import images, log, stack
+from devstack import compose, images, log, stack
 from devstack.component import Component
 from devstack.errors import StackError
 
@@ -58,7 +59,7 @@ def _down(names: list[str]) -> int:
 def _env(names: list[str]) -> int:
     for comp in stack.select(names):
         exports = comp.exports()
-        if comp.external_var not in exports:
+        if not exports:
             log.warn("not-running", component=comp.name, hint="run `make up` first")
         for key, value in exports.items():
             if key == "PATH":  # prepend the cached tool directories to the caller's PATH
@@ -93,7 +94,7 @@ def _status(names: list[str]) -> int:
 
 
 def _build(names: list[str]) -> int:
-    for comp in stack.select(names):
+    for comp in stack.select(names or list(stack.ORDER + stack.OPTIONAL)):
         comp.build()
     return 0
 
@@ -119,6 +120,7 @@ COMMANDS = {
     "build": _build,
     "images": _images,
     "archives": _archives,
+    "compose": compose.main,
 }
 
 
@@ -129,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "components",
         nargs="*",
-        help=f"subset of: {' '.join(stack.ORDER)} (images, archives: {' '.join(images.IMAGES)})",
+        help=f"subset of: {' '.join(stack.ORDER + stack.OPTIONAL)} (images, archives:"
+        f" {' '.join(images.IMAGES)}; compose: an action, then override files)",
     )
     args = parser.parse_args(argv)
     try:

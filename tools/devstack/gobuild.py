@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import Sequence
@@ -64,6 +65,21 @@ def go_env() -> dict[str, str]:
     env.pop("GOPATH", None)
     env["GOPATH"] = str(root / "path")
     return env
+
+
+def require_plain_module(module: str, version: str, log_file: Path) -> None:
+    """Check that a module builds plainly (`go install`): no ``replace`` directives
+    (a wrapper module would have to repeat them, as devstack.kubebuild does) and a local Go at
+    least as new as the module asks."""
+    gomod = module_gomod(module, version, log_file)
+    if re.search(r"^replace\b", gomod, re.MULTILINE):
+        raise StackError(
+            f"{module}@{version} has replace directives, so a plain build cannot work; build it"
+            " from a wrapper module that repeats them (see devstack.kubebuild)"
+        )
+    go_line = re.search(r"^go (\S+)$", gomod, re.MULTILINE)
+    if go_line is not None:
+        require_go_at_least(go_line.group(1))
 
 
 def module_gomod(module: str, version: str, log_file: Path) -> str:

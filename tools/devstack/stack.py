@@ -5,17 +5,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from devstack.component import Component
+from devstack.compose import Engine as ComposeEngine
 from devstack.kafka import Kafka
 from devstack.kube import Kube
 from devstack.node import Node
 from devstack.postgres import Postgres
 
 ORDER = ("postgres", "kafka", "kube", "node")
+"""What ``up``, ``down`` and ``env`` without names mean, in start order."""
+OPTIONAL = ("compose",)
+"""Started and stopped only when named (``up compose``); built by ``build`` without names."""
 FACTORIES: dict[str, type[Component]] = {
     "postgres": Postgres,
     "kafka": Kafka,
     "kube": Kube,
     "node": Node,
+    "compose": ComposeEngine,
 }
 
 
@@ -24,7 +29,9 @@ def component(name: str) -> Component:
     try:
         return FACTORIES[name]()
     except KeyError:
-        raise SystemExit(f"unknown component {name!r}; choose from {', '.join(ORDER)}") from None
+        raise SystemExit(
+            f"unknown component {name!r}; choose from {', '.join(ORDER + OPTIONAL)}"
+        ) from None
 
 
 def select(names: Sequence[str]) -> list[Component]:
@@ -44,4 +51,4 @@ def with_requirements(names: Sequence[str]) -> list[Component]:
             if required not in wanted:
                 wanted.add(required)
                 pending.append(required)
-    return select(sorted(wanted, key=ORDER.index))
+    return select(sorted(wanted, key=(ORDER + OPTIONAL).index))

@@ -141,6 +141,8 @@ class WorkloadKind(StrEnum):
     DEPLOYMENT = "Deployment"
     STATEFUL_SET = "StatefulSet"
     DAEMON_SET = "DaemonSet"
+    COMPOSE_SERVICE = "ComposeService"
+    """Compose mode: the namespace is the Compose project, the name the service."""
 
 
 class WorkloadRef(SchemaModel):

@@ -50,7 +50,8 @@ class Triggers(SchemaModel):
     rules: list[ObjectName] = Field(default_factory=list, max_length=50)
     selector: Selector = Field(default_factory=Selector)
     target_kinds: list[WorkloadKind] = Field(
-        default_factory=lambda: [WorkloadKind.DEPLOYMENT],
+        default_factory=lambda: [WorkloadKind.DEPLOYMENT, WorkloadKind.COMPOSE_SERVICE],
+        description="Default: Deployments (Kubernetes) and Compose services (Compose mode).",
         min_length=1,
         max_length=len(WorkloadKind),
     )
@@ -302,8 +303,12 @@ class Verification(SchemaModel):
 
 # --- the resource ----------------------------------------------------------------------------
 
-DEPLOYMENT_ONLY_STEPS = frozenset({StepType.ROLLBACK})
-SCALABLE_KINDS = frozenset({WorkloadKind.DEPLOYMENT, WorkloadKind.STATEFUL_SET})
+ROLLBACK_STEPS = frozenset({StepType.ROLLBACK})
+ROLLBACK_KINDS = frozenset({WorkloadKind.DEPLOYMENT, WorkloadKind.COMPOSE_SERVICE})
+"""Kinds with a previous version to go back to (a revision; an image a Compose service ran)."""
+SCALABLE_KINDS = frozenset(
+    {WorkloadKind.DEPLOYMENT, WorkloadKind.STATEFUL_SET, WorkloadKind.COMPOSE_SERVICE}
+)
 
 
 class PlaybookSpec(SchemaModel):
@@ -320,22 +325,23 @@ class PlaybookSpec(SchemaModel):
     @model_validator(mode="after")
     def _steps_fit_targets(self) -> Self:
         kinds = set(self.triggers.target_kinds)
-        other_kinds = ", ".join(sorted(kind.value for kind in kinds - {WorkloadKind.DEPLOYMENT}))
+        other_kinds = ", ".join(sorted(kind.value for kind in kinds - ROLLBACK_KINDS))
         seen: set[str] = set()
         for index, step in enumerate(self.steps):
             if step.step_name in seen:
                 raise field_error(f"steps[{index}].name", f"duplicate step name {step.step_name!r}")
             seen.add(step.step_name)
-            if step.type in DEPLOYMENT_ONLY_STEPS and other_kinds:
+            if step.type in ROLLBACK_STEPS and other_kinds:
                 raise field_error(
                     f"steps[{index}].type",
-                    f"rollback works only on Deployments, but triggers.targetKinds includes "
+                    "rollback works only on Deployments and Compose services, but "
+                    f"triggers.targetKinds includes "
                     f"{other_kinds}",
                 )
             if step.type is StepType.SCALE and not kinds <= SCALABLE_KINDS:
                 raise field_error(
                     f"steps[{index}].type",
-                    "scale works only on Deployments and StatefulSets, "
+                    "scale works only on Deployments, StatefulSets and Compose services, "
                     "but triggers.targetKinds includes DaemonSet",
                 )
         if self.on_failure is OnFailure.ROLLBACK and other_kinds:

@@ -26,9 +26,8 @@ from logsentinel.domain.remediation import (
 from logsentinel.domain.resources import Incident, Playbook
 from logsentinel.domain.types import Json, format_timestamp
 from logsentinel.kube.errors import KubeError, KubeNotFoundError
-from logsentinel.kube.events import EventRecorder
-from logsentinel.kube.objects import ObjectStore
 from logsentinel.operator import metrics
+from logsentinel.operator.objects import EventSink, Objects
 from logsentinel.operator.validation import manifest
 from logsentinel.operator.world import OperatorWorld
 from logsentinel.remediation.engine import Event, Outcome, RemediationEngine
@@ -49,10 +48,10 @@ class Remediator:
     def __init__(
         self,
         engine: RemediationEngine,
-        incidents: ObjectStore,
-        playbooks: ObjectStore,
+        incidents: Objects,
+        playbooks: Objects,
         world: OperatorWorld,
-        events: EventRecorder,
+        events: EventSink,
         clock: Callable[[], datetime],
     ) -> None:
         self.engine = engine
@@ -188,7 +187,7 @@ class Remediator:
         if target is None:
             return None
         return {
-            "apiVersion": TARGET_API[target.kind.value],
+            "apiVersion": TARGET_API.get(target.kind.value, ""),
             "kind": target.kind.value,
             "namespace": target.namespace,
             "name": target.name,

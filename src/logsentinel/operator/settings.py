@@ -1,9 +1,11 @@
-"""Operator settings, read from LOGSENTINEL_* environment variables."""
+"""Operator settings, read from LOGSENTINEL_* environment variables: what remediation needs in
+both modes, and what only the Kopf operator (Kubernetes) or only the Compose remediator needs."""
 
 from __future__ import annotations
 
 import random
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, PlainValidator
@@ -28,31 +30,16 @@ def _allowed_target(entry: object) -> AllowedTarget:
 AllowedTargetEntry = Annotated[AllowedTarget, PlainValidator(_allowed_target)]
 
 
-class OperatorSettings(BaseSettings):
-    """Everything the operator needs; the Helm chart sets these."""
+class RemediationSettings(BaseSettings):
+    """What the remediation engine needs whatever the platform."""
 
     model_config = SettingsConfigDict(env_prefix="LOGSENTINEL_", extra="ignore")
 
     database_url: str = Field(description="PostgreSQL URL or libpq connection string.")
-    kubeconfig: str | None = Field(
-        default=None, description="Kubeconfig file; default: in-cluster, then $KUBECONFIG."
-    )
-    namespaces: list[str] = Field(
-        default_factory=list,
-        description="Namespaces to watch; empty: the whole cluster (ClusterKopfPeering).",
-    )
     central_namespace: str = Field(
         default=DEFAULT_CENTRAL_NAMESPACE,
         description="Playbooks here handle incidents of every namespace; DetectionRules here "
         "may watch other namespaces.",
-    )
-    peering: str = Field(default="logsentinel", description="Kopf peering object name.")
-    priority: int = Field(default_factory=_random_priority, ge=1)
-    standalone: bool = Field(default=False, description="No peering (single replica only).")
-    peering_grace: timedelta = Field(
-        default=timedelta(seconds=2),
-        description="After start, wait this long before acting, so that replicas starting "
-        "together see each other's peering records first and only one acts.",
     )
     migrate_on_start: bool = True
     heartbeat_stale_after: timedelta = Field(default=timedelta(seconds=15))
@@ -61,13 +48,6 @@ class OperatorSettings(BaseSettings):
         description="How often an incident without pending work is looked at again.",
     )
     metrics_port: int = Field(default=9109, ge=0, le=65535)
-    health_port: int = Field(
-        default=8080,
-        ge=0,
-        le=65535,
-        description="Port of Kopf's health endpoint (GET /healthz on all interfaces) for the "
-        "pod's liveness and readiness probes; 0: none.",
-    )
     notify_allowed_targets: list[AllowedTargetEntry] = Field(
         default_factory=list,
         description="Non-public notification targets the operator may connect to (JSON list): "
@@ -77,7 +57,52 @@ class OperatorSettings(BaseSettings):
     )
     log_level: str = "info"
 
+
+class OperatorSettings(RemediationSettings):
+    """Everything the operator needs; the Helm chart sets these."""
+
+    kubeconfig: str | None = Field(
+        default=None, description="Kubeconfig file; default: in-cluster, then $KUBECONFIG."
+    )
+    namespaces: list[str] = Field(
+        default_factory=list,
+        description="Namespaces to watch; empty: the whole cluster (ClusterKopfPeering).",
+    )
+    peering: str = Field(default="logsentinel", description="Kopf peering object name.")
+    priority: int = Field(default_factory=_random_priority, ge=1)
+    standalone: bool = Field(default=False, description="No peering (single replica only).")
+    peering_grace: timedelta = Field(
+        default=timedelta(seconds=2),
+        description="After start, wait this long before acting, so that replicas starting "
+        "together see each other's peering records first and only one acts.",
+    )
+    health_port: int = Field(
+        default=8080,
+        ge=0,
+        le=65535,
+        description="Port of Kopf's health endpoint (GET /healthz on all interfaces) for the "
+        "pod's liveness and readiness probes; 0: none.",
+    )
+
     @property
     def liveness_endpoint(self) -> str | None:
         """The URL Kopf serves its health at (``kopf.operator(liveness_endpoint=...)``)."""
         return f"http://0.0.0.0:{self.health_port}/healthz" if self.health_port else None
+
+
+class ComposeSettings(RemediationSettings):
+    """The Compose remediator (`logsentinel remediator`): Docker instead of Kubernetes."""
+
+    docker_host: str | None = Field(
+        default=None,
+        description="Docker Engine API address (unix:///var/run/docker.sock); default: "
+        "$DOCKER_HOST, then the local socket.",
+    )
+    manifests_directory: Path = Field(
+        description="Directory of YAML manifests, read with its subdirectories: the Playbooks "
+        "to run and the DetectionRules that verification reads (the processors' rules)."
+    )
+    poll: timedelta = Field(
+        default=timedelta(seconds=2),
+        description="How often open incidents are listed from PostgreSQL.",
+    )

@@ -17,7 +17,7 @@ from logsentinel.detection.watermarks import EVENT_TIME_GRACE
 from logsentinel.domain.audit import OPERATOR_ACTOR, AuditEntry
 from logsentinel.domain.playbook import CHANGING_STEPS, Step
 from logsentinel.domain.resources import DetectionRule, Incident, Playbook
-from logsentinel.kube.objects import ObjectStore
+from logsentinel.operator.objects import Readable
 from logsentinel.remediation import notify
 from logsentinel.remediation.executor import Executor
 from logsentinel.remediation.guards import Health
@@ -77,7 +77,7 @@ class OperatorWorld:
         self,
         database: Database,
         executor: Executor,
-        rules: ObjectStore,
+        rules: Readable,
         stale_after: timedelta,
         clock: Callable[[], datetime],
         outbound: OutboundPolicy,

@@ -20,11 +20,12 @@ from typing import Any, Protocol
 
 import psycopg
 import structlog
+from pydantic import ValidationError
 
 from logsentinel.backoff import Backoff
 from logsentinel.detection.incident_builder import ChangeKind, IncidentChange
 from logsentinel.domain.bucket import RuleBucket
-from logsentinel.domain.common import WorkloadRef
+from logsentinel.domain.common import WorkloadKind, WorkloadRef
 from logsentinel.domain.incident import Evidence, IncidentSpec
 from logsentinel.processors import metrics
 from logsentinel.storage import buckets as bucket_store
@@ -80,12 +81,14 @@ class IncidentWriter:
         *,
         cluster: Cluster | None = None,
         owners: Owners | None = None,
+        compose_targets: bool = False,
         retry_initial: float = 0.2,
         retry_max: float = 10.0,
     ) -> None:
         self.database_url = database_url
         self.cluster = cluster
         self.owners = owners
+        self.compose_targets = compose_targets
         self.retry_initial = retry_initial
         self.retry_max = retry_max
         self.closed_elsewhere: deque[Closed] = deque()
@@ -172,6 +175,16 @@ class IncidentWriter:
             target = self.owners.resolve(incident.namespace, change.pod)
             if target is not None:
                 spec = spec.model_copy(update={"target": target})
+        if spec.target is None and self.compose_targets:
+            try:
+                compose_service = WorkloadRef(
+                    kind=WorkloadKind.COMPOSE_SERVICE,
+                    namespace=incident.namespace,
+                    name=spec.service,
+                )
+                spec = spec.model_copy(update={"target": compose_service})
+            except ValidationError as error:  # a name Kubernetes would refuse: no target
+                log.warning("no Compose target", service=spec.service, error=str(error))
         name = store.open_incident(
             self._database(),
             name=incident.name,

@@ -106,7 +106,9 @@ def detection_stage(
         engine=RuleEngine(
             template_text=decoder.miner.text_of, central_namespace=settings.central_namespace
         ),
-        writer=IncidentWriter(database_url, cluster=cluster, owners=owners),
+        writer=IncidentWriter(
+            database_url, cluster=cluster, owners=owners, compose_targets=settings.compose_targets
+        ),
         database_url=database_url,
     )
 

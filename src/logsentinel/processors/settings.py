@@ -105,6 +105,12 @@ class ProcessorSettings(BaseSettings):
         default=False,
         description="Kubernetes mode: rules from DetectionRule objects, incidents as Incidents.",
     )
+    compose_targets: bool = Field(
+        default=False,
+        description="Compose mode: an incident's target is the Compose service of its lines "
+        "(namespace = the Compose project, service = the Compose service), which the remediator "
+        "acts on.",
+    )
     kubeconfig: str | None = Field(
         default=None, description="Outside a cluster: the kubeconfig file (else $KUBECONFIG)."
     )

@@ -157,6 +157,11 @@ class IncidentRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resolution: Mapped[str] = mapped_column(Text, server_default="")
+    annotations: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    """Compose mode: what Kubernetes mode keeps in the Incident object's annotations (the
+    remediation progress, approval, acknowledgement and resolve requests)."""
+    remediation_status: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    """Compose mode: the Incident object's status (actions taken, playbook, acknowledgement)."""
 
 
 class IncidentEventRow(Base):
@@ -327,3 +332,40 @@ class RefreshTokenRow(Base):
     username: Mapped[str] = mapped_column(Text, ForeignKey("users.username", ondelete="CASCADE"))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ComposeMarkerRow(Base):
+    """Compose mode: the last remediation action on a service (what Kubernetes mode keeps in an
+    annotation on the workload), for restart safety and the cooldown."""
+
+    __tablename__ = "compose_markers"
+
+    project: Mapped[str] = mapped_column(Text, primary_key=True)
+    service: Mapped[str] = mapped_column(Text, primary_key=True)
+    marker: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ComposeImageRow(Base):
+    """Compose mode: every image a service was seen running, so that a rollback knows the one
+    before the current (Docker keeps no history of a service)."""
+
+    __tablename__ = "compose_images"
+
+    project: Mapped[str] = mapped_column(Text, primary_key=True)
+    service: Mapped[str] = mapped_column(Text, primary_key=True)
+    image_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    reference: Mapped[str] = mapped_column(Text)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PlaybookStatusRow(Base):
+    """Compose mode: a Playbook's status (the circuit breaker), which Kubernetes mode keeps on
+    the Playbook object."""
+
+    __tablename__ = "playbook_status"
+
+    namespace: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    status: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")

@@ -2405,7 +2405,10 @@ export interface components {
             /** Rules */
             rules?: string[];
             selector?: components["schemas"]["Selector"];
-            /** Targetkinds */
+            /**
+             * Targetkinds
+             * @description Default: Deployments (Kubernetes) and Compose services (Compose mode).
+             */
             targetKinds?: components["schemas"]["WorkloadKind"][];
         };
         /** User */
@@ -2550,7 +2553,7 @@ export interface components {
          * WorkloadKind
          * @enum {string}
          */
-        WorkloadKind: "Deployment" | "StatefulSet" | "DaemonSet";
+        WorkloadKind: "Deployment" | "StatefulSet" | "DaemonSet" | "ComposeService";
         /**
          * WorkloadRef
          * @description A workload that can be remediated.

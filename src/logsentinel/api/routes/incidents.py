@@ -1,8 +1,10 @@
 """Incidents: list, read (evidence, actions, timeline), acknowledge, approve, resolve, comment.
 
 In Kubernetes mode the actions are annotations on the Incident object, so the operator stays
-the one actor on incidents (it carries them into status and acts); without Kubernetes they are
-recorded in PostgreSQL directly. Every human action is in the timeline and the audit log.
+the one actor on incidents (it carries them into status and acts); without Kubernetes the same
+annotations go on the incident's row, where the Compose remediator reads them (and the
+acknowledgement, resolution and comments are recorded in PostgreSQL directly). Every human
+action is in the timeline and the audit log.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from logsentinel.domain.remediation import (
 )
 from logsentinel.domain.types import NamespaceName, ObjectName, QualifiedName, StorableText
 from logsentinel.kube.errors import KubeError, KubeNotFoundError
-from logsentinel.storage import audit, incidents
+from logsentinel.storage import audit, compose, incidents
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"], responses=AUTHENTICATED)
 IncidentName = Annotated[ObjectName, Path(description="The incident's name.")]
@@ -126,9 +128,12 @@ def _found(connection: Any, name: str) -> dict[str, Any]:
     return found
 
 
-def _annotate(request: Request, found: dict[str, Any], annotations: dict[str, str]) -> None:
+def _annotate(
+    request: Request, connection: Any, found: dict[str, Any], annotations: dict[str, str]
+) -> None:
     store = app_state(request).incidents
     if store is None:
+        compose.annotate(connection, found["name"], annotations)
         return
     try:
         store.patch(found["namespace"], found["name"], {"metadata": {"annotations": annotations}})
@@ -220,20 +225,31 @@ def get_incident(
             stored = state.incidents.get(found["namespace"], name)
         except KubeError:
             stored = {}  # the database copy is still worth answering with
-        try:
-            status_ = IncidentStatus.model_validate(stored["status"])
-            found["actions"] = status_.actions
-            if "phase" in status_.model_fields_set:
-                found["phase"] = status_.phase
-        except (KeyError, ValidationError):
-            pass  # no (readable) status yet
-        found["remediation"] = _remediation(request, stored.get("metadata", {}))
+    else:
+        stored = _stored_object(connection, name)
+    try:
+        status_ = IncidentStatus.model_validate(stored["status"])
+        found["actions"] = status_.actions
+        if "phase" in status_.model_fields_set:
+            found["phase"] = status_.phase
+    except (KeyError, ValidationError):
+        pass  # no (readable) status yet
+    found["remediation"] = _remediation(request, stored)
     return IncidentDetail.model_validate(found)
 
 
-def _remediation(request: Request, metadata: dict[str, Any]) -> Remediation | None:
+def _stored_object(connection: Any, name: str) -> dict[str, Any]:
+    """Without Kubernetes: what the remediator keeps on the row, shaped as the object."""
+    kept = compose.incident_object(connection, name) or {}
+    return {
+        "metadata": {"annotations": kept.get("annotations") or {}},
+        "status": kept.get("status"),
+    }
+
+
+def _remediation(request: Request, stored: dict[str, Any]) -> Remediation | None:
     """The run recorded in the Incident's annotations, with the steps of its playbook."""
-    annotations = metadata.get("annotations") or {}
+    annotations = (stored.get("metadata") or {}).get("annotations") or {}
     try:
         progress = RemediationProgress.model_validate_json(annotations[PROGRESS_ANNOTATION])
     except (KeyError, ValidationError):
@@ -272,7 +288,7 @@ def acknowledge(
 ) -> Accepted:
     """Someone is on it."""
     found = _found(connection, name)
-    _annotate(request, found, {ACKNOWLEDGED_BY_ANNOTATION: who.identity})
+    _annotate(request, connection, found, {ACKNOWLEDGED_BY_ANNOTATION: who.identity})
     _record(connection, who, found, "acknowledge", {})
     return Accepted(status="acknowledged")
 
@@ -292,10 +308,13 @@ def approve(
     """Let a pending remediation (approval mode) run; the operator carries it out."""
     found = _found(connection, name)
     if app_state(request).incidents is None:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, "remediation runs in Kubernetes mode only: nothing to approve"
-        )
-    _annotate(request, found, {APPROVED_ANNOTATION: "true", APPROVED_BY_ANNOTATION: who.identity})
+        run = _remediation(request, _stored_object(connection, name))
+        if run is None or run.state is not RunState.AWAITING_APPROVAL:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT, f"incident {name} has no remediation awaiting approval"
+            )
+    approval = {APPROVED_ANNOTATION: "true", APPROVED_BY_ANNOTATION: who.identity}
+    _annotate(request, connection, found, approval)
     _record(connection, who, found, "approve", {})
     return Accepted(status="approved")
 
@@ -317,7 +336,7 @@ def resolve(
     found = _found(connection, name)
     if found["resolved_at"] is not None:
         raise HTTPException(status.HTTP_409_CONFLICT, f"incident {name} is already resolved")
-    _annotate(request, found, {RESOLVE_REQUESTED_BY_ANNOTATION: who.identity})
+    _annotate(request, connection, found, {RESOLVE_REQUESTED_BY_ANNOTATION: who.identity})
     resolution = body.resolution or f"resolved by {who.identity}"
     incidents.resolve_incident(
         connection, name, at=datetime.now(UTC), resolution=resolution, actor=who.identity
