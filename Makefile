@@ -10,7 +10,7 @@ WEB_STAMP := web/node_modules/.installed
 WEB_PACKAGED := src/logsentinel/api/web
 DEVSTACK := PYTHONPATH=tools $(BIN)/python -m devstack
 
-.PHONY: help install web web-test dashboard screenshots lint test test-unit test-hostile crds check-generated demo up down env images chart-test chart-demo clean bench-pod-start bench-chain chaos kind-up kind-load kind-chaos bench-processor bench-parsing bench-templates bench-detect-latency bench-detection-quality bench-backtest bench-remediation-latency bench-ingest bench-web compose-up compose-down
+.PHONY: help install web web-test dashboard screenshots lint test test-unit test-hostile crds check-generated demo up down env images chart-test chart-demo clean bench-pod-start bench-chain chaos kind-up kind-load kind-chaos bench-processor bench-parsing bench-templates bench-detect-latency bench-detection-quality bench-backtest bench-remediation-latency bench-compose-remediation bench-ingest bench-web compose-up compose-down
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -116,6 +116,10 @@ bench-detect-latency: install ## Record produced -> Incident readable from the a
 bench-remediation-latency: install ## Incident created -> restart patch accepted, 50 Deployments (starts the stack)
 	$(DEVSTACK) up
 	eval "$$($(DEVSTACK) env)" && $(BIN)/python bench/bench_remediation_latency.py
+
+bench-compose-remediation: install ## Incident stored -> the Docker engine accepts the remediator's restart, 30 Compose services (starts PostgreSQL and Podman's Docker API)
+	$(DEVSTACK) up postgres
+	eval "$$($(DEVSTACK) env postgres)" && $(BIN)/python bench/bench_compose_remediation.py
 
 bench-ingest: install ## API ingest throughput, one uvicorn worker -> local Kafka, wrk on loopback (starts Kafka, PostgreSQL)
 	$(DEVSTACK) up postgres kafka

@@ -27,16 +27,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from kubernetes import client, config, watch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
 
-from benchkit import fresh_database, kubectl, percentile, say, wait_for  # noqa: E402
+from benchkit import Heartbeats, fresh_database, kubectl, percentile, say, wait_for  # noqa: E402
 
 from devstack.kube import namespace_manifest  # noqa: E402
-from logsentinel.storage.health import PartitionLag, write_heartbeats  # noqa: E402
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
@@ -127,25 +125,6 @@ class RestartWatch:
 
     def stop(self) -> None:
         self._stop = True
-
-
-class Heartbeats:
-    """A caught-up processor's heartbeat, every second, so the pipeline-health guard passes."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        with psycopg.connect(self.url, autocommit=True) as connection:
-            while not self._stop.is_set():
-                write_heartbeats(connection, "bench", "logs", {0: PartitionLag(0, 0.0)})
-                self._stop.wait(1.0)
-
-    def stop(self) -> None:
-        self._stop.set()
 
 
 def main() -> None:

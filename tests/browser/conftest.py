@@ -1,4 +1,4 @@
-"""Fixtures of the browser tests: one Chromium per session (Playwright driving Debian's
+"""Fixtures of the browser tests: one Chromium per module (Playwright driving Debian's
 package), and pages that fail their test when the browser reports a Content-Security-Policy
 violation."""
 
@@ -14,8 +14,10 @@ from support.browser import DESKTOP, TIMEOUT_MS, chromium
 PageFactory = Callable[..., Page]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """One Chromium per module: Playwright's synchronous API keeps an event loop in the main
+    thread while it runs, which later tests that start their own (anyio.run) cannot share."""
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
         yield launched

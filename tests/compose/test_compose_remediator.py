@@ -99,13 +99,21 @@ def loop(engine: Engine, database_url: str, tmp_path: Path) -> Iterator[ComposeL
     try:
         yield built
     finally:
+        built.close()
         pipeline.stop()
+
+
+def settle(loop: ComposeLoop) -> bool:
+    """One round, and its steps finished."""
+    loop.round()
+    assert loop.idle(120), "a remediation step still runs after two minutes"
+    return True
 
 
 def release_bad_image(engine: Engine, loop: ComposeLoop) -> None:
     """The good image runs (and the remediator sees it), then a release replaces it."""
     good = engine.start(engine.good)
-    eventually("the remediator saw the good image", lambda: loop.round() >= 0, 5)
+    settle(loop)  # the remediator sees every service: the good image is recorded
     good.remove(force=True)
     engine.start(engine.bad)
 
@@ -120,7 +128,7 @@ def test_a_bad_release_is_rolled_back(engine: Engine, loop: ComposeLoop, databas
     open_incident(database_url, engine.project)
 
     def rolled_back() -> bool:
-        loop.round()
+        settle(loop)
         return engine.images_running() == [engine.good] and bool(
             stored(database_url)["status"].get("actions")
         )
@@ -128,7 +136,7 @@ def test_a_bad_release_is_rolled_back(engine: Engine, loop: ComposeLoop, databas
     eventually("the remediator rolls the service back", rolled_back, 90)
     eventually(
         "the run finishes",
-        lambda: loop.round() >= 0 and stored(database_url)["phase"] != "Open",
+        lambda: settle(loop) and stored(database_url)["phase"] != "Open",
         30,
     )
     row = stored(database_url)
@@ -152,10 +160,10 @@ def test_approval_mode_waits_for_the_api(
     open_incident(database_url, engine.project)
     eventually(
         "the run waits for approval",
-        lambda: loop.round() >= 0 and stored(database_url)["phase"] == "AwaitingApproval",
+        lambda: settle(loop) and stored(database_url)["phase"] == "AwaitingApproval",
         30,
     )
-    loop.round()
+    settle(loop)
     assert engine.images_running() == [engine.bad], "nothing changes before the approval"
     with logged_in_api(database_url) as client:
         detail = client.get(f"/api/v1/incidents/{INCIDENT}").json()
@@ -164,7 +172,7 @@ def test_approval_mode_waits_for_the_api(
     assert stored(database_url)["annotations"]["logsentinel.io/approved-by"] == "root"
 
     def rolled_back() -> bool:
-        loop.round()
+        settle(loop)
         return engine.images_running() == [engine.good]
 
     eventually("the approved rollback runs", rolled_back, 90)

@@ -9,15 +9,18 @@ The same Remediator and RemediationEngine as the Kopf operator, on other stores:
 - Events about an incident go into its timeline;
 - the executor is the Docker Engine API (remediation/docker.py).
 
-A loop lists the open incidents whose target is a Compose service every ``poll`` and advances
-each one when it is due (the engine says when to look again). One remediator per Compose
-project: nothing here elects a leader.
+A loop lists the open incidents whose target is a Compose service and advances each one when it
+is due (the engine says when to look again), on worker threads. It looks at once when
+PostgreSQL announces a change (an incident opened, an approval: storage.incidents.announce), and
+every ``poll`` at the latest. One remediator per Compose project: nothing here elects a leader.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +46,7 @@ from logsentinel.remediation.docker import DockerExecutor
 from logsentinel.remediation.engine import RemediationEngine
 from logsentinel.remediation.outbound import OutboundPolicy
 from logsentinel.storage import compose, incidents, migrate
+from logsentinel.storage.urls import libpq_url
 
 log = structlog.get_logger("logsentinel.operator")
 
@@ -201,7 +205,9 @@ class TimelineEvents:
 
 
 class ComposeLoop:
-    """Advances every open incident of a Compose service when it is due."""
+    """Advances every open incident of a Compose service when it is due: each incident's steps
+    on a worker thread of its own (a slow rollout does not hold the others up), never two at once
+    for one incident."""
 
     def __init__(
         self,
@@ -210,7 +216,9 @@ class ComposeLoop:
         database: Database,
         poll: float,
         idle_poll: float,
+        *,
         observe: Callable[[], object] | None = None,
+        workers: int = 8,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.remediator = remediator
@@ -221,6 +229,9 @@ class ComposeLoop:
         self.observe = observe
         self.clock = clock
         self.due: dict[tuple[str, str], float] = {}
+        self._running: dict[tuple[str, str], Future[None]] = {}
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="remediate")
 
     def open_incidents(self) -> list[tuple[str, str]]:
         """(namespace, name) of the open incidents whose target is a Compose service."""
@@ -236,37 +247,68 @@ class ComposeLoop:
         ]
 
     def round(self) -> int:
-        """One pass: the services' images recorded, the due incidents advanced; how many steps
-        were taken."""
+        """One pass: the services' images recorded, the incidents that are due handed to the
+        workers; how many were."""
         if self.observe is not None:
             self.observe()
         listed = self.open_incidents()
-        for gone in set(self.due) - set(listed):
-            self.remediator.engine.release(f"{gone[0]}/{gone[1]}")
-            del self.due[gone]
-        playbooks = self.manifests.playbooks() if listed else []
-        steps = 0
-        for key in listed:
-            while self.due.get(key, 0.0) <= self.clock():
+        with self._lock:
+            for gone in set(self.due) - set(listed) - set(self._running):
+                self.remediator.engine.release(f"{gone[0]}/{gone[1]}")
+                del self.due[gone]
+            ready = [
+                key
+                for key in listed
+                if key not in self._running and self.due.get(key, 0.0) <= self.clock()
+            ]
+        if not ready:
+            return 0
+        playbooks = self.manifests.playbooks()
+        with self._lock:
+            for key in ready:
+                self._running[key] = self._pool.submit(self._advance, key, playbooks)
+        return len(ready)
+
+    def _advance(self, key: tuple[str, str], playbooks: Sequence[Playbook]) -> None:
+        """Steps of one incident until the engine says to look again later."""
+        try:
+            delay: float | None = 0
+            while delay == 0:
                 try:
                     delay = self.remediator.step(key[0], key[1], playbooks)
                 except Exception as error:  # the database or Docker failed: try again later
                     log.error("remediation step failed", incident="/".join(key), error=str(error))
                     delay = 5.0
-                steps += 1
-                if delay != 0:
-                    wait = self.idle_poll if delay is None else delay
-                    self.due[key] = self.clock() + wait
-        return steps
+            with self._lock:
+                self.due[key] = self.clock() + (self.idle_poll if delay is None else delay)
+        finally:
+            with self._lock:
+                self._running.pop(key, None)
 
-    def run(self, stopped: Callable[[], bool] = lambda: False) -> None:
+    def idle(self, timeout: float) -> bool:
+        """Wait until no step is under way; whether that happened within ``timeout``."""
+        with self._lock:
+            running = list(self._running.values())
+        return not wait(running, timeout=timeout).not_done
+
+    def next_due(self) -> float:
+        """Seconds until the next incident is due (at most ``poll``)."""
+        with self._lock:
+            soonest = min(self.due.values(), default=self.clock() + self.poll)
+        return max(0.0, min(self.poll, soonest - self.clock()))
+
+    def run(self, changes: incidents.ChangeListener, stopped: Callable[[], bool]) -> None:
+        """Rounds until ``stopped``: at every change notification (an incident opened, an
+        approval), when an incident is due, and every ``poll`` at the latest."""
         while not stopped():
-            started = self.clock()
             try:
                 self.round()
             except Exception as error:  # PostgreSQL away: say so and keep trying
                 log.error("remediation round failed", error=str(error))
-            time.sleep(max(0.0, self.poll - (self.clock() - started)))
+            changes.wait(max(self.next_due(), 0.05))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
 
 
 def build(settings: ComposeSettings) -> ComposeLoop:
@@ -296,6 +338,7 @@ def build(settings: ComposeSettings) -> ComposeLoop:
         settings.poll.total_seconds(),
         settings.idle_poll.total_seconds(),
         observe=executor.observe,
+        workers=settings.workers,
     )
 
 
@@ -309,4 +352,9 @@ def main(settings: ComposeSettings) -> None:
         manifests=str(settings.manifests_directory),
         docker=settings.docker_host or "default",
     )
-    loop.run()
+    changes = incidents.ChangeListener(libpq_url(settings.database_url))
+    try:
+        loop.run(changes, stopped=lambda: False)
+    finally:
+        changes.close()
+        loop.close()

@@ -104,5 +104,9 @@ class ComposeSettings(RemediationSettings):
     )
     poll: timedelta = Field(
         default=timedelta(seconds=2),
-        description="How often open incidents are listed from PostgreSQL.",
+        description="How often open incidents are listed from PostgreSQL at the latest (a "
+        "notification of a new incident or an approval wakes the remediator at once).",
+    )
+    workers: int = Field(
+        default=8, ge=1, le=64, description="Incidents whose steps may run at the same time."
     )

@@ -18,6 +18,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from logsentinel.domain.common import WorkloadRef
+from logsentinel.storage.incidents import announce
 
 
 @dataclass(frozen=True)
@@ -95,15 +96,20 @@ def incident_object(connection: psycopg.Connection[Any], name: str) -> dict[str,
 
 
 def annotate(connection: psycopg.Connection[Any], name: str, annotations: dict[str, str]) -> bool:
-    """Merge ``annotations`` into the incident's; False when there is no such incident."""
-    return (
-        connection.execute(
-            "UPDATE incidents SET annotations = annotations || %s, updated_at = now()"
-            " WHERE name = %s",
-            (Jsonb(annotations), name),
-        ).rowcount
-        == 1
-    )
+    """Merge ``annotations`` into the incident's and announce the change; False when there is
+    no such incident."""
+    with connection.transaction():
+        found = (
+            connection.execute(
+                "UPDATE incidents SET annotations = annotations || %s, updated_at = now()"
+                " WHERE name = %s",
+                (Jsonb(annotations), name),
+            ).rowcount
+            == 1
+        )
+        if found:
+            announce(connection, name)
+    return found
 
 
 def merge_status(connection: psycopg.Connection[Any], name: str, status: dict[str, Any]) -> None:

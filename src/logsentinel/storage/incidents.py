@@ -7,6 +7,7 @@ incident end up with one row, and the loser learns the winner's name.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -89,7 +90,45 @@ def open_incident(
                 return str(existing[0])
             raise RuntimeError(f"incident {name!r} exists already and is resolved")
         add_event(connection, name, "opened", actor, {"summary": spec.summary})
+        announce(connection, name)
         return name
+
+
+CHANGES_CHANNEL = "logsentinel_incident_changes"
+"""PostgreSQL notification channel: an incident was opened, or a person asked something of it
+(approve, resolve) through the API; the payload is its name. Sent on commit."""
+
+
+def announce(connection: psycopg.Connection[Any], name: str) -> None:
+    """Tell listeners (the Compose remediator) that incident ``name`` changed."""
+    connection.execute("SELECT pg_notify(%s, %s)", (CHANGES_CHANNEL, name))
+
+
+class ChangeListener:
+    """Waits for incident change notifications on a connection of its own (reconnected when it
+    breaks), so that a remediator acts at once instead of at its next poll."""
+
+    def __init__(self, conninfo: str) -> None:
+        self.conninfo = conninfo
+        self._connection: psycopg.Connection[Any] | None = None
+
+    def wait(self, timeout: float) -> bool:
+        """Whether a change arrived within ``timeout`` seconds (False also when the database is
+        away: the caller polls anyway)."""
+        try:
+            if self._connection is None or self._connection.closed:
+                self._connection = psycopg.connect(self.conninfo, autocommit=True)
+                self._connection.execute(f"LISTEN {CHANGES_CHANNEL}")
+            return any(True for _ in self._connection.notifies(timeout=timeout, stop_after=1))
+        except psycopg.Error:
+            self.close()
+            time.sleep(timeout)
+            return False
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
 
 def record_recurrence(
@@ -356,9 +395,12 @@ def get_incident(connection: psycopg.Connection[Any], name: str) -> dict[str, An
 
 
 __all__ = [
+    "CHANGES_CHANNEL",
+    "ChangeListener",
     "IncidentFilter",
     "StoredIncident",
     "add_event",
+    "announce",
     "count_incidents",
     "events",
     "get_incident",
