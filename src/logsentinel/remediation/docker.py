@@ -246,11 +246,9 @@ class DockerExecutor:
             raise TargetNotFoundError(
                 f"no container of Compose service {target.name} in project {target.namespace}"
             )
-        running = [c for c in replicas if (c.attrs.get("State") or {}).get("Status") == "running"]
+        running = self._record_images(target, replicas)
         ready = sum(1 for c in replicas if is_ready(c.attrs))
         images = {name_of(c): image_reference(c) for c in running or replicas}
-        now = datetime.now(UTC)
-        self.memory.saw_images(target, [(image_reference(c), image_id(c)) for c in running], now)
         marked = self.memory.marker(target)
         desired = len(replicas)
         return TargetState(
@@ -266,6 +264,13 @@ class DockerExecutor:
             last_action_at=_utc(marked[1]) if marked else None,
             labels={SERVICE_LABEL: target.name},
         )
+
+    def _record_images(self, target: WorkloadRef, replicas: list[Container]) -> list[Container]:
+        """Remember the images the running replicas run; the running replicas."""
+        running = [c for c in replicas if (c.attrs.get("State") or {}).get("Status") == "running"]
+        pairs = [(image_reference(c), image_id(c)) for c in running]
+        self.memory.saw_images(target, pairs, datetime.now(UTC))
+        return running
 
     # --- changes ---------------------------------------------------------------------------
 
@@ -289,7 +294,7 @@ class DockerExecutor:
         del container  # a Compose service runs one image: there is no container to choose
         replicas = self._existing(target)
         current = {image_id(c) for c in replicas}
-        self.target_state(target)  # records what runs now
+        self._record_images(target, replicas)
         if image is None:
             previous = previous_image(self.memory.images(target), current)
             if previous is None:
