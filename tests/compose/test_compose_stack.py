@@ -37,6 +37,7 @@ import pytest
 from devstack import compose, composebuild, images, kafka
 from devstack.errors import StackError
 from devstack.proc import free_port, wait_until
+from support.compose_project import database_url, project_up
 
 pytestmark = pytest.mark.compose
 
@@ -99,18 +100,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             write_docker_json_log(docker_logs, project)
             env.setenv("LOGSENTINEL_DOCKER_CONTAINERS", str(docker_logs))
         try:
-            try:
-                chosen = compose.up(project, [OVERRIDE])
-            except StackError as error:
-                pytest.fail(f"the Compose project did not come up:\n{error}", pytrace=False)
+            chosen = project_up(project, [OVERRIDE])
             config = chosen.config()
-            password = config["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
-            published = chosen.run("port", "postgres", "5432").stdout.strip()
             host, port = compose.api_address(config)
             yield Stack(
                 target=chosen,
                 config=config,
-                database_url=f"postgresql://logsentinel:{password}@{published}/logsentinel",
+                database_url=database_url(chosen, config),
                 api=f"http://{host}:{port}",
             )
         finally:

@@ -537,29 +537,39 @@ def down(
     """Stop the project (``purge``: with its volumes, log files and secrets); then stop
     Podman's engine when no Compose container is left on it."""
     engine = Engine()
-    if engine_kind(engine) == "podman" and not engine.running():
-        if purge:
-            _forget(target(project, files, start=False))
-        log.info("compose", step="down", detail="the engine is not running")
-        return
+    podman = engine_kind(engine) == "podman"
     chosen = target(project, files, start=False)
+    if podman and not engine.running():
+        if not _podman_containers(chosen.project):
+            if purge:
+                _forget(chosen)
+            log.info("compose", step="down", detail="the engine is not running")
+            return
+        engine.start()  # the project's containers outlived the engine: Compose removes them
     args = ["down", "--remove-orphans", *(["--volumes"] if purge else [])]
     chosen.run("--progress", "plain", *args, capture=False)
     if purge:
         _forget(chosen)
     if chosen.engine == "podman":
-        left = subprocess.run(
-            ["podman", "ps", "--all", "--quiet", "--filter", "label=com.docker.compose.project"],
-            env=images.podman_env(),
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.split()
+        left = _podman_containers()
         if left:
             log.info("compose", step="engine kept", containers=len(left))
         else:
             engine.stop()
     log.info("compose", step="down", project=chosen.project, purged=purge)
+
+
+def _podman_containers(project: str | None = None) -> list[str]:
+    """The IDs of the Compose containers Podman holds (of ``project`` when given), running or
+    not, asked of Podman itself so that it works while its API service is stopped."""
+    label = "com.docker.compose.project" + (f"={project}" if project else "")
+    return subprocess.run(
+        ["podman", "ps", "--all", "--quiet", "--filter", f"label={label}"],
+        env=images.podman_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
 
 
 def _forget(chosen: Target) -> None:
