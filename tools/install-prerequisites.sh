@@ -33,6 +33,10 @@ command -v make >/dev/null || packages+=(make)
 command -v lua5.4 >/dev/null || packages+=(lua5.4)        # runs fluent-bit/kafka_key.lua in tests
 command -v useradd >/dev/null || packages+=(passwd)       # PostgreSQL refuses root: a user runs it
 [[ -n "${need_venv:-}" ]] && packages+=(python3-venv)
+# mypyc's C extensions of logsentinel.parsing (hatch_build.py; tests/unit/test_compiled_parsing.py)
+command -v gcc >/dev/null || packages+=(gcc libc6-dev)
+python3 -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+  || packages+=(python3-dev)
 # The local stack's real node (tools/devstack/node.py) and its images (tools/devstack/images.py)
 command -v containerd >/dev/null || packages+=(containerd)
 command -v runc >/dev/null || packages+=(runc)

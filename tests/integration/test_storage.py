@@ -258,19 +258,27 @@ def test_hostile_rows_are_sanitised_or_isolated(migrated: str) -> None:
     records[7] = record(7).model_copy(update={"attributes": {"key": "nul \x00 in json"}})
     # pydantic refuses this at validation; model_copy skips validation, as a fast path might
     records[11] = record(11).model_copy(update={"message": "lone surrogate \udc80 here"})
+    # what the fast JSON encoder refuses and the standard library writes
+    records[13] = record(13).model_copy(update={"attributes": {"big": 2**70, "text": "café"}})
+    records[14] = record(14).model_copy(update={"attributes": {"key": "surrogate \udc80"}})
     with psycopg.connect(migrated) as connection:
         result = LogWriter("processors").write(connection, batch(records))
         messages = dict(connection.execute("SELECT source_offset, message FROM logs").fetchall())
         attributes = connection.execute(
             "SELECT attributes FROM logs WHERE source_offset = 7"
         ).fetchone()
+        big = connection.execute("SELECT attributes FROM logs WHERE source_offset = 13").fetchone()
         dead = connection.execute(
-            "SELECT reason, source_offset, detail FROM dead_letters"
+            "SELECT reason, source_offset, detail FROM dead_letters ORDER BY source_offset"
         ).fetchall()
-    assert result.stored == 19
+    assert result.stored == 18
     assert messages[3] == "nul \ufffd inside"
     assert attributes == ({"key": "nul \ufffd in json"},)
-    assert [(reason, offset) for reason, offset, _ in dead] == [(REJECTED_BY_DATABASE, 11)]
+    assert big == ({"big": 2**70, "text": "café"},)
+    assert [(reason, offset) for reason, offset, _ in dead] == [
+        (REJECTED_BY_DATABASE, 11),
+        (REJECTED_BY_DATABASE, 14),
+    ]
     assert "database refused the row" in dead[0][2]
 
 

@@ -388,3 +388,50 @@ def test_known_templates_seed_new_pattern_rules_grouped_by_service_only() -> Non
     assert engine.rules["shop/patterns"].detector.keys() == 0, (
         "seeded keys leave with the partition"
     )
+
+
+def test_rules_sharing_a_batch_see_what_each_would_see_alone() -> None:
+    """Rules with the same match and groupBy share the batch's work (BatchView): together they
+    fire, count and keep evidence exactly as each does on its own engine."""
+    every = {"selector": {"allNamespaces": True}}
+    rules = [
+        in_namespace("logsentinel-system", "burst", **every),
+        in_namespace("logsentinel-system", "burst-too", **every),
+        in_namespace(
+            "logsentinel-system",
+            "ratio",
+            **every,
+            detector={"type": "ratio", "ratio": {"above": 0.3, "minTotal": 5, "window": "1m"}},
+        ),
+        in_namespace("shop", "local", match={"levels": ["error"], "regex": "timeout"}),
+    ]
+    records = [
+        record(i * 0.5, level=Level.ERROR if i % 3 else Level.INFO, offset=i, partition=i % 2)
+        for i in range(40)
+    ] + [record(5.2, "other", namespace="billing", offset=99)]
+
+    def outcome(engine: RuleEngine, batch: list[LogRecord]) -> Any:
+        found = engine.observe(batch)
+        return (
+            sorted(
+                (d.rule_id, d.firing.at, [s.message for s in d.evidence.samples]) for d in found
+            ),
+            sorted((b.rule, b.key, b.start, b.matched, b.total) for b in engine.drain_buckets()),
+        )
+
+    together = RuleEngine()
+    together.set_rules(rules)
+    shared = outcome(together, records)
+    alone: tuple[list[Any], list[Any]] = ([], [])
+    for single in rules:
+        engine = RuleEngine()
+        engine.set_rules([single])
+        fired, buckets = outcome(engine, records)
+        alone[0].extend(fired)
+        alone[1].extend(buckets)
+    assert shared == (sorted(alone[0]), sorted(alone[1]))
+    assert {name for name, _, _ in shared[0]} >= {
+        "logsentinel-system/burst",
+        "logsentinel-system/burst-too",
+        "shop/local",
+    }

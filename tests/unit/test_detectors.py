@@ -294,3 +294,25 @@ def test_sliding_count_with_shared_and_out_of_order_timestamps() -> None:
     assert window.peek(at(15.5)) == 2, "the events at 5 s left at 15 s; 6 s and 7 s remain"
     assert window.count(at(16)) == 1
     assert window.count(at(17)) == 0
+
+
+def test_sliding_count_bisects_late_events_into_a_long_window() -> None:
+    """Thousands of distinct timestamps (a busy key), second-resolution events arriving late
+    among them, and the dead prefix reclaimed: the count is what a brute force gives."""
+    width = timedelta(seconds=5)
+    window = SlidingCount(width)
+    events: list[datetime] = []
+    for step in range(6000):
+        moment = T0 + timedelta(milliseconds=3 * step)
+        late = T0 + timedelta(seconds=int(moment.timestamp() - T0.timestamp()))
+        for at in (moment, late) if step % 7 == 0 else (moment,):
+            window.add(at)
+            if at > (max(events) if events else at) - width:
+                events.append(at)
+        if step % 500 == 0:
+            now = moment
+            assert window.count(now) == sum(1 for e in events if now - width < e <= now)
+    now = T0 + timedelta(milliseconds=3 * 5999)
+    assert window.peek(now + timedelta(seconds=1)) == sum(
+        1 for e in events if now + timedelta(seconds=1) - width < e <= now + timedelta(seconds=1)
+    )

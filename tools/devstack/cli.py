@@ -1,6 +1,7 @@
 """Command line: ``python -m devstack up|down|env|status|build [component...]``,
 ``python -m devstack images [logsentinel|pause...]`` and
-``python -m devstack compose up|down|purge|config|status [override file...]``."""
+``python -m devstack compose up|down|purge|config|status [override file...]`` and
+``python -m devstack compiled`` (the compiled wheel, unpacked: prints its directory)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from devstack import compose, images, log, stack
+from devstack import compiled, compose, images, log, stack
 from devstack.component import Component
 from devstack.errors import StackError
 
@@ -121,6 +122,7 @@ COMMANDS = {
     "images": _images,
     "archives": _archives,
     "compose": compose.main,
+    "compiled": compiled.main,
 }
 
 

@@ -15,10 +15,11 @@ rule that is refused or raises is switched off and reported instead of stopping 
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import compress
 from typing import Any
 
 import structlog
@@ -69,15 +70,19 @@ class Trail:
     """Evidence kept per rule and key: recent matching lines and their templates."""
 
     samples: deque[LogRecord] = field(default_factory=lambda: deque(maxlen=MAX_SAMPLES))
-    template_ids: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    template_ids: dict[str, None] = field(default_factory=dict)
+    """Insertion order is recency: a template seen again moves to the end."""
 
     def add(self, record: LogRecord) -> None:
         self.samples.append(record)
-        if record.template_id is not None:
-            self.template_ids[record.template_id] = None
-            self.template_ids.move_to_end(record.template_id)
-            if len(self.template_ids) > MAX_TEMPLATE_IDS:
-                self.template_ids.popitem(last=False)
+        template_id = record.template_id
+        if template_id is not None:
+            ids = self.template_ids
+            if template_id in ids:
+                del ids[template_id]
+            elif len(ids) >= MAX_TEMPLATE_IDS:
+                del ids[next(iter(ids))]  # the least recently seen
+            ids[template_id] = None  # last: the most recently seen
 
     def evidence(self, firing: Firing, window: timedelta) -> Evidence:
         samples = [
@@ -137,9 +142,13 @@ class Detection:
 class CompiledRule:
     rule: DetectionRule
     rule_id: str
-    selects: RecordTest
+    selects: RecordTest | None
+    """None: every record."""
     matches: RecordTest
+    match_signature: str
+    """The match as canonical JSON: rules with the same one share its results in a batch."""
     key_of: Callable[[LogRecord], Key]
+    group_by: tuple[str, ...]
     detector: KeyedDetector[Any]
     window: timedelta
     trails: dict[Key, Trail] = field(default_factory=dict)
@@ -153,6 +162,89 @@ class CompiledRule:
         """The event time of each key: that of the partition its records come from."""
         partition_of = self.partition_of
         return lambda key: now(partition_of.get(key))
+
+
+class BatchView:
+    """A batch as the rules read it. What several rules ask of every record (its time bucket
+    for a width, its key for a groupBy, whether a match takes it, the counts per key and
+    bucket) is computed once per batch, and counted by Counter rather than record by record."""
+
+    def __init__(self, records: Sequence[LogRecord]) -> None:
+        self.records = records
+        self.seconds = [record.timestamp.timestamp() for record in records]
+        self.sources: list[Partition | None] = [
+            None if record.source is None else (record.source.topic, record.source.partition)
+            for record in records
+        ]
+        self._keys: dict[tuple[str, ...], list[Key]] = {}
+        self._slots: dict[float, list[int]] = {}
+        self._matched: dict[str, list[bool]] = {}
+        self._hits: dict[str, list[int]] = {}
+        self._counts: dict[tuple[tuple[str, ...], float, str | None], Counter[tuple[Key, int]]]
+        self._counts = {}
+        self._partitions: dict[tuple[str, ...], dict[Key, Partition]] = {}
+
+    def keys(self, group_by: tuple[str, ...], key_of: Callable[[LogRecord], Key]) -> list[Key]:
+        found = self._keys.get(group_by)
+        if found is None:
+            found = self._keys[group_by] = [key_of(record) for record in self.records]
+        return found
+
+    def slots(self, width: float) -> list[int]:
+        """Each record's bucket: the number of whole widths since the epoch."""
+        found = self._slots.get(width)
+        if found is None:
+            found = self._slots[width] = [int(second // width) for second in self.seconds]
+        return found
+
+    def matched(self, signature: str, matches: RecordTest) -> list[bool]:
+        found = self._matched.get(signature)
+        if found is None:
+            found = self._matched[signature] = [matches(record) for record in self.records]
+        return found
+
+    def hits(self, signature: str, matches: RecordTest) -> list[int]:
+        """The positions of the records the match takes."""
+        found = self._hits.get(signature)
+        if found is None:
+            matched = self.matched(signature, matches)
+            found = self._hits[signature] = list(compress(range(len(matched)), matched))
+        return found
+
+    def counts(
+        self,
+        group_by: tuple[str, ...],
+        key_of: Callable[[LogRecord], Key],
+        width: timedelta,
+        match: tuple[str, RecordTest] | None = None,
+    ) -> Counter[tuple[Key, int]]:
+        """Records per key and bucket: all of them, or those match (signature, test) takes."""
+        seconds = width.total_seconds()
+        cache_key = (group_by, seconds, match[0] if match is not None else None)
+        found = self._counts.get(cache_key)
+        if found is None:
+            keys, slots = self.keys(group_by, key_of), self.slots(seconds)
+            if match is None:
+                found = Counter(zip(keys, slots, strict=True))
+            else:
+                found = Counter([(keys[index], slots[index]) for index in self.hits(*match)])
+            self._counts[cache_key] = found
+        return found
+
+    def partitions(
+        self, group_by: tuple[str, ...], key_of: Callable[[LogRecord], Key]
+    ) -> dict[Key, Partition]:
+        """The partition each key's records came from (the last record's)."""
+        found = self._partitions.get(group_by)
+        if found is None:
+            keys = self.keys(group_by, key_of)
+            found = {
+                keys[index]: source
+                for index, source in enumerate(self.sources)
+                if source is not None
+            }
+            self._partitions[group_by] = found
+        return found
 
 
 @dataclass(frozen=True)
@@ -215,7 +307,9 @@ class RuleEngine:
             rule_id=name,
             selects=compile_selector(spec.selector, home_namespace(rule)),
             matches=compile_match(spec.match, self.template_text),
+            match_signature=spec.match.model_dump_json(),
             key_of=compile_key(spec.detector.group_by),
+            group_by=tuple(spec.detector.group_by),
             detector=build(spec.detector),
             window=spec.detector.params.decision_window(),
         )
@@ -226,9 +320,10 @@ class RuleEngine:
         """Feed a batch of stored records (in partition order); the detections it caused."""
         detections: list[Detection] = []
         broken: dict[str, str] = {}
+        batch = BatchView(records)
         for compiled in self.rules.values():
             try:
-                self._observe_rule(compiled, records, detections)
+                self._observe_rule(compiled, batch, detections)
             except Exception as error:
                 broken[compiled.rule_id] = f"{type(error).__name__}: {error}"
         for name, reason in broken.items():
@@ -237,41 +332,62 @@ class RuleEngine:
         return detections
 
     def _observe_rule(
-        self, compiled: CompiledRule, records: Sequence[LogRecord], detections: list[Detection]
+        self, compiled: CompiledRule, batch: BatchView, detections: list[Detection]
     ) -> None:
-        selects, matches, key_of = compiled.selects, compiled.matches, compiled.key_of
-        detector = compiled.detector
+        records = batch.records
+        selects, detector = compiled.selects, compiled.detector
+        keys = batch.keys(compiled.group_by, compiled.key_of)
+        slots = batch.slots(detector.bucket_width.total_seconds())
+        if selects is None:  # what other rules with this groupBy or match share
+            selected: Sequence[int] = range(len(records))
+            match = (compiled.match_signature, compiled.matches)
+            matched = batch.matched(*match)
+            hits = batch.hits(*match)
+            width = detector.bucket_width
+            totals = batch.counts(compiled.group_by, compiled.key_of, width)
+            hit_counts = batch.counts(compiled.group_by, compiled.key_of, width, match)
+            compiled.partition_of.update(batch.partitions(compiled.group_by, compiled.key_of))
+        else:
+            selected = [index for index, record in enumerate(records) if selects(record)]
+            matches = compiled.matches
+            matched = [False] * len(records)
+            for index in selected:
+                matched[index] = matches(records[index])
+            hits = [index for index in selected if matched[index]]
+            totals = Counter([(keys[index], slots[index]) for index in selected])
+            hit_counts = Counter([(keys[index], slots[index]) for index in hits])
+            sources = batch.sources
+            compiled.partition_of.update(
+                {keys[i]: source for i in selected if (source := sources[i]) is not None}
+            )
+        self._count(compiled.rule_id, totals, hit_counts)
+        trails, last_pod = compiled.trails, compiled.last_pod
         every_record = detector.needs_unmatched
-        width = detector.bucket_width.total_seconds()
-        buckets = self._buckets
-        name = compiled.rule_id
-        evaluated = 0
-        for record in records:
-            if not selects(record):
-                continue
-            evaluated += 1
-            key = key_of(record)
-            matched = matches(record)
-            slot = (name, key, int(record.timestamp.timestamp() // width))
-            counts = buckets.get(slot)
-            if counts is None:
-                counts = buckets[slot] = [0, 0]
-                if record.source is not None:
-                    compiled.partition_of[key] = (record.source.topic, record.source.partition)
-            counts[1] += 1
-            if matched:
-                counts[0] += 1
-                trail = compiled.trails.get(key)
+        for index in selected if every_record else hits:
+            record, key = records[index], keys[index]
+            matching = matched[index]
+            if matching:  # the trail first: evidence of a firing on this record includes it
+                trail = trails.get(key)
                 if trail is None:
-                    trail = compiled.trails[key] = Trail()
+                    trail = trails[key] = Trail()
                 trail.add(record)
-                compiled.last_pod[key] = record.pod
-            elif not every_record:
-                continue
-            firing = detector.observe_record(key, record, matched)
+                last_pod[key] = record.pod
+            firing = detector.observe_record(key, record, matching)
             if firing is not None:
                 detections.append(self._detection(compiled, firing))
-        self.evaluations += evaluated
+        self.evaluations += len(selected)
+
+    def _count(
+        self, name: str, totals: Counter[tuple[Key, int]], hits: Counter[tuple[Key, int]]
+    ) -> None:
+        """Add a batch's selected (total) and matched counts per key and bucket."""
+        buckets = self._buckets
+        for (key, slot), total in totals.items():
+            counts = buckets.get((name, key, slot))
+            if counts is None:
+                counts = buckets[(name, key, slot)] = [0, 0]
+            counts[0] += hits.get((key, slot), 0)
+            counts[1] += total
 
     def tick(self, now: EventClock) -> list[Detection]:
         """Let event time pass (absence and interval detectors fire here): now(partition) is

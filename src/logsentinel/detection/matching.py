@@ -101,19 +101,24 @@ def compile_condition(condition: FieldCondition) -> RecordTest:
     raise ValueError(f"unsupported operator {op.value!r}")  # pragma: no cover - enum is closed
 
 
-def compile_selector(selector: RuleSelector, home: str) -> RecordTest:
+def compile_selector(selector: RuleSelector, home: str) -> RecordTest | None:
     """The rule's namespaces (see watched_namespaces: its own unless it says otherwise),
-    services and pod labels, all of which must match (empty services or labels match all)."""
+    services and pod labels, all of which must match (empty services or labels match all).
+    None when the selector takes every record (all namespaces, no services, no labels)."""
     namespaces = watched_namespaces(selector, home)
     services = frozenset(selector.services)
     labels = tuple(selector.labels.items())
+    if namespaces is None and not services and not labels:
+        return None
 
     def selects(record: LogRecord) -> bool:
         if namespaces is not None and record.namespace not in namespaces:
             return False
         if services and record.service not in services:
             return False
-        return all(record.labels.get(key) == value for key, value in labels)
+        if labels:
+            return all(record.labels.get(key) == value for key, value in labels)
+        return True
 
     return selects
 

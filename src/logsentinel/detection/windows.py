@@ -9,51 +9,59 @@ from __future__ import annotations
 import bisect
 from collections import deque
 from datetime import datetime, timedelta
-from typing import Any
 
 
 class SlidingCount:
     """How many events fell in the last width of event time.
 
-    Events are kept run-length encoded, one [time, count] entry per distinct timestamp: logs
-    often share timestamps (second-resolution clocks, bursts), and a slightly out-of-order event
-    then walks back over distinct timestamps only, not over every event of the window.
+    Events are kept run-length encoded, one count per distinct timestamp, in two parallel lists
+    sorted by time (the live ones from ``_head`` on): logs often share timestamps (second
+    clocks, bursts), and an out-of-order event (several pods, clocks of different precision)
+    finds its place by bisection, however many timestamps the window holds.
     """
 
     def __init__(self, width: timedelta) -> None:
         self.width = width
-        self._runs: deque[list[Any]] = deque()  # [time, count], oldest first
+        self._times: list[datetime] = []
+        self._counts: list[int] = []
+        self._head = 0  # entries before it have left the window
         self._size = 0
         self._latest: datetime | None = None
 
     def add(self, at: datetime) -> None:
         latest = self._latest
-        if latest is not None and at <= latest - self.width:
-            return  # arrived after its window had passed
-        self._size += 1
-        runs = self._runs
+        times, counts = self._times, self._counts
         if latest is None or at >= latest:
             self._latest = at
-            if runs and runs[-1][0] == at:
-                runs[-1][1] += 1
+            if at == latest and self._head < len(times):
+                counts[-1] += 1
             else:
-                runs.append([at, 1])
+                times.append(at)
+                counts.append(1)
+            self._size += 1
             self.advance(at)
             return
-        # slightly out of order (several pods): keep the runs sorted
-        position = len(runs)
-        while position > 0 and runs[position - 1][0] > at:
-            position -= 1
-        if position > 0 and runs[position - 1][0] == at:
-            runs[position - 1][1] += 1
+        if at <= latest - self.width:
+            return  # arrived after its window had passed
+        self._size += 1
+        position = bisect.bisect_left(times, at, lo=self._head)
+        if position < len(times) and times[position] == at:
+            counts[position] += 1
         else:
-            runs.insert(position, [at, 1])
+            times.insert(position, at)
+            counts.insert(position, 1)
 
     def advance(self, now: datetime) -> None:
+        head = self._head
         horizon = now - self.width
-        runs = self._runs
-        while runs and runs[0][0] <= horizon:
-            self._size -= runs.popleft()[1]
+        if head == len(self._times) or self._times[head] > horizon:
+            return
+        cut = bisect.bisect_right(self._times, horizon, lo=head)
+        self._size -= sum(self._counts[head:cut])
+        if cut > 1024 and cut * 2 > len(self._times):  # reclaim the dead prefix now and then
+            del self._times[:cut], self._counts[:cut]
+            cut = 0
+        self._head = cut
 
     def count(self, now: datetime) -> int:
         self.advance(now)
@@ -61,13 +69,8 @@ class SlidingCount:
 
     def peek(self, now: datetime) -> int:
         """The count at now without dropping anything (now may run ahead of event time)."""
-        horizon = now - self.width
-        inside = 0
-        for at, count in reversed(self._runs):
-            if at <= horizon:
-                break
-            inside += count
-        return inside
+        cut = bisect.bisect_right(self._times, now - self.width, lo=self._head)
+        return self._size - sum(self._counts[self._head : cut])
 
 
 class SlidingValues:

@@ -117,7 +117,7 @@ class RecordDecoder:
     def decode(
         self,
         value: bytes | None,
-        headers: Mapping[str, bytes] | None = None,
+        headers: Mapping[str, bytes | str] | None = None,
         source: SourcePosition | None = None,
         arrival: datetime | None = None,
         now: datetime | None = None,
@@ -144,7 +144,7 @@ class RecordDecoder:
     def decode_message(
         self,
         value: bytes | None,
-        headers: Mapping[str, bytes] | None = None,
+        headers: Mapping[str, bytes | str] | None = None,
         source: SourcePosition | None = None,
         arrival: datetime | None = None,
         now: datetime | None = None,
@@ -235,7 +235,7 @@ class RecordDecoder:
     def _decode(
         self,
         value: bytes | None,
-        headers: Mapping[str, bytes] | None,
+        headers: Mapping[str, bytes | str] | None,
         source: SourcePosition | None,
         arrival: datetime | None,
         now: datetime | None,

@@ -57,7 +57,7 @@ class Pod:
     node: str
     labels: dict[str, str]
     service: str
-    raw_labels: object
+    raw_labels: Any  # not `object`: mypyc cannot resolve that name in a dataclass annotation
     """The filter's labels as received, to tell when a cached pod's labels changed."""
 
 
@@ -66,7 +66,7 @@ class Envelope:
     """Everything a Fluent Bit record says besides the log line itself."""
 
     timestamp: datetime
-    log: object
+    log: Any  # text, or the object a structured logger wrote; checked by the decoder
     stream: str | None
     pod: Pod
 

@@ -29,10 +29,13 @@ def _unescape(text: str) -> str:
 
 def parse_logfmt(line: str, clean: bool) -> ParsedMessage | None:
     """The line's pairs, or None when the line is not logfmt."""
-    if _WHOLE_LINE.fullmatch(line) is None:
-        return None
+    pairs = split_pairs(line) if "\\" not in line else None
+    if pairs is None:
+        if "\\" not in line or _WHOLE_LINE.fullmatch(line) is None:
+            return None
+        pairs = _PAIRS.findall(line)  # escapes: the regexes are the reference
     fields: dict[str, Any] = {}
-    for key, quoted, bare in _PAIRS.findall(line):
+    for key, quoted, bare in pairs:
         if key in fields:
             continue
         if quoted:
@@ -42,3 +45,38 @@ def parse_logfmt(line: str, clean: bool) -> ParsedMessage | None:
         else:
             fields[key] = bare
     return structured_message(fields, line, "logfmt", clean)
+
+
+def split_pairs(line: str) -> list[tuple[str, str, str]] | None:
+    """What ``_WHOLE_LINE.fullmatch`` then ``_PAIRS.findall`` give for a line without
+    backslashes, (key, quoted value, bare value) per pair, or None when the line is not logfmt;
+    with str.split instead of regexes, several times faster on the common line.
+
+    Splitting at ``"`` alternates text outside and inside quotes; outside, every
+    whitespace-separated token is ``key=value`` (key: no ``=``), except that a token just
+    before a quote is ``key=`` and the quote closes before whitespace or the end.
+    """
+    parts = line.split('"')
+    if len(parts) % 2 == 0:
+        return None  # a quote left open
+    pairs: list[tuple[str, str, str]] = []
+    last = len(parts) - 1
+    for index in range(0, len(parts), 2):
+        outside = parts[index]
+        if index > 0 and outside and not outside[0].isspace():
+            return None  # text glued to the end of a quoted value
+        tokens = outside.split()
+        quoted = index < last
+        if quoted and (not tokens or outside[-1].isspace()):
+            return None  # a quote that does not follow key=
+        for position, token in enumerate(tokens):
+            key, equals, value = token.partition("=")
+            if not key or not equals:
+                return None
+            if quoted and position == len(tokens) - 1:
+                if value:
+                    return None  # key=text"quoted"
+                pairs.append((key, parts[index + 1], ""))
+            else:
+                pairs.append((key, "", value))
+    return pairs if len(pairs) >= 2 else None

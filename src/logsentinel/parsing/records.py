@@ -15,10 +15,9 @@ from datetime import datetime
 from pydantic import JsonValue
 
 from logsentinel.domain import Level, LogRecord, SourcePosition
+from logsentinel.domain.base import trusted
 from logsentinel.domain.logrecord import Stream
 
-_new_record = LogRecord.__new__
-_set = object.__setattr__
 _ALL_FIELDS = frozenset(LogRecord.model_fields)
 _BUILT_FIELDS = frozenset(
     (
@@ -63,10 +62,8 @@ def trusted_record(
     source: SourcePosition | None,
 ) -> LogRecord:
     """A LogRecord from values that already satisfy its schema (the caller checked them)."""
-    record = _new_record(LogRecord)
-    _set(
-        record,
-        "__dict__",
+    return trusted(
+        LogRecord,
         {
             "timestamp": timestamp,
             "level": level,
@@ -84,7 +81,8 @@ def trusted_record(
             "source": source,
         },
     )
-    _set(record, "__pydantic_fields_set__", set(_ALL_FIELDS))
-    _set(record, "__pydantic_extra__", None)
-    _set(record, "__pydantic_private__", None)
-    return record
+
+
+def trusted_source(topic: str, partition: int, offset: int) -> SourcePosition:
+    """A SourcePosition of a message the consumer read (Kafka's coordinates are valid)."""
+    return trusted(SourcePosition, {"topic": topic, "partition": partition, "offset": offset})

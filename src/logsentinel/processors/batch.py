@@ -8,26 +8,39 @@ from datetime import datetime
 import structlog
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
 
-from logsentinel.domain.logrecord import EventTimeBounds, SourcePosition
+from logsentinel.domain.logrecord import EventTimeBounds
 from logsentinel.parsing import DeadLetterReason, RecordDecoder
+from logsentinel.parsing.records import trusted_source
 from logsentinel.storage.writer import Batch, DeadLetter
 
 log = structlog.get_logger("logsentinel.processors")
 
 
-def _headers(message: Message) -> dict[str, bytes]:
-    raw = message.headers() or []
+def _headers(message: Message) -> dict[str, bytes] | None:
+    raw = message.headers()
+    if not raw:
+        return None  # Fluent Bit's records carry none
     pairs = raw.items() if isinstance(raw, dict) else raw
     return {key: value.encode() if isinstance(value, str) else value or b"" for key, value in pairs}
 
 
-def _arrival(message: Message, bounds: EventTimeBounds) -> datetime:
-    """The message's Kafka timestamp: when it arrived, unless the event-time window doubts it
-    (absent or absurd); then the batch's now."""
-    kind, millis = message.timestamp()
-    if kind == TIMESTAMP_NOT_AVAILABLE or millis <= 0:
-        return bounds.now
-    return bounds.arrival_at_millis(millis)
+class _Arrivals:
+    """Messages' Kafka timestamps as datetimes: when each arrived, unless the event-time window
+    doubts it (absent or absurd); then the batch's now. Producers batch messages, so runs of
+    them share a millisecond: the last conversion is reused."""
+
+    def __init__(self, bounds: EventTimeBounds) -> None:
+        self.bounds = bounds
+        self._millis = -1
+        self._arrival = bounds.now
+
+    def of(self, message: Message) -> datetime:
+        kind, millis = message.timestamp()
+        if kind == TIMESTAMP_NOT_AVAILABLE or millis <= 0:
+            return self.bounds.now
+        if millis != self._millis:
+            self._millis, self._arrival = millis, self.bounds.arrival_at_millis(millis)
+        return self._arrival
 
 
 def assemble(messages: Sequence[Message], decoder: RecordDecoder) -> Batch:
@@ -44,6 +57,7 @@ def assemble(messages: Sequence[Message], decoder: RecordDecoder) -> Batch:
     """
     batch = Batch()
     bounds = decoder.time_bounds()
+    arrivals = _Arrivals(bounds)
     positions: set[tuple[str, int, int]] = set()
     for message in messages:
         topic, partition, offset = message.topic(), message.partition(), message.offset()
@@ -54,10 +68,10 @@ def assemble(messages: Sequence[Message], decoder: RecordDecoder) -> Batch:
         positions.add((topic, partition, offset))
         key = (topic, partition)
         batch.next_offsets[key] = max(batch.next_offsets.get(key, 0), offset + 1)
-        source = SourcePosition.model_construct(topic=topic, partition=partition, offset=offset)
+        source = trusted_source(topic, partition, offset)
         value = message.value()
         payload = value if isinstance(value, bytes) else b""
-        arrival = _arrival(message, bounds)
+        arrival = arrivals.of(message)
         decoded = decoder.decode_message(payload, _headers(message), source, arrival, bounds.now)
         batch.records.extend(decoded.records)
         error = decoded.failure

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg
-from pydantic import BaseModel
 
+from logsentinel.domain.base import trusted
 from logsentinel.domain.logrecord import Level, LogRecord, SourcePosition
 
 FETCH_ROWS = 20_000
@@ -60,10 +60,10 @@ def stored_records(connection: psycopg.Connection[Any], wanted: StoredRange) -> 
             template_id, trace_id, attributes, topic, partition, offset = row[9:]
             source = None
             if topic is not None and partition is not None and offset is not None:
-                source = _trusted(
+                source = trusted(
                     SourcePosition, {"topic": topic, "partition": partition, "offset": offset}
                 )
-            yield _trusted(
+            yield trusted(
                 LogRecord,
                 {
                     "timestamp": ts,
@@ -82,20 +82,6 @@ def stored_records(connection: psycopg.Connection[Any], wanted: StoredRange) -> 
                     "source": source,
                 },
             )
-
-
-ModelT = TypeVar("ModelT", bound=BaseModel)
-
-
-def _trusted(model: type[ModelT], values: dict[str, Any]) -> ModelT:
-    """An instance from values for every field, without validation or pydantic's per-field
-    defaulting (BaseModel.model_construct costs more than reading the row)."""
-    instance = model.__new__(model)
-    object.__setattr__(instance, "__dict__", values)
-    object.__setattr__(instance, "__pydantic_fields_set__", set(values))
-    object.__setattr__(instance, "__pydantic_extra__", None)
-    object.__setattr__(instance, "__pydantic_private__", None)
-    return instance
 
 
 def _where(wanted: StoredRange) -> tuple[str, list[Any]]:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg import errors
 
@@ -86,7 +87,12 @@ def _sanitised(text: str) -> str:
 
 
 def _attributes_json(attributes: dict[str, Any]) -> str:
-    encoded = json.dumps(attributes, separators=(",", ":"), default=str)
+    try:
+        encoded = orjson.dumps(attributes, default=str).decode()
+    except orjson.JSONEncodeError:
+        # what orjson refuses and the standard library writes: integers beyond 64 bits, lone
+        # surrogates (escaped; the database then refuses the row, which is dead-lettered)
+        encoded = json.dumps(attributes, separators=(",", ":"), default=str)
     if "\\u0000" in encoded:  # jsonb rejects the NUL escape too
         encoded = _sanitised(json.dumps(_strip_nul(attributes), separators=(",", ":"), default=str))
     return encoded
