@@ -10,7 +10,7 @@ WEB_STAMP := web/node_modules/.installed
 WEB_PACKAGED := src/logsentinel/api/web
 DEVSTACK := PYTHONPATH=tools $(BIN)/python -m devstack
 
-.PHONY: help install web web-test dashboard screenshots lint test test-unit test-hostile crds check-generated demo up down env images chart-test chart-demo clean bench-pod-start bench-chain chaos kind-up kind-load kind-chaos bench-processor bench-parsing bench-templates bench-detect-latency bench-detection-quality bench-backtest bench-remediation-latency bench-compose-remediation bench-ingest bench-web compose-up compose-down
+.PHONY: help install web web-test dashboard screenshots lint test test-unit test-hostile crds check-generated demo up down env images chart-test chart-demo clean bench-pod-start bench-chain chaos kind-up kind-load kind-chaos bench-processor bench-storage bench-parsing bench-templates bench-detect-latency bench-detection-quality bench-backtest bench-remediation-latency bench-compose-remediation bench-ingest bench-web compose-up compose-down
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -109,6 +109,11 @@ bench-processor: install ## Processor throughput (compiled, as shipped), with ru
 	$(DEVSTACK) up postgres kafka
 	compiled="$$($(DEVSTACK) compiled)" && eval "$$($(DEVSTACK) env postgres kafka)" && \
 	  PYTHONPATH="$$compiled" $(BIN)/python bench/bench_processor.py
+
+bench-storage: install ## COPY of the same normalised rows with the full-text index's settings varied, pending-list merge included (starts PostgreSQL)
+	$(DEVSTACK) up postgres
+	compiled="$$($(DEVSTACK) compiled)" && eval "$$($(DEVSTACK) env postgres)" && \
+	  PYTHONPATH="$$compiled" $(BIN)/python bench/bench_storage.py
 
 bench-detect-latency: install ## Record produced -> Incident readable from the apiserver (starts the stack)
 	$(DEVSTACK) up
