@@ -337,7 +337,6 @@ class RuleEngine:
         records = batch.records
         selects, detector = compiled.selects, compiled.detector
         keys = batch.keys(compiled.group_by, compiled.key_of)
-        slots = batch.slots(detector.bucket_width.total_seconds())
         if selects is None:  # what other rules with this groupBy or match share
             selected: Sequence[int] = range(len(records))
             match = (compiled.match_signature, compiled.matches)
@@ -354,6 +353,7 @@ class RuleEngine:
             for index in selected:
                 matched[index] = matches(records[index])
             hits = [index for index in selected if matched[index]]
+            slots = batch.slots(detector.bucket_width.total_seconds())
             totals = Counter([(keys[index], slots[index]) for index in selected])
             hit_counts = Counter([(keys[index], slots[index]) for index in hits])
             sources = batch.sources
