@@ -1,9 +1,10 @@
 """The product's wheel as it ships, unpacked: the parsing modules compiled with mypyc.
 
 ``python -m devstack compiled`` builds the wheel with ``pip wheel`` (the build hook in
-hatch_build.py compiles; mypy reads types from this venv's packages) and unpacks it into
-``~/.cache/logsentinel/compiled-<key>``, keyed by every file the wheel is built from and the
-interpreter, then prints that directory. With it first on ``PYTHONPATH`` the compiled modules
+hatch_build.py compiles; mypy reads types from this venv's packages; its output in
+``.stack/compiled/wheel.log``) and unpacks it into ``~/.cache/logsentinel/compiled-<key>``,
+keyed by the Python sources, pyproject.toml, the hook and the interpreter, then prints that
+directory. With it first on ``PYTHONPATH`` the compiled modules
 run instead of the editable sources: the benchmarks measure, and a unit test checks, the
 decoder that the image carries.
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,6 +22,7 @@ from pathlib import Path
 
 from devstack import log, paths
 from devstack.errors import StackError
+from devstack.proc import run_logged
 
 MARKER = ".complete"
 KEEP = 4
@@ -29,7 +30,7 @@ KEEP = 4
 
 
 def _key() -> str:
-    """Changes with any source of the wheel, the build hook and the interpreter."""
+    """Changes with any Python source, pyproject.toml, the build hook and the interpreter."""
     root = paths.REPO_ROOT
     digest = hashlib.sha256(sys.version.encode())
     files = [root / "pyproject.toml", root / "hatch_build.py"]
@@ -55,16 +56,14 @@ def tree() -> Path:
             "LOGSENTINEL_MYPYC_PYTHON": sys.executable,
         }
         environment.pop("LOGSENTINEL_PURE_PYTHON", None)
-        done = subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", scratch, "."],
-            cwd=paths.REPO_ROOT,
+        run_logged(
+            [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", scratch, "."],
+            log_file=paths.state_dir("compiled") / "wheel.log",
+            label="pip wheel (mypyc)",
             env=environment,
-            capture_output=True,
-            text=True,
-            check=False,
+            cwd=paths.REPO_ROOT,
+            heartbeat=10.0,
         )
-        if done.returncode != 0:
-            raise StackError(f"building the compiled wheel failed:\n{done.stderr[-4000:]}")
         (wheel,) = Path(scratch).glob("*.whl")
         shutil.rmtree(directory, ignore_errors=True)
         with zipfile.ZipFile(wheel) as archive:

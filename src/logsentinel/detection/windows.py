@@ -25,15 +25,16 @@ class SlidingCount:
 
     def __init__(self, width: timedelta) -> None:
         self.width = width
-        self._width = _micros_of(width)
+        self._width = width // _MICROSECOND
         self._times = array("q")
         self._counts = array("q")
         self._head = 0  # entries before it have left the window
         self._size = 0
         self._latest: int | None = None
+        self._converted: tuple[datetime, int] = (_EPOCH, 0)
 
     def add(self, at: datetime) -> None:
-        moment = _micros(at)
+        moment = self._micros(at)
         latest = self._latest
         times, counts = self._times, self._counts
         if latest is None or moment >= latest:
@@ -56,8 +57,15 @@ class SlidingCount:
             times.insert(position, moment)
             counts.insert(position, 1)
 
-    def advance(self, now: datetime) -> None:
-        self._advance(_micros(now))
+    def count(self, now: datetime) -> int:
+        self._advance(self._micros(now))
+        return self._size
+
+    def peek(self, now: datetime) -> int:
+        """The count at now without dropping anything (now may run ahead of event time)."""
+        horizon = self._micros(now) - self._width
+        cut = bisect.bisect_right(self._times, horizon, lo=self._head)
+        return self._size - sum(self._counts[self._head : cut])
 
     def _advance(self, now: int) -> None:
         head = self._head
@@ -71,39 +79,19 @@ class SlidingCount:
             cut = 0
         self._head = cut
 
-    def count(self, now: datetime) -> int:
-        self._advance(_micros(now))
-        return self._size
-
-    def peek(self, now: datetime) -> int:
-        """The count at now without dropping anything (now may run ahead of event time)."""
-        horizon = _micros(now) - self._width
-        cut = bisect.bisect_right(self._times, horizon, lo=self._head)
-        return self._size - sum(self._counts[self._head : cut])
+    def _micros(self, moment: datetime) -> int:
+        """Microseconds since the epoch, exactly (records' times are aware). The last one is
+        remembered: detectors add a record's time, then count at that same datetime."""
+        last = self._converted
+        if last[0] is moment:
+            return last[1]
+        micros = (moment - _EPOCH) // _MICROSECOND
+        self._converted = (moment, micros)
+        return micros
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-
-
-_last_converted: tuple[datetime, int] = (_EPOCH, 0)
-
-
-def _micros(moment: datetime) -> int:
-    """Microseconds since the epoch, exactly (records' times are aware). The last conversion
-    is remembered: a detector adds a record's time to a window, counts at it, and often feeds
-    a second window the same datetime. One tuple, replaced whole, so threads cannot tear it."""
-    global _last_converted
-    last = _last_converted
-    if last[0] is moment:
-        return last[1]
-    micros = (moment - _EPOCH) // _MICROSECOND
-    _last_converted = (moment, micros)
-    return micros
-
-
-def _micros_of(span: timedelta) -> int:
-    return span // _MICROSECOND
 
 
 class SlidingValues:

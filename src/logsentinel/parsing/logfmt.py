@@ -29,11 +29,12 @@ def _unescape(text: str) -> str:
 
 def parse_logfmt(line: str, clean: bool) -> ParsedMessage | None:
     """The line's pairs, or None when the line is not logfmt."""
-    pairs = split_pairs(line) if "\\" not in line else None
+    if "\\" in line:  # escapes: the regexes are the reference
+        pairs = _PAIRS.findall(line) if _WHOLE_LINE.fullmatch(line) is not None else None
+    else:
+        pairs = split_pairs(line)
     if pairs is None:
-        if "\\" not in line or _WHOLE_LINE.fullmatch(line) is None:
-            return None
-        pairs = _PAIRS.findall(line)  # escapes: the regexes are the reference
+        return None
     fields: dict[str, Any] = {}
     for key, quoted, bare in pairs:
         if key in fields:
