@@ -10,8 +10,7 @@ from typing import Any
 import psycopg
 import structlog
 from anyio import CapacityLimiter
-from fastapi import FastAPI, Request, status
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -22,8 +21,8 @@ from logsentinel.api.etags import EntityTagMiddleware
 from logsentinel.api.headers import SecurityHeadersMiddleware
 from logsentinel.api.identities import Identities
 from logsentinel.api.manifests import DirectoryStore, KubernetesStore
-from logsentinel.api.ratelimit import LoginLimits, RateLimiter, retry_after
-from logsentinel.api.responses import errors
+from logsentinel.api.ratelimit import LoginLimits, RateLimiter
+from logsentinel.api.responses import database_unavailable, errors
 from logsentinel.api.routes import (
     audit,
     auth,
@@ -49,26 +48,6 @@ from logsentinel.storage import access, migrate
 from logsentinel.storage.urls import libpq_url
 
 log = structlog.get_logger("logsentinel.api")
-DATABASE_RETRY_AFTER = 2.0
-"""Seconds a client is told to wait when the database is busy or away."""
-
-
-async def database_unavailable(request: Request, error: Exception) -> JSONResponse:
-    """Answer for a request that got no pooled connection within LOGSENTINEL_DATABASE_WAIT_SECONDS
-    (PoolTimeout) or lost the database (OperationalError, which PoolTimeout is): 503 with
-    Retry-After, not a 500. How the API connects stays in the log. Async: when the database is
-    busy the thread pool is full of requests waiting for it."""
-    log.warning(
-        "database busy or unavailable",
-        path=request.url.path,
-        error_type=type(error).__name__,
-        error=str(error),
-    )
-    return JSONResponse(
-        {"detail": "the database is busy or unavailable; retry later"},
-        status.HTTP_503_SERVICE_UNAVAILABLE,
-        headers={"Retry-After": retry_after(DATABASE_RETRY_AFTER)},
-    )
 
 
 def bootstrap_admin(state: AppState) -> None:
@@ -168,6 +147,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         generate_unique_id_function=lambda route: route.name,
     )
     # inside the proxy-headers middleware (added after): HSTS follows the forwarded scheme
+    app.add_middleware(ingest.IngestFastPath)  # innermost: inside the body limit and headers
     app.add_middleware(
         BodyLimitMiddleware,
         default=BodyLimit(settings.request_max_bytes, "LOGSENTINEL_REQUEST_MAX_BYTES"),

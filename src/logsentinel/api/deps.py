@@ -8,7 +8,7 @@ authenticated request also takes a token from the caller's rate-limit bucket.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -67,12 +67,17 @@ def _unauthorized(message: str) -> HTTPException:
 
 
 async def principal(request: Request) -> Principal:
-    """Who is calling. Async, and without a pooled connection of its own unless the identity
-    must be read from the database (see identities.py): routes that need none, like ingest,
-    run entirely on the event loop."""
-    state = app_state(request)
-    header = request.headers.get("authorization", "")
-    key = request.headers.get("x-api-key")
+    """Who is calling: the dependency behind every `allow(...)` (see authenticate)."""
+    return await authenticate(app_state(request), request.headers)
+
+
+async def authenticate(state: AppState, headers: Mapping[str, str]) -> Principal:
+    """Who is calling, from the request's headers, once a token is taken from their rate-limit
+    bucket; HTTPException 401 or 429 otherwise. Async, and without a pooled connection of its
+    own unless the identity must be read from the database (see identities.py): routes that
+    need none, like ingest, run entirely on the event loop."""
+    header = headers.get("authorization", "")
+    key = headers.get("x-api-key")
     if header.lower().startswith("bearer "):
         credential = header[7:].strip()
         if credential.startswith(f"{security.KEY_PREFIX}_"):
@@ -138,17 +143,22 @@ def _limited(state: AppState, who: Principal) -> Principal:
     return who
 
 
+def admitted(who: Principal, grants: frozenset[str]) -> Principal:
+    """who, when these grants admit them; HTTPException 403 otherwise."""
+    if not who.may(grants):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"{who.identity} may not do this (needs {' or '.join(sorted(grants))})",
+        )
+    return who
+
+
 def allow(*grants: Grant) -> Callable[..., Awaitable[Principal]]:
     """A dependency admitting only these roles (and the roles above them) or ingest keys."""
     allowed = frozenset(grants)
 
     async def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
-        if not who.may(allowed):
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                f"{who.identity} may not do this (needs {' or '.join(sorted(allowed))})",
-            )
-        return who
+        return admitted(who, allowed)
 
     check.grants = allowed  # type: ignore[attr-defined]  # read by the role-matrix test
     return check

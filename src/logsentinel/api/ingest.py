@@ -2,7 +2,9 @@
 
 Bodies are a JSON array or NDJSON, optionally gzip-compressed. Each item is validated against
 the domain's LogRecord; an invalid item is reported by its line (NDJSON) or position (array)
-with the reason, and does not stop the valid ones.
+with the reason, and does not stop the valid ones. No record is built: a batch of items is
+decoded at once into LogRecordShape (msgspec; accepts nothing LogRecord would refuse), and only
+items it does not accept are judged by LogRecord itself, which gives the reasons.
 
 `read_body` holds a body to its limits before parsing it: a gzip body is inflated a chunk at a
 time, and inflating stops as soon as the inflated size, the records or the JSON values pass
@@ -16,16 +18,18 @@ import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
-import orjson
-from pydantic import TypeAdapter, ValidationError
+import msgspec
+from pydantic import ValidationError
 
 from logsentinel.api.jsoncount import BodyCounter, OverLimitError
 from logsentinel.domain.errors import summarise
 from logsentinel.domain.logrecord import LogRecord
+from logsentinel.domain.recordshape import LogRecordShape, plainly_nested
 
-_RECORDS = TypeAdapter(list[LogRecord])
+_SHAPES = msgspec.json.Decoder(list[LogRecordShape])
+_SHAPE = msgspec.json.Decoder(LogRecordShape)
+_ITEMS = msgspec.json.Decoder(list[msgspec.Raw])
 _CONTENT = re.compile(rb"\S")
 INFLATE_CHUNK = 256 * 1024
 SEARCH_SLICE = 256 * 1024
@@ -49,13 +53,13 @@ class Rejected:
     error: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Valid:
-    """A record that passed validation, and its JSON exactly as the client sent it: that is
-    what goes to Kafka (the processors validate it with the same model), so a request's
-    records are not serialised a second time."""
+    """A record that passed validation: its Kafka key (LogRecord.partition_key) and its JSON
+    exactly as the client sent it. That JSON is what goes to Kafka (the processors validate it
+    with LogRecord again), so a request's records are never built nor serialised again."""
 
-    record: LogRecord
+    key: bytes
     payload: bytes
 
 
@@ -119,14 +123,12 @@ def parse(body: bytes) -> Parsed:
     """A JSON array (positions count from 1) or NDJSON (line numbers)."""
     first = _next_content(body, 0)
     if first >= 0 and body[first] == ord("["):
-        try:
-            items = orjson.loads(body)
-        except orjson.JSONDecodeError as error:
-            raise BadBodyError(f"not valid JSON: {error}") from None
-        return _array(items)
+        return _array(body)
     if body.count(b"\n") < MANY_LINES:
-        return _ndjson([(n, line) for n, line in enumerate(body.split(b"\n"), 1) if line.strip()])
-    return _ndjson(list(_lines(body)))  # blank ones, mostly: records are limited, lines are not
+        lines = [(n, line) for n, line in enumerate(body.split(b"\n"), 1) if line.strip()]
+    else:
+        lines = list(_lines(body))  # blank ones, mostly: records are limited, lines are not
+    return _judged(lines)
 
 
 def _lines(body: bytes) -> Iterator[tuple[int, bytes]]:
@@ -155,60 +157,77 @@ def _next_content(body: bytes, position: int) -> int:
     return -1
 
 
-def _ndjson(lines: list[tuple[int, bytes]]) -> Parsed:
-    valid: list[Valid] = []
-    rejected: list[Rejected] = []
-    for start in range(0, len(lines), VALIDATE_BATCH):
-        batch = lines[start : start + VALIDATE_BATCH]
-        records = _all_valid(batch)
-        if records is not None:
-            for (number, line), record in zip(batch, records, strict=True):
-                _accept(valid, rejected, number, record, line)
-            continue
-        for number, line in batch:
-            try:
-                record = LogRecord.model_validate_json(line)
-            except ValidationError as error:
-                rejected.append(Rejected(number, _reason(error)))
-                continue
-            _accept(valid, rejected, number, record, line)
-    return Parsed(valid, rejected)
-
-
-def _all_valid(lines: list[tuple[int, bytes]]) -> list[LogRecord] | None:
-    """The records when every line is one valid record, validated in one call (the common case,
-    and a sixth cheaper than line by line); None sends the caller line by line."""
+def _array(body: bytes) -> Parsed:
     try:
-        records = _RECORDS.validate_json(b"[" + b",".join(line for _, line in lines) + b"]")
-    except ValidationError:
-        return None
-    # a line such as `{...},{...}` would pass as two records: then count them one by one
-    return records if len(records) == len(lines) else None
-
-
-def _array(items: list[Any]) -> Parsed:
-    valid: list[Valid] = []
+        items = _ITEMS.decode(body)  # each element's JSON as sent, none of them built
+    except msgspec.MsgspecError as error:
+        raise BadBodyError(f"not valid JSON: {error}") from None
+    documents: list[tuple[int, bytes]] = []
     rejected: list[Rejected] = []
     for number, item in enumerate(items, start=1):
-        if not isinstance(item, dict):
+        document = bytes(item)
+        if document.startswith(b"{"):
+            documents.append((number, document))
+        else:
             rejected.append(Rejected(number, NOT_AN_OBJECT))
+    judged = _judged(documents)
+    rejected.extend(judged.rejected)
+    rejected.sort(key=lambda reject: reject.line)
+    return Parsed(judged.valid, rejected)
+
+
+def _judged(documents: list[tuple[int, bytes]]) -> Parsed:
+    """Each numbered JSON document judged as a LogRecord, VALIDATE_BATCH at a time."""
+    valid: list[Valid] = []
+    rejected: list[Rejected] = []
+    for start in range(0, len(documents), VALIDATE_BATCH):
+        batch = documents[start : start + VALIDATE_BATCH]
+        shapes = _all_shapes(batch)
+        if shapes is not None:
+            valid.extend(
+                Valid(shape.partition_key.encode(), document)
+                for shape, (_, document) in zip(shapes, batch, strict=True)
+            )
             continue
-        try:
-            record = LogRecord.model_validate(item)
-        except ValidationError as error:
-            rejected.append(Rejected(number, _reason(error)))
-            continue
-        _accept(valid, rejected, number, record, orjson.dumps(item))
+        for number, document in batch:
+            verdict = _one(document)
+            if isinstance(verdict, Valid):
+                valid.append(verdict)
+            else:
+                rejected.append(Rejected(number, verdict))
     return Parsed(valid, rejected)
 
 
-def _accept(
-    valid: list[Valid], rejected: list[Rejected], number: int, record: LogRecord, payload: bytes
-) -> None:
+def _all_shapes(batch: list[tuple[int, bytes]]) -> list[LogRecordShape] | None:
+    """The shapes when every document is a plainly valid record, decoded in one call (the
+    common case); None sends the caller document by document."""
+    if not all(plainly_nested(document) for _, document in batch):
+        return None
+    try:
+        shapes = _SHAPES.decode(b"[" + b",".join(document for _, document in batch) + b"]")
+    except msgspec.MsgspecError:
+        return None
+    # a line such as `{...},{...}` would pass as two records: then judge them one by one
+    return shapes if len(shapes) == len(batch) else None
+
+
+def _one(document: bytes) -> Valid | str:
+    """One document: Valid, or why it is not a record. The shape says yes quickly; anything it
+    does not accept is for LogRecord to judge, with LogRecord's own reasons."""
+    if plainly_nested(document):
+        try:
+            shape = _SHAPE.decode(document)
+        except msgspec.MsgspecError:
+            pass
+        else:
+            return Valid(shape.partition_key.encode(), document)
+    try:
+        record = LogRecord.model_validate_json(document)
+    except ValidationError as error:
+        return _reason(error)
     if record.source is not None:  # the idempotency key: a sender must not choose it
-        rejected.append(Rejected(number, SOURCE_IS_OURS))
-    else:
-        valid.append(Valid(record, payload))
+        return SOURCE_IS_OURS
+    return Valid(record.partition_key.encode(), document)
 
 
 def _reason(error: ValidationError) -> str:

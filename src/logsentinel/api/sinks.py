@@ -149,7 +149,7 @@ class KafkaSink:
         if not records:
             return
         request = _Request(
-            [(valid.record.partition_key.encode(), valid.payload) for valid in records],
+            [(valid.key, valid.payload) for valid in records],
             asyncio.get_running_loop(),
         )
         self._waiting.put(request)
@@ -400,12 +400,14 @@ class DatabaseSink:
 
     async def store(self, records: Sequence[Valid]) -> None:
         if records:
-            await run_in_threadpool(self._store, [valid.record for valid in records])
+            await run_in_threadpool(self._store, records)
 
-    def _store(self, records: list[LogRecord]) -> None:
+    def _store(self, records: Sequence[Valid]) -> None:
+        # built here, in a worker thread: ingest validated them without building them
+        built = [LogRecord.model_validate_json(valid.payload) for valid in records]
         try:
             with self._lock, self._pool.connection() as connection:
-                normalised = [self._decoder.normalise(record) for record in records]
+                normalised = [self._decoder.normalise(record) for record in built]
                 self._writer.write(connection, Batch(records=normalised))
         except psycopg.OperationalError as error:
             raise SinkUnavailableError(f"the database is unavailable: {error}") from None

@@ -103,7 +103,12 @@ class LogRecord(SchemaModel):
     @property
     def partition_key(self) -> str:
         """The Kafka key: one consumer owns all records of a namespace/service."""
-        return f"{self.namespace}/{self.service}"
+        return partition_key(self.namespace, self.service)
+
+
+def partition_key(namespace: str, service: str) -> str:
+    """The Kafka key of a record of this service: see :attr:`LogRecord.partition_key`."""
+    return f"{namespace}/{service}"
 
 
 @dataclass(frozen=True, slots=True)

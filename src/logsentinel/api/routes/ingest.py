@@ -1,5 +1,8 @@
 """POST /api/v1/ingest: records in, 202 only once they are durable.
 
+Served by IngestFastPath, an ASGI middleware in front of FastAPI's routing (see its docstring);
+the FastAPI route below declares the same endpoint for the OpenAPI document and the roles.
+
 The body's size is held to LOGSENTINEL_INGEST_MAX_BYTES by the body-limit middleware before it
 is read. Small plain bodies are parsed on the event loop (cheaper than a thread hop); compressed
 or larger ones in a worker thread, at most LOGSENTINEL_INGEST_PARSE_THREADS at a time, so no
@@ -8,22 +11,30 @@ body can stall the loop and a flood of them waits instead of spawning work.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import anyio.to_thread
+import psycopg
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi.exception_handlers import http_exception_handler
 from pydantic import BaseModel, Field, TypeAdapter
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from logsentinel.api import ingest as ingesting
 from logsentinel.api import metrics
-from logsentinel.api.deps import Principal, allow, app_state
-from logsentinel.api.responses import AUTHENTICATED, ErrorMessage
+from logsentinel.api.deps import Grant, Principal, admitted, allow, app_state, authenticate
+from logsentinel.api.responses import AUTHENTICATED, ErrorMessage, database_unavailable
 from logsentinel.api.sinks import SinkOutcomeUnknownError, SinkUnavailableError
+from logsentinel.api.state import AppState
 from logsentinel.domain.logrecord import LogRecord
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 PATH = "/api/v1/ingest"
 RETRY_AFTER = "5"
+ROLES: tuple[Grant, ...] = ("ingest", "operator")
+GRANTS = frozenset(ROLES)
 INLINE_PARSE_BYTES = 64 * 1024  # parsed in well under a millisecond: not worth a thread hop
 
 
@@ -94,16 +105,20 @@ def _refused(message: str, rejected: list[RejectedLine] | None = None) -> HTTPEx
         },
     },
 )
-async def ingest(
-    request: Request, who: Annotated[Principal, Depends(allow("ingest", "operator"))]
-) -> Response:
+async def ingest(request: Request, who: Annotated[Principal, Depends(allow(*ROLES))]) -> Response:
     """A JSON array or NDJSON of LogRecords (gzip accepted). Answers 202 only after Kafka (or,
     without Kafka, PostgreSQL) has every valid record; invalid lines are listed with the reason
     and do not block the valid ones."""
-    state = app_state(request)
+    # IngestFastPath answers these requests before FastAPI routes them; this route declares
+    # the contract (the OpenAPI document, the roles) and answers the same way without it
+    return await accept(app_state(request), await request.body(), request.headers)
+
+
+async def accept(state: AppState, body: bytes, headers: Mapping[str, str]) -> Response:
+    """The answer to an authenticated ingest request: 202 once the valid records are stored;
+    HTTPException 400, 413, 503 or 504 otherwise."""
     settings = state.settings
-    body = await request.body()
-    encoding = request.headers.get("content-encoding")
+    encoding = headers.get("content-encoding")
     limits = ingesting.Limits(
         settings.ingest_max_decompressed_bytes,
         settings.ingest_max_records,
@@ -140,3 +155,33 @@ async def ingest(
     return Response(
         result.model_dump_json(), status.HTTP_202_ACCEPTED, media_type="application/json"
     )
+
+
+class IngestFastPath:
+    """ASGI middleware that answers POST /api/v1/ingest itself, before FastAPI routes it.
+
+    FastAPI's routing, dependency solving and response handling cost about 120 us a request on
+    the machines we measure on, more than reading and storing a small body. This path does what
+    the route does through the same functions (authenticate, admitted, accept) and answers
+    errors as FastAPI would (`{"detail": ...}`); added innermost, it sits inside the body-limit
+    and security-header middlewares like every route. Every other request passes through.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        response: Response
+        try:
+            state = app_state(request)
+            admitted(await authenticate(state, request.headers), GRANTS)
+            response = await accept(state, await request.body(), request.headers)
+        except StarletteHTTPException as error:  # the body limit raises Starlette's own
+            response = await http_exception_handler(request, error)
+        except psycopg.OperationalError as error:
+            response = await database_unavailable(request, error)
+        await response(scope, receive, send)
