@@ -145,6 +145,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
         # operationId = the route function's name: stable, readable, and what the role-matrix
         # test keys on (names must therefore be unique across routes)
         generate_unique_id_function=lambda route: route.name,
+        # no OpenTelemetry here: FastAPI would look for its providers on every request
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     # inside the proxy-headers middleware (added after): HSTS follows the forwarded scheme
     app.add_middleware(ingest.IngestFastPath)  # innermost: inside the body limit and headers

@@ -61,7 +61,7 @@ class Sink(Protocol):
 class _Request:
     """One HTTP request's records, and how to tell it the outcome."""
 
-    messages: list[tuple[bytes, bytes]]  # (key, value)
+    messages: Sequence[Valid]
     loop: asyncio.AbstractEventLoop
     outcome: asyncio.Future[None] = field(init=False)
     _taken: bool | None = None  # True: a committer took it; False: the request gave up first
@@ -148,13 +148,11 @@ class KafkaSink:
     async def store(self, records: Sequence[Valid]) -> None:
         if not records:
             return
-        request = _Request(
-            [(valid.key, valid.payload) for valid in records],
-            asyncio.get_running_loop(),
-        )
+        request = _Request(records, asyncio.get_running_loop())
         self._waiting.put(request)
         try:
-            await asyncio.wait_for(request.outcome, self._answer_within)
+            async with asyncio.timeout(self._answer_within):
+                await request.outcome
         except TimeoutError:
             if request.give_up():
                 raise SinkUnavailableError(
@@ -267,9 +265,7 @@ class _Committer:
             return self._unavailable(failure.error)
         try:
             _kafka(lambda: self._live.begin_transaction())
-            for request in group:
-                for key, value in request.messages:
-                    self._produce(key, value)
+            _kafka(lambda: self._produce(group))
             self._finish()
         except _KafkaFailure as failure:
             return self._abort(failure.error, failure.error.str())
@@ -298,16 +294,18 @@ class _Committer:
             _kafka(lambda: self._live.abort_transaction(self._timeout))
             self._must_abort = False
 
-    def _produce(self, key: bytes, value: bytes) -> None:
-        for _ in range(2):
-            try:
-                _kafka(
-                    lambda: self._live.produce(self._topic, value=value, key=key, headers=HEADERS)
-                )
-                return
-            except BufferError:
-                self._live.poll(0.05)  # serve delivery reports to free queue space
-        raise _QueueFullError
+    def _produce(self, group: list[_Request]) -> None:
+        """Every record of the group, into the open transaction."""
+        for request in group:
+            for key, value in request.messages:
+                try:
+                    self._live.produce(self._topic, value, key, headers=HEADERS)
+                except BufferError:
+                    self._live.poll(0.05)  # serve delivery reports to free queue space
+                    try:
+                        self._live.produce(self._topic, value, key, headers=HEADERS)
+                    except BufferError:
+                        raise _QueueFullError from None
 
     def _finish(self) -> None:
         """Commit. A commit that timed out goes on in the background and may still land, so it
@@ -404,7 +402,7 @@ class DatabaseSink:
 
     def _store(self, records: Sequence[Valid]) -> None:
         # built here, in a worker thread: ingest validated them without building them
-        built = [LogRecord.model_validate_json(valid.payload) for valid in records]
+        built = [LogRecord.model_validate_json(payload) for _, payload in records]
         try:
             with self._lock, self._pool.connection() as connection:
                 normalised = [self._decoder.normalise(record) for record in built]
