@@ -13,7 +13,6 @@ import base64
 import hashlib
 import re
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTENT_SECURITY_POLICY = (
@@ -28,6 +27,8 @@ DEFAULTS = (
     ("referrer-policy", "no-referrer"),
     ("cache-control", "no-store"),
 )
+_RAW_DEFAULTS = [(name.encode(), value.encode()) for name, value in DEFAULTS]
+_RAW_HSTS = (b"strict-transport-security", STRICT_TRANSPORT_SECURITY.encode())
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 
 
@@ -57,13 +58,14 @@ class SecurityHeadersMiddleware:
             return
         over_tls = self.behind_tls or scope.get("scheme") == "https"
 
+        wanted = [*_RAW_DEFAULTS, _RAW_HSTS] if over_tls else _RAW_DEFAULTS
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in DEFAULTS:
-                    headers.setdefault(name, value)
-                if over_tls:
-                    headers.setdefault("strict-transport-security", STRICT_TRANSPORT_SECURITY)
+                # raw header pairs: on every answer, MutableHeaders cost more than the rest
+                headers = message["headers"] = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers.extend(pair for pair in wanted if pair[0] not in present)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

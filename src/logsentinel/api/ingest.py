@@ -18,7 +18,6 @@ import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import msgspec
 from pydantic import ValidationError
@@ -54,14 +53,11 @@ class Rejected:
     error: str
 
 
-class Valid(NamedTuple):
-    """A record that passed validation: its Kafka key (LogRecord.partition_key) and its JSON
-    exactly as the client sent it. That JSON is what goes to Kafka (the processors validate it
-    with LogRecord again), so a request's records are never built nor serialised again. A
-    tuple: a batch of them is made without a Python call per record."""
-
-    key: bytes
-    payload: bytes
+Valid = tuple[bytes, bytes]
+"""A record that passed validation: its Kafka key (LogRecord.partition_key) and its JSON exactly
+as the client sent it. That JSON is what goes to Kafka (the processors validate it with
+LogRecord again), so a request's records are never built nor serialised again. A plain tuple:
+a batch of them is made without a Python call per record."""
 
 
 @dataclass(frozen=True)
@@ -187,14 +183,14 @@ def _judged(documents: list[tuple[int, bytes]]) -> Parsed:
         if shapes is not None:
             keys = [partition_key(shape.namespace, shape.service).encode() for shape in shapes]
             payloads = (document for _, document in batch)
-            valid.extend(map(Valid._make, zip(keys, payloads, strict=True)))
+            valid.extend(zip(keys, payloads, strict=True))
             continue
         for number, document in batch:
             verdict = _one(document)
-            if isinstance(verdict, Valid):
-                valid.append(verdict)
-            else:
+            if isinstance(verdict, str):
                 rejected.append(Rejected(number, verdict))
+            else:
+                valid.append(verdict)
     return Parsed(valid, rejected)
 
 
@@ -220,14 +216,14 @@ def _one(document: bytes) -> Valid | str:
         except msgspec.MsgspecError:
             pass
         else:
-            return Valid(shape.partition_key.encode(), document)
+            return shape.partition_key.encode(), document
     try:
         record = LogRecord.model_validate_json(document)
     except ValidationError as error:
         return _reason(error)
     if record.source is not None:  # the idempotency key: a sender must not choose it
         return SOURCE_IS_OURS
-    return Valid(record.partition_key.encode(), document)
+    return record.partition_key.encode(), document
 
 
 def _reason(error: ValidationError) -> str:

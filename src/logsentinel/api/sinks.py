@@ -85,15 +85,28 @@ class _Request:
             return not self._taken
 
     def settle(self, error: Exception | None) -> None:
-        self.loop.call_soon_threadsafe(self._settle, error)
-
-    def _settle(self, error: Exception | None) -> None:
+        """Called on the request's event loop (see _settle_group)."""
         if self.outcome.done():  # the client went away and the request was cancelled
             return
         if error is None:
             self.outcome.set_result(None)
         else:
             self.outcome.set_exception(error)
+
+
+def _settle_group(group: list[_Request], error: Exception | None) -> None:
+    """Tell every request of a transaction its outcome: one wake-up per event loop, not one per
+    request (each costs the loop a system call and a turn)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Request]] = {}
+    for request in group:
+        by_loop.setdefault(request.loop, []).append(request)
+    for loop, requests in by_loop.items():
+        loop.call_soon_threadsafe(_settle_all, requests, error)
+
+
+def _settle_all(requests: list[_Request], error: Exception | None) -> None:
+    for request in requests:
+        request.settle(error)
 
 
 def transactional_id() -> str:
@@ -221,8 +234,7 @@ class _Committer:
             metrics.INGEST_TRANSACTION_SECONDS.observe(time.monotonic() - started)
             metrics.INGEST_TRANSACTION_REQUESTS.observe(len(group))
             metrics.INGEST_TRANSACTIONS.labels("committed" if error is None else "aborted").inc()
-            for request in group:
-                request.settle(error)
+            _settle_group(group, error)
 
     def _gather(self) -> list[_Request]:
         """The next waiting request and every one that arrived while the last commit ran;
