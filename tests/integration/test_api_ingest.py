@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from devstack.proc import free_port
 from logsentinel.api.app import create_app
+from logsentinel.api.routes import ingest as ingest_route
 from logsentinel.api.settings import ApiSettings
 from logsentinel.parsing.decoder import RecordDecoder
 from logsentinel.storage.urls import libpq_url
@@ -194,3 +195,67 @@ def test_readiness_includes_kafka_when_ingest_produces_to_it(
         assert unready.status_code == 503
         assert unready.json()["database"] == "ok"
         assert unready.json()["ingest"].startswith("Kafka unreachable")
+
+
+def _without_fast_path(client: TestClient) -> TestClient:
+    """The same app with IngestFastPath taken out, so that FastAPI's route answers ingest."""
+    application = client.app
+    middlewares = application.user_middleware  # type: ignore[attr-defined]
+    kept = [m for m in middlewares if m.cls is not ingest_route.IngestFastPath]
+    assert len(kept) == len(middlewares) - 1, "create_app installs the fast path"
+    application.user_middleware = kept  # type: ignore[attr-defined]
+    application.middleware_stack = None  # type: ignore[attr-defined]  # rebuilt on the next call
+    return client
+
+
+def test_the_fast_path_answers_as_the_fastapi_route_does(database_url: str) -> None:
+    """Status, body and headers (security headers, WWW-Authenticate, Retry-After...) of the
+    fast path and of the route it stands in front of, for each kind of answer."""
+    bodies = {
+        "valid": ndjson([record(1), record(2, level="loud"), record(3)]),
+        "nothing valid": ndjson([record(1, service="")]),
+        "unreadable": b"[{",
+        "too many records": ndjson([record(n) for n in range(6)]),
+    }
+
+    def answers(client: TestClient) -> list[tuple[int, Any, dict[str, str]]]:
+        headers = key_headers(client)
+        calls = [
+            client.post("/api/v1/ingest", content=body, headers=headers) for body in bodies.values()
+        ]
+        calls.append(client.post("/api/v1/ingest", content=bodies["valid"]))  # no credentials
+        admin = client.post(
+            "/api/v1/auth/login", json={"username": ADMIN[0], "password": ADMIN[1]}
+        ).json()["access_token"]
+        calls.append(
+            client.post(
+                "/api/v1/ingest",
+                content=bodies["valid"],
+                headers={"Authorization": f"Bearer {admin}", "Content-Encoding": "br"},
+            )
+        )
+        viewer = {"username": "watcher", "password": "a viewer's long password", "role": "viewer"}
+        client.post("/api/v1/users", json=viewer, headers={"Authorization": f"Bearer {admin}"})
+        token = client.post("/api/v1/auth/login", json=viewer).json()["access_token"]
+        calls.append(
+            client.post(
+                "/api/v1/ingest",
+                content=bodies["valid"],
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        )
+        return [
+            (
+                answer.status_code,
+                answer.json(),
+                {k: v for k, v in answer.headers.items() if k not in ("content-length", "date")},
+            )
+            for answer in calls
+        ]
+
+    with app(database_url, ingest_max_records=5) as fast:
+        through_fast_path = answers(fast)
+    with app(database_url, ingest_max_records=5) as client:
+        through_route = answers(_without_fast_path(client))
+    assert [status for status, _, _ in through_fast_path] == [202, 400, 400, 413, 401, 400, 403]
+    assert through_fast_path == through_route
