@@ -1,7 +1,7 @@
 """The product in real pods on the local stack's real node (containerd + kubelet): the image
 migrates a database, the operator runs from the Helm chart and reconciles the examples,
-processors rendered from a LogPipeline consume Kafka and store logs in PostgreSQL, a detection
-rule fires an Incident, and a volume claim binds through the node's provisioner.
+two processors rendered from a LogPipeline share a topic's partitions and store its logs in
+PostgreSQL, a detection rule fires an Incident, and a volume claim binds through the node's provisioner.
 
 Pods reach the host's servers through the node's bridge gateway (``pod_database_url``,
 ``pod_kafka_bootstrap``). The Fluent Bit collectors' image cannot be pulled here, so the
@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 import yaml
+from confluent_kafka.admin import AdminClient
 
 from devstack.kube import KWOK_NODE_SELECTOR, KWOK_TOLERATION, REAL_NODE
 from devstack.pytest_plugin import Kubectl
@@ -112,6 +113,26 @@ def log_count(database_url: str, namespace: str) -> int:
     return int(row[0]) if row else 0
 
 
+def group_assignment(bootstrap: str, group: str) -> list[set[int]]:
+    """The partitions each member of a consumer group owns (one set per member)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    description = admin.describe_consumer_groups([group])[group].result(timeout=30)
+    return [
+        {part.partition for part in member.assignment.topic_partitions}
+        for member in description.members
+    ]
+
+
+def stored_per_partition(database_url: str, group: str) -> dict[int, int]:
+    """The next offset the processors recorded for each partition, with the records' batch."""
+    with psycopg.connect(libpq_url(database_url)) as connection:
+        rows = connection.execute(
+            "SELECT partition, next_offset FROM consumer_offsets WHERE consumer_group = %s",
+            (group,),
+        ).fetchall()
+    return {int(partition): int(offset) for partition, offset in rows}
+
+
 def test_the_operator_pod_deploys_processors_that_store_logs_and_fire_a_rule(
     kubectl: Kubectl,
     operator_pod: str,
@@ -151,11 +172,16 @@ def test_the_operator_pod_deploys_processors_that_store_logs_and_fire_a_rule(
     pipeline = example("logpipeline.yaml", namespace)
     topic = f"node-{uuid.uuid4().hex[:8]}"
     spec = pipeline["spec"]
-    spec["kafka"] = {"bootstrapServers": [pod_kafka_bootstrap], "topic": topic, "partitions": 2}
+    partitions = 4
+    spec["kafka"] = {
+        "bootstrapServers": [pod_kafka_bootstrap],
+        "topic": topic,
+        "partitions": partitions,
+    }
     spec["processors"] = {
         **spec.get("processors", {}),
         "image": logsentinel_image,
-        "replicas": 1,
+        "replicas": 2,  # one consumer group: the two share the partitions
         "databaseSecretRef": {"name": "database", "key": "url"},
     }
     spec["agent"] = {
@@ -173,20 +199,44 @@ def test_the_operator_pod_deploys_processors_that_store_logs_and_fire_a_rule(
     processors = get_json(
         kubectl, "pods", "-n", namespace, "-l", "app.kubernetes.io/component=processor"
     )["items"]
+    assert len(processors) == 2
     assert {p["spec"]["nodeName"] for p in processors} == {REAL_NODE}
     assert {p["spec"]["containers"][0]["image"] for p in processors} == {logsentinel_image}
+    group = f"logsentinel-{pipeline_name}"
+    owned: list[set[int]] = []
+
+    def shared() -> bool:
+        owned[:] = group_assignment(kafka_bootstrap, group)
+        return len(owned) == 2 and all(owned)
+
+    eventually("both processors own partitions of the topic", shared, POD_TIMEOUT)
+    assert set.union(*owned) == set(range(partitions))
+    assert not set.intersection(*owned)
 
     errors = 60  # the example rule fires at 50 error lines within a minute
     lines = [
-        container_line(namespace, "shop-1", "checkout", f"payment {n} failed", "error")
+        (
+            b"checkout",
+            container_line(namespace, "shop-1", "checkout", f"payment {n} failed", "error"),
+        )
         for n in range(errors)
     ]
-    assert produce(kafka_bootstrap, topic, ((b"checkout", line) for line in lines)) == errors
+    others = [f"service-{n}" for n in range(12)]  # keys that land on every partition
+    lines += [
+        (service.encode(), container_line(namespace, f"{service}-1", service, f"ok {n}", "info"))
+        for n in range(10)
+        for service in others
+    ]
+    assert produce(kafka_bootstrap, topic, lines) == len(lines)
     eventually(
         "the processors stored every record",
-        lambda: log_count(database_url, namespace) == errors,
+        lambda: log_count(database_url, namespace) == len(lines),
         POD_TIMEOUT,
     )
+    stored = stored_per_partition(database_url, group)
+    assert sum(stored.values()) == len(lines), "each record stored once, offsets recorded"
+    written = {partition for partition, next_offset in stored.items() if next_offset}
+    assert all(written & mine for mine in owned), f"partitions {stored}, owned {owned}"
     eventually(
         "the rule opened an Incident",
         lambda: bool(get_json(kubectl, "incidents", "-n", namespace)["items"]),

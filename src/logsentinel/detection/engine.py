@@ -53,6 +53,9 @@ log = structlog.get_logger("logsentinel.detection")
 
 MAX_SAMPLE_CHARS = 2048
 MAX_TEMPLATE_IDS = 50
+TEMPLATE_HISTORY = 1024
+"""Template ids of the latest matching lines a trail keeps; its evidence names the latest
+MAX_TEMPLATE_IDS distinct ones among them."""
 
 
 def home_namespace(rule: DetectionRule) -> str:
@@ -67,22 +70,27 @@ def rule_id(rule: DetectionRule) -> str:
 
 @dataclass
 class Trail:
-    """Evidence kept per rule and key: recent matching lines and their templates."""
+    """Evidence kept per rule and key: recent matching lines and their templates.
+
+    Adding a line is two appends (it happens for every matching line of every rule); which
+    templates were seen most recently is worked out only when evidence is needed."""
 
     samples: deque[LogRecord] = field(default_factory=lambda: deque(maxlen=MAX_SAMPLES))
-    template_ids: dict[str, None] = field(default_factory=dict)
-    """Insertion order is recency: a template seen again moves to the end."""
+    templates: deque[str | None] = field(default_factory=lambda: deque(maxlen=TEMPLATE_HISTORY))
 
     def add(self, record: LogRecord) -> None:
         self.samples.append(record)
-        template_id = record.template_id
-        if template_id is not None:
-            ids = self.template_ids
-            if template_id in ids:
-                del ids[template_id]
-            elif len(ids) >= MAX_TEMPLATE_IDS:
-                del ids[next(iter(ids))]  # the least recently seen
-            ids[template_id] = None  # last: the most recently seen
+        self.templates.append(record.template_id)
+
+    def template_ids(self) -> list[str]:
+        """The latest MAX_TEMPLATE_IDS distinct templates, least recently seen first."""
+        latest: dict[str, None] = {}
+        for template_id in reversed(self.templates):
+            if template_id is not None and template_id not in latest:
+                latest[template_id] = None
+                if len(latest) == MAX_TEMPLATE_IDS:
+                    break
+        return list(reversed(latest))
 
     def evidence(self, firing: Firing, window: timedelta) -> Evidence:
         samples = [
@@ -104,7 +112,7 @@ class Trail:
             known[0], known[1] = min(known[0], offset), max(known[1], offset)
         return Evidence(
             samples=samples,
-            template_ids=list(self.template_ids),
+            template_ids=self.template_ids(),
             offsets=[
                 OffsetRange(topic=topic, partition=partition, first_offset=a, last_offset=b)
                 for (topic, partition), (a, b) in sorted(ranges.items())
