@@ -301,14 +301,21 @@ def test_sliding_count_bisects_late_events_into_a_long_window() -> None:
     among them, and the dead prefix reclaimed: the count is what a brute force gives."""
     width = timedelta(seconds=5)
     window = SlidingCount(width)
-    events: list[datetime] = []
+    events: list[tuple[datetime, bool]] = []
+
+    def brute(now: datetime, marked_only: bool = False) -> int:
+        return sum(1 for e, mark in events if now - width < e <= now and (mark or not marked_only))
+
     for step in range(6000):
         moment = T0 + timedelta(milliseconds=3 * step)
         late = moment.replace(microsecond=0)  # a second clock's line, up to a second behind
         for at in (moment, late) if step % 7 == 0 else (moment,):
-            window.add(at)
-            events.append(at)  # never older than the window, so never ignored
+            mark = step % 3 == 0
+            window.add(at, mark)
+            events.append((at, mark))  # never older than the window, so never ignored
         if step % 500 == 0:
-            assert window.count(moment) == sum(1 for e in events if moment - width < e <= moment)
+            assert window.count(moment) == brute(moment)
+            assert window.marked == brute(moment, marked_only=True)
     later = moment + timedelta(seconds=1)
-    assert window.peek(later) == sum(1 for e in events if later - width < e <= later)
+    assert window.peek(later) == brute(later)
+    assert window.peek_marked(later) == brute(later, marked_only=True)

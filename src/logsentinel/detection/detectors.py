@@ -170,8 +170,7 @@ class ThresholdDetector(KeyedDetector[_CountState]):
 
 @dataclass
 class _RatioState:
-    matched: SlidingCount
-    total: SlidingCount
+    window: SlidingCount  # every selected record, the matching ones marked
     crossing: Armed = field(default_factory=Armed)
 
 
@@ -185,17 +184,16 @@ class RatioDetector(KeyedDetector[_RatioState]):
         self.params = params
 
     def new_state(self) -> _RatioState:
-        window = self.params.window
-        return _RatioState(matched=SlidingCount(window), total=SlidingCount(window))
+        return _RatioState(window=SlidingCount(self.params.window))
 
     def observe(
         self, key: Key, at: datetime, matched: bool, value: float | None = None
     ) -> Firing | None:
         state = self.state(key)
-        state.total.add(at)
-        if matched:
-            state.matched.add(at)
-        hits, total = state.matched.count(at), state.total.count(at)
+        window = state.window
+        window.add(at, matched)
+        total = window.count(at)
+        hits = window.marked
         ratio = hits / total if total else 0.0
         if state.crossing.crossed(total >= self.params.min_total and ratio > self.params.above):
             return Firing(key, at, "ratio", ratio, self.params.above, hits, total)
@@ -205,7 +203,7 @@ class RatioDetector(KeyedDetector[_RatioState]):
         state = self._states.get(key)
         if state is None:
             return False
-        hits, total = state.matched.peek(now), state.total.peek(now)
+        total, hits = state.window.peek(now), state.window.peek_marked(now)
         return total >= self.params.min_total and hits / total > self.params.above
 
 

@@ -13,14 +13,15 @@ from datetime import UTC, datetime, timedelta
 
 
 class SlidingCount:
-    """How many events fell in the last width of event time.
+    """How many events fell in the last width of event time, and how many of them were marked.
 
-    Events are kept run-length encoded, one count per distinct timestamp, in two parallel
-    arrays of machine integers (microseconds since the epoch, and counts) sorted by time, the
-    live ones from ``_head`` on: 16 bytes a timestamp, where datetimes in lists took about 60,
+    Events are kept run-length encoded, one entry per distinct timestamp, in parallel arrays of
+    machine integers (microseconds since the epoch, events, marked events) sorted by time, the
+    live ones from ``_head`` on: 24 bytes a timestamp, where datetimes in lists took about 60,
     and a busy key's five-minute window holds millions of distinct microseconds. Shared
     timestamps (second clocks, bursts) cost nothing more, and an out-of-order event (several
-    pods, clocks of different precision) finds its place by bisection.
+    pods, clocks of different precision) finds its place by bisection. Marks let one window
+    count a ratio's two sides (matching lines among all) in one pass.
     """
 
     def __init__(self, width: timedelta) -> None:
@@ -28,34 +29,47 @@ class SlidingCount:
         self._width = width // _MICROSECOND
         self._times = array("q")
         self._counts = array("q")
+        self._marks = array("q")
         self._head = 0  # entries before it have left the window
         self._size = 0
+        self._marked = 0
         self._latest: int | None = None
         self._converted: tuple[datetime, int] = (_EPOCH, 0)
 
-    def add(self, at: datetime) -> None:
+    @property
+    def marked(self) -> int:
+        """Marked events in the window as of the last add or count."""
+        return self._marked
+
+    def add(self, at: datetime, mark: bool = False) -> None:
         moment = self._micros(at)
         latest = self._latest
-        times, counts = self._times, self._counts
+        times, counts, marks = self._times, self._counts, self._marks
         if latest is None or moment >= latest:
             self._latest = moment
             if moment == latest and self._head < len(times):
                 counts[-1] += 1
+                marks[-1] += mark
             else:
                 times.append(moment)
                 counts.append(1)
+                marks.append(mark)
             self._size += 1
+            self._marked += mark
             self._advance(moment)
             return
         if moment <= latest - self._width:
             return  # arrived after its window had passed
         self._size += 1
+        self._marked += mark
         position = bisect.bisect_left(times, moment, lo=self._head)
         if position < len(times) and times[position] == moment:
             counts[position] += 1
+            marks[position] += mark
         else:
             times.insert(position, moment)
             counts.insert(position, 1)
+            marks.insert(position, mark)
 
     def count(self, now: datetime) -> int:
         self._advance(self._micros(now))
@@ -63,9 +77,15 @@ class SlidingCount:
 
     def peek(self, now: datetime) -> int:
         """The count at now without dropping anything (now may run ahead of event time)."""
-        horizon = self._micros(now) - self._width
-        cut = bisect.bisect_right(self._times, horizon, lo=self._head)
-        return self._size - sum(self._counts[self._head : cut])
+        return self._size - sum(self._counts[self._head : self._cut(now)])
+
+    def peek_marked(self, now: datetime) -> int:
+        """The marked count at now, like peek."""
+        return self._marked - sum(self._marks[self._head : self._cut(now)])
+
+    def _cut(self, now: datetime) -> int:
+        """Where the entries still in the window at now start."""
+        return bisect.bisect_right(self._times, self._micros(now) - self._width, lo=self._head)
 
     def _advance(self, now: int) -> None:
         head = self._head
@@ -74,8 +94,9 @@ class SlidingCount:
             return
         cut = bisect.bisect_right(self._times, horizon, lo=head)
         self._size -= sum(self._counts[head:cut])
+        self._marked -= sum(self._marks[head:cut])
         if cut > 1024 and cut * 2 > len(self._times):  # reclaim the dead prefix now and then
-            del self._times[:cut], self._counts[:cut]
+            del self._times[:cut], self._counts[:cut], self._marks[:cut]
             cut = 0
         self._head = cut
 
