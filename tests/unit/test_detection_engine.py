@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -234,6 +235,46 @@ def test_forget_drops_state_of_revoked_partitions() -> None:
     engine.observe([record(0, partition=1), record(1, partition=1)])
     engine.forget(lambda partition: partition != ("logs", 1))
     assert engine.observe([record(2, partition=1)]) == [], "the window started over"
+
+
+def test_silences_found_in_runs_are_those_found_record_by_record() -> None:
+    """The absence detector takes a key's matching records of a batch as one run when no
+    silence can end inside it; firings, state and evidence are what feeding them one by one
+    gives, backlogs with whole silences inside a batch included."""
+    rng = random.Random(7)
+    moments, clock = [], 0.0
+    for _ in range(3000):
+        clock += rng.choice([0.5, 1, 2, 3]) if rng.random() > 0.01 else rng.uniform(200, 900)
+        moments.append(clock)
+    services = ["checkout", "payment", "cart"]
+    stream = [
+        record(moment, service=rng.choice(services), offset=n, template_id=f"t{n % 7}")
+        for n, moment in enumerate(moments)
+    ]
+    absence = {"type": "absence", "absence": {"silentFor": "5m", "minPriorCount": 20}}
+    sizes = [rng.choice([1, 5, 50, 400]) for _ in range(len(stream))]
+
+    def detections(runs: bool) -> tuple[list[tuple[Any, ...]], list[Any]]:
+        engine = RuleEngine()
+        engine.set_rules([rule(detector=absence, match={})])
+        compiled = next(iter(engine.rules.values()))
+        if not runs:
+            compiled.detector.observe_run = lambda *_: False  # type: ignore[method-assign]
+        found, start = [], 0
+        for size in sizes:
+            for detection in engine.observe(stream[start : start + size]):
+                found.append((detection.key, detection.firing.at, len(detection.evidence.samples)))
+            start += size
+            if start >= len(stream):
+                break
+        states = sorted(
+            (key, state.last_seen, state.seen) for key, state in compiled.detector._states.items()
+        )
+        return found, states
+
+    by_runs, by_records = detections(runs=True), detections(runs=False)
+    assert by_runs[0], "the stream holds silences that end inside a batch"
+    assert by_runs == by_records
 
 
 def test_absence_fires_on_tick() -> None:

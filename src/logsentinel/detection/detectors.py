@@ -99,6 +99,12 @@ class KeyedDetector(ABC, Generic[StateT]):
     """Whether records the rule does not match change the state. When not, the engine skips
     them: count windows only grow on matches, so a crossing can only happen on one."""
 
+    def observe_run(self, key: Key, first: datetime, last: datetime, count: int) -> bool:
+        """Take count matching records of key, none earlier than first nor later than last, all
+        at once, when none of them could fire; False leaves the state as it was, and the engine
+        feeds them one by one. The default takes none."""
+        return False
+
     def tick(self, now: KeyClock) -> list[Firing]:
         """Let event time pass without records (only time-driven detectors fire here); now(key)
         is the event time of the key's partition, None while unknown."""
@@ -278,6 +284,18 @@ class AbsenceDetector(KeyedDetector[_SilenceState]):
 
     def new_state(self) -> _SilenceState:
         return _SilenceState()
+
+    def observe_run(self, key: Key, first: datetime, last: datetime, count: int) -> bool:
+        state = self.state(key)
+        seen = state.last_seen
+        start = first if seen is None else min(first, seen)
+        if last - start >= self.params.silent_for:
+            return False  # a silence may end inside the run
+        # no record of the run follows a gap of silentFor: each would only move last_seen on
+        state.last_seen = last if seen is None else max(seen, last)
+        state.seen += count
+        state.crossing.crossed(False)
+        return True
 
     def observe(
         self, key: Key, at: datetime, matched: bool, value: float | None = None

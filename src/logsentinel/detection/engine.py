@@ -82,6 +82,11 @@ class Trail:
         self.samples.append(record)
         self.templates.append(record.template_id)
 
+    def extend(self, records: Sequence[LogRecord]) -> None:
+        """add() for each record, in order."""
+        self.samples.extend(records[-MAX_SAMPLES:])
+        self.templates.extend([record.template_id for record in records[-TEMPLATE_HISTORY:]])
+
     def template_ids(self) -> list[str]:
         """The latest MAX_TEMPLATE_IDS distinct templates, least recently seen first."""
         latest: dict[str, None] = {}
@@ -370,8 +375,11 @@ class RuleEngine:
             )
         self._count(compiled.rule_id, totals, hit_counts)
         trails, last_pod = compiled.trails, compiled.last_pod
-        every_record = detector.needs_unmatched
-        for index in selected if every_record else hits:
+        if detector.needs_unmatched:
+            feed: Sequence[int] = selected
+        else:
+            feed = self._observe_runs(compiled, records, keys, hits)
+        for index in feed:
             record, key = records[index], keys[index]
             matching = matched[index]
             if matching:  # the trail first: evidence of a firing on this record includes it
@@ -384,6 +392,32 @@ class RuleEngine:
             if firing is not None:
                 detections.append(self._detection(compiled, firing))
         self.evaluations += len(selected)
+
+    @staticmethod
+    def _observe_runs(
+        compiled: CompiledRule, records: Sequence[LogRecord], keys: list[Key], hits: list[int]
+    ) -> list[int]:
+        """Offer each key's matching records of the batch to the detector as one run (see
+        KeyedDetector.observe_run), their trail kept as if fed one by one; the positions of the
+        records it did not take, in order, to feed one by one."""
+        runs: dict[Key, list[int]] = {}
+        for index in hits:
+            runs.setdefault(keys[index], []).append(index)
+        refused: list[int] = []
+        detector, trails = compiled.detector, compiled.trails
+        for key, positions in runs.items():
+            times = [records[index].timestamp for index in positions]
+            if not detector.observe_run(key, min(times), max(times), len(positions)):
+                refused.extend(positions)
+                continue
+            trail = trails.get(key)
+            if trail is None:
+                trail = trails[key] = Trail()
+            trail.extend([records[index] for index in positions[-TEMPLATE_HISTORY:]])
+            compiled.last_pod[key] = records[positions[-1]].pod
+        if len(runs) > 1:
+            refused.sort()
+        return refused
 
     def _count(
         self, name: str, totals: Counter[tuple[Key, int]], hits: Counter[tuple[Key, int]]
