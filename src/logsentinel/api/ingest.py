@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from logsentinel.api.jsoncount import BodyCounter, OverLimitError
 from logsentinel.domain.errors import summarise
-from logsentinel.domain.logrecord import LogRecord, partition_key
+from logsentinel.domain.logrecord import LogRecord
 from logsentinel.domain.recordshape import LogRecordShape, plainly_nested
 
 _SHAPES = msgspec.json.Decoder(list[LogRecordShape])
@@ -181,7 +181,7 @@ def _judged(documents: list[tuple[int, bytes]]) -> Parsed:
         batch = documents[start : start + VALIDATE_BATCH]
         shapes = _all_shapes(batch)
         if shapes is not None:
-            keys = [partition_key(shape.namespace, shape.service).encode() for shape in shapes]
+            keys = [shape.partition_key.encode() for shape in shapes]
             payloads = (document for _, document in batch)
             valid.extend(zip(keys, payloads, strict=True))
             continue

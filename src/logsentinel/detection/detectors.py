@@ -99,6 +99,10 @@ class KeyedDetector(ABC, Generic[StateT]):
     """Whether records the rule does not match change the state. When not, the engine skips
     them: count windows only grow on matches, so a crossing can only happen on one."""
 
+    takes_runs: bool = False
+    """Whether observe_run may take a run of records at once (the engine offers runs only
+    then: grouping a batch's records by key costs a pass over them)."""
+
     def observe_run(self, key: Key, first: datetime, last: datetime, count: int) -> bool:
         """Take count matching records of key, none earlier than first nor later than last, all
         at once, when none of them could fire; False leaves the state as it was, and the engine
@@ -281,6 +285,8 @@ class AbsenceDetector(KeyedDetector[_SilenceState]):
     def __init__(self, params: AbsenceParams) -> None:
         super().__init__()
         self.params = params
+
+    takes_runs = True
 
     def new_state(self) -> _SilenceState:
         return _SilenceState()

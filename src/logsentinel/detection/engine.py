@@ -377,8 +377,10 @@ class RuleEngine:
         trails, last_pod = compiled.trails, compiled.last_pod
         if detector.needs_unmatched:
             feed: Sequence[int] = selected
-        else:
+        elif detector.takes_runs:
             feed = self._observe_runs(compiled, records, keys, hits)
+        else:
+            feed = hits
         for index in feed:
             record, key = records[index], keys[index]
             matching = matched[index]

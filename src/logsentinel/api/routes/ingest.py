@@ -162,8 +162,8 @@ async def accept(state: AppState, body: bytes, headers: Mapping[str, str]) -> Re
 class IngestFastPath:
     """ASGI middleware that answers POST /api/v1/ingest itself, before FastAPI routes it.
 
-    FastAPI's routing, dependency solving and response handling cost about 120 us a request on
-    the machines we measure on, more than reading and storing a small body. This path does what
+    FastAPI's routing, dependency solving and response handling cost more per request than
+    reading and storing a small body (docs/benchmarks.md has the figures). This path does what
     the route does through the same functions (authenticate, admitted, accept) and answers
     errors as FastAPI would (`{"detail": ...}`); added innermost, it sits inside the body-limit
     and security-header middlewares like every route. Every other request passes through.
@@ -176,15 +176,19 @@ class IngestFastPath:
         if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        # ASGI header names are lower case; a repeated one keeps its last value, as in routes
+        # ASGI header names are lower case; of a repeated one the first counts, as in
+        # Starlette's Headers.get (so both paths read the same credentials)
         headers = {
-            name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in reversed(scope["headers"])
         }
         response: Response
         try:
             state: AppState = scope["app"].state.logsentinel
             admitted(await authenticate(state, headers), GRANTS)
             response = await accept(state, await _body(receive), headers)
+        except ClientDisconnect:
+            return  # nobody is left to answer; nothing was stored
         except StarletteHTTPException as error:  # the body limit raises Starlette's own
             response = await http_exception_handler(Request(scope), error)
         except psycopg.OperationalError as error:
