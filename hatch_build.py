@@ -1,9 +1,11 @@
-"""The wheel's build hook: the decoder's hot modules compiled with mypyc.
+"""The wheel's build hook: the processor's hot modules compiled with mypyc.
 
-A standard wheel carries a C extension for each module of ``logsentinel.parsing`` except those
-in PURE (Python imports an extension before the ``.py`` of the same name, which stays beside
-it); the decoder then runs about 1.4 times faster (docs/benchmarks.md). An editable install
-stays pure Python, so that an edited ``.py`` is what runs.
+A standard wheel carries a C extension for each module of the COMPILED packages
+(``logsentinel.parsing``, the decoder, and ``logsentinel.detection``, the rule engine) except
+those in PURE (Python imports an extension before the ``.py`` of the same name, which stays
+beside it); the decoder then runs about 1.4 times faster and the default rules cost about a
+third less (docs/benchmarks.md). An editable install stays pure Python, so that an edited
+``.py`` is what runs.
 
 Environment:
 
@@ -27,8 +29,11 @@ from typing import Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-PURE = frozenset({"__init__.py", "templates.py", "otlp.py"})
-"""templates.py subclasses drain3's untyped Drain, which a compiled class cannot; otlp.py reads
+COMPILED = ("parsing", "detection")
+"""The packages under ``logsentinel`` whose modules are compiled."""
+PURE = frozenset({"__init__.py", "parsing/templates.py", "parsing/otlp.py"})
+"""Modules left as Python, relative to their package's parent (``__init__.py``: every one).
+templates.py subclasses drain3's untyped Drain, which a compiled class cannot; otlp.py reads
 protobuf messages, whose cost is in protobuf itself."""
 
 _COMPILE = """
@@ -47,14 +52,19 @@ setup(
 
 def compiled_sources(src: Path) -> list[Path]:
     """The modules to compile, relative to ``src``."""
-    package = src / "logsentinel" / "parsing"
-    return sorted(p.relative_to(src) for p in package.glob("*.py") if p.name not in PURE)
+    root = src / "logsentinel"
+    modules = [module for package in COMPILED for module in (root / package).glob("*.py")]
+    return sorted(
+        module.relative_to(src)
+        for module in modules
+        if module.name not in PURE and str(module.relative_to(root)) not in PURE
+    )
 
 
 def compile_extensions(src: Path, out: Path, python: str | None = None) -> list[Path]:
-    """Compile the parsing modules of ``src`` (a source tree holding ``logsentinel/``) into
-    ``out``; returns the extension files, relative to ``out``. Raises RuntimeError with mypyc's
-    and the compiler's output when it fails."""
+    """Compile the modules compiled_sources names in ``src`` (a source tree holding
+    ``logsentinel/``) into ``out``; returns the extension files, relative to ``out``. Raises
+    RuntimeError with mypyc's and the compiler's output when it fails."""
     with tempfile.TemporaryDirectory(prefix="logsentinel-mypyc-") as scratch:
         # mypyc writes its C sources under the working directory: a copy keeps src clean
         work = Path(scratch) / "src"
@@ -78,7 +88,7 @@ def compile_extensions(src: Path, out: Path, python: str | None = None) -> list[
 
 
 class CompiledParsingHook(BuildHookInterface):  # type: ignore[type-arg]
-    """Adds the compiled parsing modules to standard wheels."""
+    """Adds the compiled modules to standard wheels."""
 
     PLUGIN_NAME = "custom"
 
@@ -91,7 +101,7 @@ class CompiledParsingHook(BuildHookInterface):  # type: ignore[type-arg]
         out = Path(self.directory) / "mypyc"
         shutil.rmtree(out, ignore_errors=True)
         try:
-            self.app.display_info("logsentinel: compiling logsentinel.parsing with mypyc")
+            self.app.display_info(f"logsentinel: compiling {', '.join(COMPILED)} with mypyc")
             built = compile_extensions(
                 Path(self.root) / "src", out, os.environ.get("LOGSENTINEL_MYPYC_PYTHON")
             )

@@ -203,14 +203,15 @@ def test_set_rules_keeps_state_of_unchanged_rules_and_resets_changed_ones() -> N
     assert engine.rules == {}
 
 
-def test_a_failing_rule_is_switched_off_and_others_go_on(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_rule_is_switched_off_and_others_go_on() -> None:
     engine = RuleEngine()
     engine.set_rules([rule("bad"), rule("good")])
 
-    def explode(*_args: Any) -> None:
+    def explode(_record: LogRecord) -> bool:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(engine.rules["shop/bad"].detector, "observe_record", explode)
+    # a callable the rule holds, not a method: the compiled engine's methods cannot be patched
+    engine.rules["shop/bad"].selects = explode
     fired = engine.observe([record(i) for i in range(3)])
     assert [d.rule_id for d in fired] == ["shop/good"]
     assert list(engine.rules) == ["shop/good"]

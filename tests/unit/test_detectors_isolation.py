@@ -6,11 +6,8 @@ from __future__ import annotations
 import random
 import subprocess
 import sys
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-
-import pytest
 
 from logsentinel.detection.detectors import Firing
 from logsentinel.detection.isolation import IsolationForestDetector
@@ -258,19 +255,16 @@ def test_keys_keep_separate_baselines() -> None:
     assert forest.keys() == 2
 
 
-def test_the_model_is_retrained_as_the_baseline_grows(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_model_is_retrained_as_the_baseline_grows() -> None:
     forest = detector()
     trained_sizes: list[int] = []
-    train = forest._train
-
-    def counting_train(baseline: Iterable[tuple[float, ...]]) -> object:
-        rows = list(baseline)
-        trained_sizes.append(len(rows))
-        return train(rows)
-
-    monkeypatch.setattr(forest, "_train", counting_train)
+    model = None
     for index in range(110):
         forest.observe_record(KEY, record(minute(index)), matched=True)
+        state = forest.state(KEY)
+        if state.model is not model:  # a new model: trained on the baseline as it is now
+            model = state.model
+            trained_sizes.append(state.trained_on)
     assert trained_sizes == [20, 25, 32, 40, 50, 60, 60, 60, 60], (
         "first at minBaselineIntervals, then after 25% growth, then every quarter of a full one"
     )

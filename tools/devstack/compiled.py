@@ -1,4 +1,4 @@
-"""The product's wheel as it ships, unpacked: the parsing modules compiled with mypyc.
+"""The product's wheel as it ships, unpacked: parsing and detection compiled with mypyc.
 
 ``python -m devstack compiled`` builds the wheel with ``pip wheel`` (the build hook in
 hatch_build.py compiles; mypy reads types from this venv's packages; its output in
@@ -68,9 +68,10 @@ def tree() -> Path:
         shutil.rmtree(directory, ignore_errors=True)
         with zipfile.ZipFile(wheel) as archive:
             archive.extractall(directory)
-    extensions = list((directory / "logsentinel" / "parsing").glob("*.so"))
-    if not extensions:
-        raise StackError(f"the wheel built into {directory} holds no compiled parsing module")
+    extensions = list((directory / "logsentinel").glob("*/*.so"))
+    for package in ("parsing", "detection"):
+        if not list((directory / "logsentinel" / package).glob("*.so")):
+            raise StackError(f"the wheel built into {directory} holds no compiled {package} module")
     (directory / MARKER).write_text(f"{time.monotonic() - started:.1f}s\n")
     _prune(directory)
     log.info(
