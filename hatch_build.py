@@ -31,10 +31,13 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 COMPILED = ("parsing", "detection")
 """The packages under ``logsentinel`` whose modules are compiled."""
-PURE = frozenset({"__init__.py", "parsing/templates.py", "parsing/otlp.py"})
+PURE = frozenset(
+    {"__init__.py", "parsing/templates.py", "parsing/otlp.py", "parsing/fluentbitshape.py"}
+)
 """Modules left as Python, relative to their package's parent (``__init__.py``: every one).
 templates.py subclasses drain3's untyped Drain, which a compiled class cannot; otlp.py reads
-protobuf messages, whose cost is in protobuf itself."""
+protobuf messages, whose cost is in protobuf itself; fluentbitshape.py defines a msgspec
+Struct, which mypyc cannot compile (its decoding is C already)."""
 
 _COMPILE = """
 import sys

@@ -3,7 +3,9 @@
 Three shapes arrive on the topic, told apart by the ``logsentinel-format`` header:
 
 - no header: a Fluent Bit record (:mod:`logsentinel.parsing.fluentbit`); the line in ``log``
-  is parsed into message, level, time, trace id and attributes;
+  is parsed into message, level, time, trace id and attributes. The usual record is read
+  straight from its bytes (:mod:`logsentinel.parsing.fluentbitshape`), any other from the
+  decoded document, with the same result;
 - ``otlp-logs.v1``: the OpenTelemetry Collector agent's OTLP request
   (:mod:`logsentinel.parsing.otlp`), any number of records, each read into the same envelope
   as a Fluent Bit record and parsed the same way (:meth:`RecordDecoder.decode_message`);
@@ -244,6 +246,11 @@ class RecordDecoder:
         record_format = headers.get(FORMAT_HEADER) if headers else None
         if record_format in _OTLP_FORMATS:
             return self._single(self._decode_otlp(value, source, arrival, now))
+        clean = may_need_cleaning(value)
+        if record_format is None and not clean:
+            envelope = self._envelopes.read_value(value)
+            if envelope is not None:  # the usual Fluent Bit record, read without the document
+                return self._from_envelope(envelope, False, False, source, arrival, now)
         try:
             document = loads(value)
             invalid_utf8 = False
@@ -251,7 +258,6 @@ class RecordDecoder:
             document, invalid_utf8 = self._load_slowly(value)
         if not isinstance(document, dict):
             raise _invalid(f"value: expected a JSON object, got {type(document).__name__}")
-        clean = may_need_cleaning(value)
         if record_format is None:
             envelope = self._envelopes.read(document, clean)
             return self._from_envelope(envelope, invalid_utf8, clean, source, arrival, now)

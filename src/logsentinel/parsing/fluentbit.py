@@ -31,6 +31,8 @@ from typing import Any
 
 from logsentinel.parsing.attributes import clean_text
 from logsentinel.parsing.errors import DeadLetterError, DeadLetterReason
+from logsentinel.parsing.fluentbitshape import FLUENT_BIT_SHAPE, SHAPE_REFUSED
+from logsentinel.parsing.jsonio import JsonError, loads
 from logsentinel.parsing.timestamps import parse_epoch, parse_iso
 from logsentinel.parsing.workload import service_name
 
@@ -142,7 +144,44 @@ class EnvelopeReader:
 
     def __init__(self, max_pods: int = 4096) -> None:
         self._pods: dict[tuple[object, object, object, object], Pod] = {}
+        self._pods_by_metadata: dict[bytes, Pod] = {}
         self._max_pods = max_pods
+
+    def read_value(self, value: bytes) -> Envelope | None:
+        """The envelope of a Fluent Bit value in the usual shape (:mod:`.fluentbitshape`),
+        read from its bytes without building the document; None for any other value, which
+        :meth:`read` then judges. The caller has checked that the value holds no escape that
+        needs cleaning (``attributes.may_need_cleaning``)."""
+        try:
+            shape = FLUENT_BIT_SHAPE.decode(value)
+        except SHAPE_REFUSED:
+            return None
+        log = shape.log if shape.log is not None else shape.message
+        if log is None or shape.timestamp is None:
+            return None
+        timestamp = parse_iso(shape.timestamp)
+        if timestamp is None:
+            return None
+        metadata = bytes(shape.kubernetes)
+        pod = self._pods_by_metadata.get(metadata)
+        if pod is None:
+            try:
+                kubernetes = loads(metadata)
+                if not isinstance(kubernetes, dict):
+                    return None
+                pod = read_pod(kubernetes, False)
+            except (DeadLetterError, JsonError, UnicodeDecodeError):
+                return None
+            if len(self._pods_by_metadata) >= self._max_pods:
+                self._pods_by_metadata.clear()
+            self._pods_by_metadata[metadata] = pod
+        stream = shape.stream
+        return Envelope(
+            timestamp=timestamp,
+            log=log,
+            stream=stream if stream is not None and stream in _STREAMS else None,
+            pod=pod,
+        )
 
     def read(self, document: dict[str, Any], clean: bool) -> Envelope:
         """The envelope of a decoded Fluent Bit record; DeadLetterError names what is wrong."""
