@@ -10,7 +10,7 @@ WEB_STAMP := web/node_modules/.installed
 WEB_PACKAGED := src/logsentinel/api/web
 DEVSTACK := PYTHONPATH=tools $(BIN)/python -m devstack
 
-.PHONY: help install web web-test dashboard screenshots lint test test-unit test-hostile crds check-generated demo up down env images chart-test chart-demo clean bench-pod-start bench-chain chaos kind-up kind-load kind-chaos bench-processor bench-storage bench-parsing bench-templates bench-detect-latency bench-detection-quality bench-backtest bench-remediation-latency bench-compose-remediation bench-ingest bench-web compose-up compose-down
+.PHONY: help install web web-test dashboard screenshots lint test test-unit test-hostile crds check-generated demo up down env images chart-test chart-demo clean bench-pod-start bench-chain chaos kind-up kind-load kind-chaos bench-processor bench-storage bench-parsing bench-instructions bench-templates bench-detect-latency bench-detection-quality bench-backtest bench-remediation-latency bench-compose-remediation bench-ingest bench-web compose-up compose-down
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -179,6 +179,9 @@ bench-backtest: install ## Backtest throughput over 500k stored records; prints 
 bench-parsing: install ## Decode + template cost per record: pure Python, then compiled with mypyc as the wheel and image ship it
 	$(BIN)/python bench/bench_parsing.py
 	compiled="$$($(DEVSTACK) compiled)" && PYTHONPATH="$$compiled" $(BIN)/python bench/bench_parsing.py
+
+bench-instructions: install ## Instructions per record for decoding and the default rules, compiled, under callgrind (needs valgrind)
+	compiled="$$($(DEVSTACK) compiled)" && PYTHONPATH="$$compiled" $(BIN)/python bench/bench_instructions.py
 
 bench-templates: install ## Template grouping accuracy on Loghub-2k (stored ids) and miner throughput
 	$(BIN)/python bench/bench_templates.py
