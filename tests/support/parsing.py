@@ -25,6 +25,16 @@ def load_fixture(relative: str) -> Any:
     return yaml.safe_load((FIXTURES / relative).read_text(encoding="utf-8"))
 
 
+KUBERNETES: dict[str, Any] = {
+    "pod_name": "checkout-7d9f8b6c5d-x2x9k",
+    "namespace_name": "shop",
+    "labels": {"app.kubernetes.io/name": "checkout"},
+    "host": "node-1",
+    "container_name": "checkout",
+}
+"""The kubernetes filter's metadata in fluent_bit_value (copy it to change it)."""
+
+
 def fluent_bit_value(log: object, **overrides: Any) -> bytes:
     """A Kafka value shaped like our Fluent Bit configuration's output."""
     record: dict[str, Any] = {
@@ -33,13 +43,7 @@ def fluent_bit_value(log: object, **overrides: Any) -> bytes:
         "stream": "stdout",
         "_p": "F",
         "log": log,
-        "kubernetes": {
-            "pod_name": "checkout-7d9f8b6c5d-x2x9k",
-            "namespace_name": "shop",
-            "labels": {"app.kubernetes.io/name": "checkout"},
-            "host": "node-1",
-            "container_name": "checkout",
-        },
+        "kubernetes": KUBERNETES,
         "logsentinel_key": "shop/checkout",
     }
     record.update(overrides)

@@ -9,7 +9,13 @@ import pytest
 
 from logsentinel.domain import Level, SourcePosition
 from logsentinel.parsing import RecordDecoder
-from support.parsing import fixture_clock, fluent_bit_value, load_fixture, revalidated
+from support.parsing import (
+    KUBERNETES,
+    fixture_clock,
+    fluent_bit_value,
+    load_fixture,
+    revalidated,
+)
 
 RECORDS: list[dict[str, Any]] = load_fixture("fluent-bit/records.yaml")
 
@@ -91,11 +97,5 @@ def test_records_of_one_pod_do_not_share_a_labels_dict(decoder: RecordDecoder) -
 
 def test_changed_pod_labels_are_noticed(decoder: RecordDecoder) -> None:
     decoder.decode(fluent_bit_value("before"))
-    kubernetes = {
-        "pod_name": "checkout-7d9f8b6c5d-x2x9k",
-        "namespace_name": "shop",
-        "labels": {"app.kubernetes.io/name": "checkout-v2"},
-        "host": "node-1",
-        "container_name": "checkout",
-    }
+    kubernetes = {**KUBERNETES, "labels": {"app.kubernetes.io/name": "checkout-v2"}}
     assert decoder.decode(fluent_bit_value("after", kubernetes=kubernetes)).service == "checkout-v2"

@@ -13,19 +13,12 @@ import pytest
 from logsentinel.parsing import DeadLetterError, RecordDecoder
 from logsentinel.parsing.fluentbit import EnvelopeReader
 from logsentinel.parsing.jsonio import loads
-from support.parsing import fixture_clock, fluent_bit_value, load_fixture
+from support.parsing import KUBERNETES, fixture_clock, fluent_bit_value, load_fixture
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bench"))
 from logmix import fluent_bit_values  # the benchmarks' realistic mix
 
 RECORDS: list[dict[str, Any]] = load_fixture("fluent-bit/records.yaml")
-KUBERNETES = {
-    "pod_name": "checkout-7d9f8b6c5d-x2x9k",
-    "namespace_name": "shop",
-    "labels": {"app.kubernetes.io/name": "checkout"},
-    "host": "node-1",
-    "container_name": "checkout",
-}
 USUAL = [
     *(case["value"].encode() for case in RECORDS),
     *fluent_bit_values(3000, seed=11),
