@@ -28,6 +28,7 @@ _WHY = {
     403: "The caller's role may not do this",
     404: "No such object",
     409: "The object is not in a state that allows this",
+    413: "The body is over this route's size limit (LOGSENTINEL_REQUEST_MAX_BYTES)",
     429: "Rate limit exceeded; retry after Retry-After seconds",
     503: "A backend (the database or Kubernetes) is unavailable; retry after Retry-After",
 }
@@ -41,8 +42,9 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 AUTHENTICATED = errors(401, 403, 429)
 """What every route behind `allow(...)` may answer besides its own outcomes."""
 
-BAD_BODY = errors(400)
-"""Routes with a JSON body: FastAPI answers 400 when the body is not UTF-8 text."""
+BAD_BODY = errors(400, 413)
+"""Routes with a JSON body: FastAPI answers 400 when the body is not UTF-8 text, and the body
+limit (api/bodylimit.py) 413 when it is larger than the route allows."""
 
 
 DATABASE_RETRY_AFTER = 2.0

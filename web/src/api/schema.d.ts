@@ -2828,6 +2828,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorMessage"];
                 };
             };
+            /** @description The body is over this route's size limit (LOGSENTINEL_REQUEST_MAX_BYTES) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorMessage"];
+                };
+            };
             /** @description Validation Error */
             422: {
                 headers: {
@@ -2897,6 +2906,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorMessage"];
                 };
             };
+            /** @description The body is over this route's size limit (LOGSENTINEL_REQUEST_MAX_BYTES) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorMessage"];
+                };
+            };
             /** @description Validation Error */
             422: {
                 headers: {
@@ -2948,6 +2966,15 @@ export interface operations {
             };
             /** @description No credentials, or invalid ones */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorMessage"];
+                };
+            };
+            /** @description The body is over this route's size limit (LOGSENTINEL_REQUEST_MAX_BYTES) */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3145,6 +3172,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorMessage"];
                 };
             };
+            /** @description The body is over this route's size limit (LOGSENTINEL_REQUEST_MAX_BYTES) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorMessage"];
+                };
+            };
             /** @description Validation Error */
             422: {
                 headers: {
@@ -3237,6 +3273,15 @@ export interface operations {
             };
             /** @description The object is not in a state that allows this */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorMessage"];
+                };
+            };
+            /** @description The body is over this route's size limit (LOGSENTINEL_REQUEST_MAX_BYTES) */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3371,6 +3416,15 @@ export interface operations {
             };
             /** @description The caller's role may not do this */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorMessage"];
+                };
+            };
+            /** @description The body is over this route's size limit (LOGSENTINEL_REQUEST_MAX_BYTES) */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4401,6 +4455,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorMessage"];
                 };
             };
+            /** @description The body is over this route's size limit (LOGSENTINEL_REQUEST_MAX_BYTES) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorMessage"];
+                };
+            };
             /** @description Validation Error */
             422: {
                 headers: {
@@ -4484,6 +4547,15 @@ export interface operations {
             };
             /** @description No such object */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorMessage"];
+                };
+            };
+            /** @description The body is over this route's size limit (LOGSENTINEL_REQUEST_MAX_BYTES) */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4741,6 +4813,15 @@ export interface operations {
             };
             /** @description The object is not in a state that allows this */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorMessage"];
+                };
+            };
+            /** @description The body is over this route's size limit (LOGSENTINEL_REQUEST_MAX_BYTES) */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5091,6 +5172,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorMessage"];
                 };
             };
+            /** @description The body is over this route's size limit (LOGSENTINEL_REQUEST_MAX_BYTES) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorMessage"];
+                };
+            };
             /** @description Validation Error */
             422: {
                 headers: {
@@ -5248,6 +5338,15 @@ export interface operations {
             };
             /** @description The caller's role may not do this */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorMessage"];
+                };
+            };
+            /** @description The body is over this route's size limit (LOGSENTINEL_REQUEST_MAX_BYTES) */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from logsentinel.api.deps import Database, Principal, allow
-from logsentinel.api.responses import AUTHENTICATED, errors
+from logsentinel.api.responses import AUTHENTICATED, BAD_BODY
 from logsentinel.backtest import backtest, result_document
 from logsentinel.domain.resources import DetectionRule
 
@@ -57,7 +57,7 @@ class BacktestResponse(BaseModel):
 @router.post(
     "/rules/backtest",
     response_model=BacktestResponse,
-    responses=errors(400),
+    responses=BAD_BODY,
 )
 def backtest_rule(
     request: BacktestRequest,
