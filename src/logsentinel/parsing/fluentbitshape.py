@@ -30,8 +30,6 @@ class FluentBitShape(msgspec.Struct):
     """The classic ``cri`` parser's name for ``log``."""
     stream: str | None = None
     timestamp: str | None = msgspec.field(default=None, name="@timestamp")
-    time: str | None = None
-    """The ``cri`` parser's own time, the fallback when ``@timestamp`` does not parse."""
 
 
 FLUENT_BIT_SHAPE = msgspec.json.Decoder(FluentBitShape)
